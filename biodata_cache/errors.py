@@ -1,0 +1,40 @@
+"""Exceptions raised by biodata-cache.
+
+Every outcome a caller may need to tell apart has its own class: a missing table, a missing version, a
+store that refuses access, a store that cannot be reached and bad input. A genuinely empty table is not an
+error: it reads as an empty DataFrame (or list) with the declared columns.
+"""
+
+from __future__ import annotations
+
+
+class BiodataCacheError(Exception):
+    """Base class of every error raised by biodata-cache."""
+
+
+class InvalidInputError(BiodataCacheError, ValueError):
+    """An argument was rejected before anything was read or written."""
+
+
+class TableNotFoundError(BiodataCacheError, LookupError):
+    """The requested table is not in the store's version folder."""
+
+
+class VersionNotFoundError(BiodataCacheError, LookupError):
+    """The requested version folder does not exist in the store."""
+
+
+class StoreAccessError(BiodataCacheError, PermissionError):
+    """The store refused access (missing or wrong credentials, or a read-only store)."""
+
+
+class StoreUnavailableError(BiodataCacheError, ConnectionError):
+    """The store could not be reached (network failure, timeout, server error after retries)."""
+
+
+class SourceError(BiodataCacheError):
+    """Metadata records could not be read from a source (unreachable, malformed, misconfigured)."""
+
+
+class ConflictError(BiodataCacheError):
+    """A conditional update of a shared file kept losing to concurrent writers."""

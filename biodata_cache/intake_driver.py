@@ -1,0 +1,193 @@
+"""The Intake driver of biodata-cache catalogs (registered as ``biodata_parquet``).
+
+A small subclass of intake-parquet's ``ParquetSource``. It exists because, on intake 2.0.9 /
+intake-parquet 0.3.0, ``discover()`` raises ``KeyError: 'extra_metadata'`` with the pyarrow engine (and
+otherwise needs fastparquet), and hive partitions with numeric-looking values (AIND subject ids such as
+``692478``) are inferred as integers. This driver reads with pyarrow, types partition keys as strings,
+answers ``discover()`` from the parquet footer or the catalog metadata without reading data, and opens a
+single partition directly when ``partition_value`` is given: one file, no listing of the table.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+from intake_parquet.source import ParquetSource
+
+from biodata_cache._version import __version__
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    import pandas as pd
+    import pyarrow as pa
+
+PARTITION_FILE = "data.pqt"
+
+
+def partition_folder(key: str, value: str) -> str:
+    """Folder name of a hive partition; the value is percent-escaped so ``/``, ``=`` never appear raw."""
+    return f"{key}={urllib.parse.quote(value, safe='')}"
+
+
+class BiodataParquetSource(ParquetSource):
+    """Parquet table (one file, or a hive-partitioned folder) of a biodata-cache store.
+
+    Parameters
+    ----------
+    urlpath
+        URL of the table's file (``.../asset_basics.pqt``) or partitioned folder (``.../qc``).
+    partition_key
+        Column whose values name the partition folders (``subject_id``), or None.
+    partition_value
+        Read only this partition (opens ``<urlpath>/<key>=<value>/data.pqt`` directly). Empty or None
+        reads the whole table.
+    metadata
+        Catalog metadata; ``columns`` (name, dtype, description), ``rows`` and ``partitions`` are used.
+    storage_options
+        fsspec options for the urlpath.
+    **parquet_kwargs
+        ``columns`` (list of names) and ``filters`` (pyarrow DNF filters) are pushed down to parquet.
+    """
+
+    name = "biodata_parquet"
+    version = __version__
+    container = "dataframe"
+    partition_access = True
+
+    def __init__(
+        self,
+        urlpath: str,
+        partition_key: str | None = None,
+        partition_value: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        storage_options: dict[str, Any] | None = None,
+        **parquet_kwargs: Any,
+    ) -> None:
+        super().__init__(urlpath, metadata=metadata, storage_options=storage_options, **parquet_kwargs)
+        self._partition_key = partition_key or None
+        self._partition_value = str(partition_value) if partition_value not in (None, "") else None
+        if self._partition_value is not None and self._partition_key is None:
+            raise ValueError(f"{urlpath} is not partitioned; it takes no partition value")
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    @property
+    def _declared(self) -> list[dict[str, str]]:
+        return list((self.metadata or {}).get("columns") or [])
+
+    def _declared_schema(self) -> pa.Schema:
+        import pyarrow as pa
+
+        from biodata_cache.tables import arrow_type
+
+        return pa.schema([pa.field(c["name"], arrow_type(c["dtype"])) for c in self._declared])
+
+    def _partition_url(self) -> str:
+        assert self._partition_key is not None and self._partition_value is not None
+        folder = partition_folder(self._partition_key, self._partition_value)
+        return f"{self._urlpath.rstrip('/')}/{folder}/{PARTITION_FILE}"
+
+    def _filesystem(self, url: str) -> tuple[Any, str]:
+        import fsspec.core
+
+        return fsspec.core.url_to_fs(url, **self._storage_options)
+
+    def _hive_partitioning(self) -> Any:
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        return ds.partitioning(pa.schema([(self._partition_key, pa.string())]), flavor="hive")
+
+    # -- intake API -------------------------------------------------------------------------------
+
+    def _get_schema(self):
+        from intake.source import base
+
+        meta = self.metadata or {}
+        dtype = {c["name"]: c["dtype"] for c in self._declared} or None
+        wanted = self._kwargs.get("columns")
+        ncols = len(wanted) if wanted else len(self._declared) or None
+        if self._partition_key and self._partition_value is None:
+            rows, parts = meta.get("rows"), meta.get("partitions")
+        else:
+            import pyarrow.parquet as pq
+
+            url = self._partition_url() if self._partition_value is not None else self._urlpath
+            fs, path = self._filesystem(url)
+            try:
+                footer = pq.ParquetFile(path, filesystem=fs).metadata
+                rows, parts = footer.num_rows, max(footer.num_row_groups, 1)
+            except FileNotFoundError:
+                if self._partition_value is None:
+                    raise
+                rows, parts = 0, 1
+        return base.Schema(
+            dtype=dtype, shape=(rows, ncols), npartitions=parts, extra_metadata=dict(meta)
+        )
+
+    def read_arrow(self) -> pa.Table:
+        """Read the table (or the one partition) as an arrow table with the declared types."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns = self._kwargs.get("columns")
+        filters = self._kwargs.get("filters") or None
+        if self._partition_value is not None:
+            key = self._partition_key
+            file_columns = [c for c in columns if c != key] if columns else None
+            fs, path = self._filesystem(self._partition_url())
+            try:
+                table = pq.read_table(path, filesystem=fs, columns=file_columns, filters=filters)
+            except FileNotFoundError:
+                # A partition that does not exist holds no rows: the key has no data in this table.
+                schema = self._declared_schema()
+                table = schema.empty_table()
+                if file_columns is not None:
+                    table = table.select(file_columns)
+                elif key in table.column_names:
+                    table = table.drop_columns([key])
+            table = table.append_column(
+                pa.field(key, pa.string()), pa.array([self._partition_value] * table.num_rows, pa.string())
+            )
+        else:
+            fs, path = self._filesystem(self._urlpath)
+            partitioning = self._hive_partitioning() if self._partition_key else None
+            table = pq.read_table(
+                path, filesystem=fs, columns=columns, filters=filters, partitioning=partitioning
+            )
+        order = columns or [c["name"] for c in self._declared] or table.column_names
+        return table.select([c for c in order if c in table.column_names])
+
+    def read(self) -> pd.DataFrame:
+        """Read the table (or the one partition) into a pandas DataFrame."""
+        df = self.read_arrow().to_pandas()
+        self._df = df.iloc[:0]
+        return df
+
+    def to_dask(self) -> dd.DataFrame:
+        """A lazy Dask DataFrame: one partition per file (or row group)."""
+        import dask.dataframe as dd
+
+        kwargs = dict(self._kwargs)
+        kwargs.pop("engine", None)
+        if self._partition_value is not None:
+            key = self._partition_key
+            if kwargs.get("columns"):
+                kwargs["columns"] = [c for c in kwargs["columns"] if c != key]
+            frame = dd.read_parquet(
+                self._partition_url(), storage_options=self._storage_options, **kwargs
+            )
+            frame = frame.assign(**{key: self._partition_value})
+            frame[key] = frame[key].astype("string[pyarrow]")
+        else:
+            dataset = {"partitioning": self._hive_partitioning()} if self._partition_key else {}
+            frame = dd.read_parquet(
+                self._urlpath,
+                storage_options=self._storage_options,
+                parquet_file_extension=(".pqt", ".parquet"),
+                dataset=dataset,
+                **kwargs,
+            )
+        self._df = frame
+        return frame

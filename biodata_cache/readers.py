@@ -1,0 +1,694 @@
+"""One-line readers. Each resolves its table's entry from the versioned catalog and reads it.
+
+Every reader takes ``version=`` (``"0.1"`` or ``"bdc-v0.1"``; default ``BIODATA_CACHE_VERSION`` or the
+installed major.minor) and ``storage_options=`` (fsspec options for the store root). The store is chosen by
+``BIODATA_CACHE_BACKEND`` / ``BIODATA_CACHE_ROOT`` (see :mod:`biodata_cache.config`).
+
+With the ``MEMORY`` and ``LOCAL`` backends a table missing from the store is built from the source on
+first read. On ``S3`` or any other shared store a missing table is an error naming the table, the version
+and the versions that exist.
+
+This module imports only the standard library at import time; pandas, pyarrow and intake load on the
+first call.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from biodata_cache import config
+from biodata_cache.errors import (
+    BiodataCacheError,
+    InvalidInputError,
+    TableNotFoundError,
+    VersionNotFoundError,
+)
+from biodata_cache.tables import TABLES_BY_NAME, get_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from biodata_cache.intake_driver import BiodataParquetSource
+    from biodata_cache.registry import Registry
+    from biodata_cache.store import Store
+
+logger = logging.getLogger(__name__)
+
+CUSTOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,127}$")
+_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+# -- resolving catalog entries --------------------------------------------------------------------
+
+
+def _store(settings: config.Settings) -> Store:
+    from biodata_cache.store import Store
+
+    return Store(settings.root, settings.storage_options)
+
+
+def _missing_version_error(store: Store, settings: config.Settings) -> VersionNotFoundError:
+    from biodata_cache.registry import read_versions
+
+    try:
+        versions = read_versions(store)
+    except BiodataCacheError:
+        versions = []
+    listed = ", ".join(versions) if versions else "none: the store has no cache_versions.json"
+    return VersionNotFoundError(
+        f"version {settings.version} is not in the store {settings.root}. Versions there: {listed}. "
+        f"Pass version= (or set BIODATA_CACHE_VERSION) to one of them"
+        + ("." if versions else ", or point BIODATA_CACHE_ROOT at a store that has been published.")
+    )
+
+
+def _load_catalog(store: Store, settings: config.Settings) -> dict[str, Any] | None:
+    """The parsed YAML of the version's catalog, or None if the version does not exist."""
+    import yaml
+
+    from biodata_cache.catalog import CATALOG_FILE
+
+    try:
+        text = store.read_bytes(f"{settings.version}/{CATALOG_FILE}")
+    except FileNotFoundError:
+        return None
+    document = yaml.safe_load(text)
+    if not isinstance(document, dict) or not isinstance(document.get("sources"), dict):
+        raise BiodataCacheError(
+            f"{store.url(settings.version, CATALOG_FILE)} is not a biodata-cache catalog (no "
+            f"'sources' mapping). Regenerate it with `biodata-cache catalog` or republish the version."
+        )
+    return document
+
+
+def _render(value: Any, variables: dict[str, str]) -> Any:
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        return variables[match.group(1)]
+
+    return _TEMPLATE.sub(substitute, value)
+
+
+def _build_on_read(settings: config.Settings, reason: str) -> None:
+    """Build every table from the source into a private store (MEMORY / LOCAL backends)."""
+    from biodata_cache.sync import build_for_read
+
+    build_for_read(settings, reason=reason)
+
+
+def open_source_entry(
+    name: str,
+    settings: config.Settings,
+    *,
+    parameters: dict[str, str] | None = None,
+    columns: list[str] | None = None,
+    filters: list[tuple[str, str, Any]] | None = None,
+) -> BiodataParquetSource:
+    """Resolve a catalog entry of the settings' version and return its configured data source.
+
+    Raises
+    ------
+    VersionNotFoundError, TableNotFoundError
+        When the version or the entry does not exist and the backend does not build on read.
+    """
+    from biodata_cache.intake_driver import BiodataParquetSource
+
+    store = _store(settings)
+    document = _load_catalog(store, settings)
+    built = False
+    if (document is None or name not in document["sources"]) and settings.builds_on_read and (
+        name in TABLES_BY_NAME
+    ):
+        _build_on_read(settings, reason=f"table {name!r} is not in {store.url(settings.version)}")
+        document, built = _load_catalog(store, settings), True
+    if document is None:
+        raise _missing_version_error(store, settings)
+    sources = document["sources"]
+    if name not in sources:
+        hint = "" if built or not settings.builds_on_read else " Custom tables are created by custom()."
+        raise TableNotFoundError(
+            f"table {name!r} is not in version {settings.version} of the store {settings.root}. Tables "
+            f"there: {', '.join(sources) or '(none)'}.{hint} To build it, run "
+            f"`biodata-cache build` (or biodata_cache.sync.update_all_tables()) against this store."
+        )
+    entry = sources[name]
+    variables = {"CATALOG_DIR": store.url(settings.version)}
+    for parameter, spec in (entry.get("parameters") or {}).items():
+        variables[parameter] = (parameters or {}).get(parameter, spec.get("default", ""))
+    args = {key: _render(value, variables) for key, value in (entry.get("args") or {}).items()}
+    if columns is not None:
+        args["columns"] = columns
+    if filters:
+        args["filters"] = filters
+    return BiodataParquetSource(
+        metadata=entry.get("metadata") or {}, storage_options=store.storage_options or None, **args
+    )
+
+
+def _settings(version: str | None, storage_options: dict[str, Any] | None) -> config.Settings:
+    return config.resolve(version=version, storage_options=storage_options)
+
+
+def read_table(
+    name: str,
+    *,
+    columns: list[str] | None = None,
+    filters: list[tuple[str, str, Any]] | None = None,
+    parameters: dict[str, str] | None = None,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pa.Table:
+    """Read a published table as an arrow table (the path every reader takes)."""
+    from biodata_cache.store import translate_errors
+
+    settings = _settings(version, storage_options)
+    source = open_source_entry(
+        name, settings, parameters=parameters, columns=columns, filters=filters
+    )
+    with translate_errors(source._urlpath):
+        try:
+            return source.read_arrow()
+        except FileNotFoundError as error:
+            raise TableNotFoundError(
+                f"the catalog of {settings.version} lists table {name!r} but its data is missing at "
+                f"{source._urlpath}. Republish the version (biodata-cache build)."
+            ) from error
+
+
+# -- argument checks --------------------------------------------------------------------------------
+
+
+def _check_strings(argument: str, value: Any) -> list[str] | None:
+    """A filter value: None, a str or a sequence of str; returns a list or None."""
+    if value is None:
+        return None
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple, set)) or not all(isinstance(v, str) for v in values):
+        hint = " (subject ids are strings: pass '692478', not 692478)" if "subject" in argument else ""
+        raise InvalidInputError(
+            f"{argument} must be a str or a list of str, got {type(value).__name__} {value!r}{hint}."
+        )
+    if not values or any(not v for v in values):
+        raise InvalidInputError(f"{argument} must not be empty, got {value!r}.")
+    return list(values)
+
+
+def _in_filter(column: str, values: list[str] | None) -> list[tuple[str, str, Any]]:
+    if values is None:
+        return []
+    return [(column, "==", values[0])] if len(values) == 1 else [(column, "in", values)]
+
+
+def _to_list(table: pa.Table) -> list[str]:
+    return sorted(v for v in table.column(0).to_pylist() if v is not None)
+
+
+# -- distinct-value tables ----------------------------------------------------------------------------
+
+
+def unique_project_names(
+    *, version: str | None = None, storage_options: dict[str, Any] | None = None
+) -> list[str]:
+    """Distinct project names across all assets, sorted.
+
+    Parameters
+    ----------
+    version
+        Version to read (``"0.1"`` or ``"bdc-v0.1"``); default: ``BIODATA_CACHE_VERSION`` or the
+        installed major.minor.
+    storage_options
+        fsspec options for the store root, e.g. ``{"anon": True}``.
+
+    Returns
+    -------
+    list of str
+    """
+    return _to_list(read_table("unique_project_names", version=version, storage_options=storage_options))
+
+
+def unique_subject_ids(
+    *, version: str | None = None, storage_options: dict[str, Any] | None = None
+) -> list[str]:
+    """Distinct subject ids, as strings, sorted. Parameters as :func:`unique_project_names`."""
+    return _to_list(read_table("unique_subject_ids", version=version, storage_options=storage_options))
+
+
+def unique_genotypes(
+    *, version: str | None = None, storage_options: dict[str, Any] | None = None
+) -> list[str]:
+    """Distinct subject genotypes, sorted. Parameters as :func:`unique_project_names`."""
+    return _to_list(read_table("unique_genotypes", version=version, storage_options=storage_options))
+
+
+# -- frame tables -------------------------------------------------------------------------------------
+
+
+def _frame(
+    name: str,
+    *,
+    columns: list[str] | None = None,
+    filters: list[tuple[str, str, Any]] | None = None,
+    parameters: dict[str, str] | None = None,
+    version: str | None,
+    storage_options: dict[str, Any] | None,
+) -> pd.DataFrame:
+    columns = get_table(name).check_columns(columns)
+    table = read_table(
+        name,
+        columns=columns,
+        filters=filters,
+        parameters=parameters,
+        version=version,
+        storage_options=storage_options,
+    )
+    return table.to_pandas()
+
+
+def _rows_with_any(table: pa.Table, column: str, values: list[str]) -> pa.Table:
+    """Rows of ``table`` whose list column ``column`` holds any of ``values``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lists = table.column(column).combine_chunks()
+    hits = pc.is_in(pc.list_flatten(lists), value_set=pa.array(values, pa.string()))
+    parents = pc.filter(pc.list_parent_indices(lists), hits)
+    return table.take(pc.unique(parents))
+
+
+def asset_basics(
+    *,
+    subject_id: str | Sequence[str] | None = None,
+    project_name: str | Sequence[str] | None = None,
+    modality: str | Sequence[str] | None = None,
+    data_level: str | Sequence[str] | None = None,
+    columns: list[str] | None = None,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """One row per data asset, optionally filtered.
+
+    Parameters
+    ----------
+    subject_id, project_name, data_level
+        Keep rows whose value equals this str (or is in this list of str). Pushed down to parquet.
+    modality
+        Keep assets that have this modality abbreviation (or any of these), e.g. ``"ecephys"``.
+    columns
+        Columns to read (default: all). Unknown names raise :class:`InvalidInputError`.
+    version, storage_options
+        See :func:`unique_project_names`.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    table = get_table("asset_basics")
+    columns = table.check_columns(columns)
+    filters = [
+        *_in_filter("subject_id", _check_strings("subject_id", subject_id)),
+        *_in_filter("project_name", _check_strings("project_name", project_name)),
+        *_in_filter("data_level", _check_strings("data_level", data_level)),
+    ]
+    modalities = _check_strings("modality", modality)
+    read_columns = columns
+    if modalities and columns is not None and "modalities" not in columns:
+        read_columns = [*columns, "modalities"]
+    data = read_table(
+        "asset_basics",
+        columns=read_columns,
+        filters=filters or None,
+        version=version,
+        storage_options=storage_options,
+    )
+    if modalities:
+        data = _rows_with_any(data, "modalities", modalities)
+    if columns is not None:
+        data = data.select(columns)
+    return data.to_pandas()
+
+
+def source_data(
+    *,
+    columns: list[str] | None = None,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Lineage: one row per (derived asset, source asset). See :func:`asset_basics` for parameters."""
+    return _frame("source_data", columns=columns, version=version, storage_options=storage_options)
+
+
+def qc(
+    subject_id: str | None = None,
+    *,
+    asset_names: str | Sequence[str] | None = None,
+    columns: list[str] | None = None,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Quality-control metrics, one row per metric.
+
+    Parameters
+    ----------
+    subject_id
+        Read only this subject's partition (one file, whatever the number of subjects). A subject
+        with no QC metrics gives an empty DataFrame. ``None`` reads every subject.
+    asset_names
+        Keep metrics of these assets only (pushed down to parquet).
+    columns, version, storage_options
+        See :func:`asset_basics`.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    parameters = None
+    if subject_id is not None:
+        if not isinstance(subject_id, str) or not subject_id:
+            raise InvalidInputError(
+                f"subject_id must be a non-empty str such as '692478', got {type(subject_id).__name__} "
+                f"{subject_id!r}."
+            )
+        parameters = {"subject_id": subject_id}
+    filters = _in_filter("asset_name", _check_strings("asset_names", asset_names))
+    return _frame(
+        "qc",
+        columns=columns,
+        filters=filters or None,
+        parameters=parameters,
+        version=version,
+        storage_options=storage_options,
+    )
+
+
+def qc_status(
+    *,
+    columns: list[str] | None = None,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """QC status in long format: one row per asset and status key. See :func:`asset_basics`."""
+    return _frame("qc_status", columns=columns, version=version, storage_options=storage_options)
+
+
+def metadata_core(
+    *,
+    columns: list[str] | None = None,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Which core metadata files each asset has. See :func:`asset_basics`."""
+    return _frame("metadata_core", columns=columns, version=version, storage_options=storage_options)
+
+
+def time_to_qc(
+    *,
+    columns: list[str] | None = None,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Processing end and QC completion time per derived asset. See :func:`asset_basics`."""
+    return _frame("time_to_qc", columns=columns, version=version, storage_options=storage_options)
+
+
+# -- lineage ------------------------------------------------------------------------------------------
+
+
+def raw_to_derived(
+    asset_name: str | Sequence[str],
+    modality: str | Sequence[str] | None = None,
+    latest: bool = False,
+    *,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> list[str] | dict[str, list[str]]:
+    """Names of the assets derived from a raw asset.
+
+    Parameters
+    ----------
+    asset_name
+        A raw asset name (returns a list) or a list of names (returns a dict name -> list).
+    modality
+        Keep derived assets that have this modality abbreviation (or any of these).
+    latest
+        Keep only the most recently processed derived asset of each raw asset.
+    version, storage_options
+        See :func:`unique_project_names`.
+
+    Returns
+    -------
+    list of str, or dict of str to list of str
+        Derived names, oldest processing first. An asset with no derived assets maps to ``[]``.
+
+    Raises
+    ------
+    TableNotFoundError
+        If an asset name is not in ``asset_basics`` at all (a typo, or an asset not yet published).
+    """
+    single = isinstance(asset_name, str)
+    names = _check_strings("asset_name", asset_name)
+    assert names is not None
+    modalities = _check_strings("modality", modality)
+    if not isinstance(latest, bool):
+        raise InvalidInputError(f"latest must be True or False, got {latest!r}.")
+    lineage = read_table(
+        "source_data",
+        columns=["name", "source_data", "processing_time"],
+        filters=_in_filter("source_data", names),
+        version=version,
+        storage_options=storage_options,
+    ).to_pylist()
+    derived = sorted({row["name"] for row in lineage})
+    assets = read_table(
+        "asset_basics",
+        columns=["name", "modalities"],
+        filters=_in_filter("name", sorted(set(names) | set(derived))),
+        version=version,
+        storage_options=storage_options,
+    ).to_pylist()
+    known = {row["name"]: set(row["modalities"] or []) for row in assets}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise TableNotFoundError(
+            f"asset(s) {', '.join(map(repr, unknown))} are not in asset_basics of this version; check "
+            f"the name(s) with asset_basics(columns=['name']) or pass version= for another version."
+        )
+    result: dict[str, list[str]] = {}
+    for name in names:
+        rows = [r for r in lineage if r["source_data"] == name]
+        if modalities:
+            rows = [r for r in rows if known.get(r["name"], set()) & set(modalities)]
+        rows.sort(key=lambda r: (r["processing_time"] is None, r["processing_time"], r["name"]))
+        chosen = [r["name"] for r in rows]
+        result[name] = chosen[-1:] if latest else list(dict.fromkeys(chosen))
+    return result[names[0]] if single else result
+
+
+# -- custom tables ------------------------------------------------------------------------------------
+
+
+def _check_custom_name(name: Any) -> str:
+    if not isinstance(name, str) or not CUSTOM_NAME.match(name) or ".." in name:
+        raise InvalidInputError(
+            f"custom table name {name!r} is not allowed: use 1-128 letters, digits, '_' or '-', "
+            f"starting with a letter or digit (no '/', '.', spaces or '..')."
+        )
+    if name in TABLES_BY_NAME:
+        raise InvalidInputError(
+            f"{name!r} is a published table; pick another name for your custom table (published "
+            f"tables: {', '.join(TABLES_BY_NAME)})."
+        )
+    return name
+
+
+def _custom_arrow(name: str, df: Any) -> pa.Table:
+    import pandas as pd
+    import pyarrow as pa
+
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInputError(
+            f"custom({name!r}, df): df must be a pandas DataFrame, got {type(df).__name__}."
+        )
+    if not all(isinstance(c, str) for c in df.columns) or df.columns.duplicated().any():
+        raise InvalidInputError(
+            f"custom({name!r}, df): column names must be unique strings, got {list(df.columns)!r}."
+        )
+    try:
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError) as error:
+        raise InvalidInputError(
+            f"custom({name!r}, df): a column has a dtype parquet cannot store ({error}). Convert it "
+            f"to numbers, strings, booleans, timestamps or lists of those."
+        ) from error
+    unsupported = [f.name for f in table.schema if pa.types.is_null(f.type)]
+    if unsupported and len(df):
+        raise InvalidInputError(
+            f"custom({name!r}, df): column(s) {unsupported} hold only None; give them a dtype "
+            f"(e.g. df[col].astype('string'))."
+        )
+    return table
+
+
+def custom(
+    name: str,
+    df: pd.DataFrame | None = None,
+    *,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Store a DataFrame as a custom table of a version, or read one back.
+
+    The table is written to ``bdc-v{X}/custom/<name>.pqt`` and listed in the version's registry and
+    catalog as ``custom_<name>``.
+
+    Parameters
+    ----------
+    name
+        1-128 letters, digits, ``_`` or ``-``; not the name of a published table.
+    df
+        The DataFrame to store. ``None`` reads the custom table back.
+    version, storage_options
+        See :func:`unique_project_names`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table as stored.
+
+    Raises
+    ------
+    InvalidInputError
+        For a bad name, a non-DataFrame or an unsupported dtype; nothing is written.
+    TableNotFoundError
+        When reading a custom table that does not exist; the message lists those that do.
+    """
+    from biodata_cache.registry import CUSTOM_PREFIX
+
+    name = _check_custom_name(name)
+    entry = CUSTOM_PREFIX + name
+    if df is None:
+        settings = _settings(version, storage_options)
+        try:
+            return read_table(entry, version=version, storage_options=storage_options).to_pandas()
+        except TableNotFoundError as error:
+            registry = _registry_or_none(_store(settings), settings.version)
+            existing = [t.name[len(CUSTOM_PREFIX):] for t in registry or [] if t.type == "custom"]
+            raise TableNotFoundError(
+                f"custom table {name!r} does not exist in {settings.version} of {settings.root}; "
+                f"custom tables there: {', '.join(existing) or '(none)'}. Create it with "
+                f"custom({name!r}, df)."
+            ) from error
+    table = _custom_arrow(name, df)
+    settings = _settings(version, storage_options)
+    _write_custom(settings, name, table)
+    return read_table(entry, version=version, storage_options=storage_options).to_pandas()
+
+
+def _registry_or_none(store: Store, version: str) -> Registry | None:
+    from biodata_cache.registry import read_registry
+
+    try:
+        return read_registry(store, version)
+    except FileNotFoundError:
+        return None
+
+
+def _write_custom(settings: config.Settings, name: str, table: pa.Table) -> None:
+    import json
+
+    from biodata_cache.publish import publish_catalogs, utc_now
+    from biodata_cache.registry import CUSTOM_PREFIX, CacheTable, Registry, registry_path
+
+    store = _store(settings)
+    path = f"custom/{name}.pqt"
+    store.write_parquet(f"{settings.version}/{path}", table)
+    entry = CacheTable(
+        name=CUSTOM_PREFIX + name,
+        description=f"Custom table {name!r}, stored with biodata_cache.custom().",
+        location=store.url(settings.version, path),
+        path=path,
+        partitioned=False,
+        partition_key=None,
+        type="custom",
+        columns=[{"name": f.name, "dtype": str(f.type), "description": ""} for f in table.schema],
+        rows=table.num_rows,
+        built_at=utc_now(),
+        source="custom()",
+    )
+
+    def change(current: bytes | None) -> bytes:
+        from biodata_cache._version import __version__
+
+        registry = (
+            Registry.from_json(json.loads(current))
+            if current
+            else Registry(settings.version, [], None, None, __version__)
+        )
+        return json.dumps(registry.with_table(entry).to_json(), indent=2).encode()
+
+    store.update_bytes(registry_path(settings.version), change)
+    publish_catalogs(store, settings.version)
+    logger.info("stored custom table %r in %s", name, store.url(settings.version, path))
+
+
+# -- registry and versions ----------------------------------------------------------------------------
+
+
+def get_cache_registry(
+    version: str | None = None, *, storage_options: dict[str, Any] | None = None
+) -> Registry:
+    """The registry of a version: every table with description, location, columns, rows, built_at.
+
+    Raises
+    ------
+    VersionNotFoundError
+        If the version has no registry in the store (the message lists the versions there).
+    """
+    from biodata_cache.registry import read_registry
+
+    settings = _settings(version, storage_options)
+    store = _store(settings)
+    try:
+        return read_registry(store, settings.version)
+    except FileNotFoundError:
+        if settings.builds_on_read:
+            _build_on_read(settings, reason=f"{store.url(settings.version)} has no registry")
+            return read_registry(store, settings.version)
+        raise _missing_version_error(store, settings) from None
+
+
+def get_cache_versions(*, storage_options: dict[str, Any] | None = None) -> list[str]:
+    """Version folders of the store (``cache_versions.json``), sorted oldest to newest.
+
+    ``bdc-v0.10`` sorts after ``bdc-v0.9``. An empty store gives an empty list.
+    """
+    from biodata_cache.registry import read_versions
+
+    settings = _settings(None, storage_options)
+    return read_versions(_store(settings))
+
+
+def open_catalog(
+    version: str | None = None, *, storage_options: dict[str, Any] | None = None
+) -> Any:
+    """Open a version's Intake catalog (``<root>/bdc-v{X}/catalog.yaml``) with ``intake.open_catalog``.
+
+    Raises
+    ------
+    VersionNotFoundError
+        If the version does not exist (and the backend does not build on read).
+    """
+    from biodata_cache.catalog import CATALOG_FILE, open_intake_catalog
+
+    settings = _settings(version, storage_options)
+    store = _store(settings)
+    if _load_catalog(store, settings) is None:
+        if not settings.builds_on_read:
+            raise _missing_version_error(store, settings)
+        _build_on_read(settings, reason=f"{store.url(settings.version)} has no catalog")
+    return open_intake_catalog(store.url(settings.version, CATALOG_FILE), store.storage_options)

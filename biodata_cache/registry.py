@@ -1,0 +1,203 @@
+"""The cache registry (``bdc-v{X}/cache_registry.json``) and the version list (``cache_versions.json``).
+
+The registry is the source of truth of a version folder: which tables exist, where, with which columns,
+how many rows and when they were built. The version's Intake catalog is generated from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from biodata_cache.config import version_sort_key
+from biodata_cache.errors import InvalidInputError, TableNotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from biodata_cache.store import Store
+
+logger = logging.getLogger(__name__)
+
+REGISTRY_FILE = "cache_registry.json"
+VERSIONS_FILE = "cache_versions.json"
+CUSTOM_PREFIX = "custom_"
+
+
+@dataclass
+class CacheTable:
+    """One table of a version folder, as recorded in ``cache_registry.json``.
+
+    Attributes
+    ----------
+    name
+        Catalog entry name (``custom_<name>`` for user tables).
+    description
+        What the table holds.
+    location
+        URL of the table's file or folder when it was written.
+    path
+        Location relative to the version folder (what the catalog uses).
+    partitioned, partition_key
+        Whether and by which column the table is hive-partitioned.
+    type
+        ``list``, ``frame`` or ``custom``.
+    columns
+        ``[{"name", "dtype", "description"}, ...]``.
+    rows
+        Number of rows.
+    built_at
+        UTC ISO time the table was written.
+    source
+        What it was built from (a source description, or ``custom()``).
+    partitions
+        Number of partitions (1 for an unpartitioned table).
+    """
+
+    name: str
+    description: str
+    location: str
+    path: str
+    partitioned: bool
+    partition_key: str | None
+    type: str
+    columns: list[dict[str, str]]
+    rows: int
+    built_at: str
+    source: str
+    partitions: int = 1
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CacheTable:
+        """Build from a registry JSON entry, ignoring keys this version does not know."""
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def column_names(self) -> list[str]:
+        """Column names, in order."""
+        return [c["name"] for c in self.columns]
+
+
+@dataclass
+class Registry:
+    """The registry of one version folder: its tables, in publish order.
+
+    Index it by table name (``registry["qc"]``), iterate it, or turn it into a DataFrame with
+    :meth:`to_frame`.
+    """
+
+    release: str
+    tables: list[CacheTable] = field(default_factory=list)
+    built_at: str | None = None
+    source: str | None = None
+    package_version: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Registry:
+        """Parse the JSON document of ``cache_registry.json``."""
+        if not isinstance(data, dict) or not isinstance(data.get("tables"), list):
+            raise InvalidInputError(
+                f"a cache registry must be an object with a 'tables' list, found: {str(data)[:200]}"
+            )
+        return cls(
+            release=str(data.get("release", "")),
+            tables=[CacheTable.from_dict(t) for t in data["tables"]],
+            built_at=data.get("built_at"),
+            source=data.get("source"),
+            package_version=data.get("package_version"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document written to ``cache_registry.json``."""
+        return {
+            "release": self.release,
+            "package_version": self.package_version,
+            "built_at": self.built_at,
+            "source": self.source,
+            "tables": [asdict(t) for t in self.tables],
+        }
+
+    @property
+    def names(self) -> list[str]:
+        """Table names, in order."""
+        return [t.name for t in self.tables]
+
+    def __iter__(self) -> Iterator[CacheTable]:
+        return iter(self.tables)
+
+    def __len__(self) -> int:
+        return len(self.tables)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def __getitem__(self, name: str) -> CacheTable:
+        for table in self.tables:
+            if table.name == name:
+                return table
+        raise TableNotFoundError(
+            f"table {name!r} is not in the registry of {self.release}; tables there: "
+            f"{', '.join(self.names) or '(none)'}."
+        )
+
+    def with_table(self, table: CacheTable) -> Registry:
+        """A copy with ``table`` added, or replacing the table of the same name."""
+        tables = [t for t in self.tables if t.name != table.name] + [table]
+        return Registry(self.release, tables, self.built_at, self.source, self.package_version)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per table: name, type, rows, partitions, partition_key, built_at, description."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "name": t.name,
+                    "type": t.type,
+                    "rows": t.rows,
+                    "partitions": t.partitions,
+                    "partition_key": t.partition_key,
+                    "built_at": t.built_at,
+                    "description": t.description,
+                }
+                for t in self.tables
+            ]
+        )
+
+
+def registry_path(version: str) -> str:
+    """Path of a version's registry, relative to the root."""
+    return f"{version}/{REGISTRY_FILE}"
+
+
+def read_registry(store: Store, version: str) -> Registry:
+    """Read a version's registry. Raises ``FileNotFoundError`` if the version has none."""
+    return Registry.from_json(store.read_json(registry_path(version)))
+
+
+def read_versions(store: Store) -> list[str]:
+    """Version folders listed in ``cache_versions.json``, sorted by version; empty if there is none."""
+    try:
+        versions = store.read_json(VERSIONS_FILE)
+    except FileNotFoundError:
+        return []
+    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+        raise InvalidInputError(
+            f"{store.url(VERSIONS_FILE)} must be a JSON array of version folder names, found "
+            f"{str(versions)[:200]}."
+        )
+    return sorted(set(versions), key=version_sort_key)
+
+
+def add_version(store: Store, version: str) -> list[str]:
+    """Add a version folder to ``cache_versions.json`` with a conditional write; return the new list."""
+
+    def change(current: bytes | None) -> bytes:
+        versions = json.loads(current) if current else []
+        return (json.dumps(sorted(set(versions) | {version}, key=version_sort_key)) + "\n").encode()
+
+    return json.loads(store.update_bytes(VERSIONS_FILE, change))

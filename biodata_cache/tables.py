@@ -1,0 +1,289 @@
+"""Table declarations: the one place a table is described.
+
+Each :class:`Table` names a table, describes it and its columns (with arrow dtypes), says how it is
+partitioned and which record fields it needs. The builder, the registry, the Intake catalog, the readers
+and the reference docs are all generated from these declarations; adding a table is adding one
+declaration here (and its row function in :mod:`biodata_cache.rows`).
+
+This module imports no third-party package: arrow types are built on demand by :meth:`Table.arrow_schema`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from biodata_cache.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: Column dtypes a declaration may use, with their arrow spelling.
+DTYPES = {
+    "string": "string",
+    "int64": "int64",
+    "float64": "double",
+    "bool": "bool",
+    "timestamp": "timestamp[us, tz=UTC]",
+    "list<string>": "list<string>",
+}
+
+
+def arrow_type(dtype: str) -> pa.DataType:
+    """Return the arrow type of a declared dtype (see :data:`DTYPES`)."""
+    import pyarrow as pa
+
+    return {
+        "string": pa.string(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "bool": pa.bool_(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "list<string>": pa.list_(pa.string()),
+    }[dtype]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table: name, declared dtype (a key of :data:`DTYPES`) and description."""
+
+    name: str
+    dtype: str
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"column {self.name!r}: dtype {self.dtype!r} is not one of {list(DTYPES)}")
+
+
+@dataclass(frozen=True)
+class Table:
+    """Declaration of one published table.
+
+    Attributes
+    ----------
+    name
+        Table name; also the file name (``<name>.pqt``) and the catalog entry name.
+    description
+        One-paragraph description shown in the registry, the catalog and the docs.
+    kind
+        ``"list"`` for a one-column table of distinct values that the reader returns as a list of
+        str, ``"frame"`` for a table read as a DataFrame.
+    columns
+        The columns, in order. The partition key, if any, is one of them.
+    partition_key
+        Column whose values split the table into hive partitions (``<key>=<value>/data.pqt``).
+    fields
+        Top-level record fields the table is built from (the source's projection).
+    """
+
+    name: str
+    description: str
+    kind: str
+    columns: tuple[Column, ...]
+    partition_key: str | None = None
+    fields: tuple[str, ...] = field(default=())
+
+    @property
+    def column_names(self) -> list[str]:
+        """The column names, in declared order."""
+        return [column.name for column in self.columns]
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether the table is hive-partitioned."""
+        return self.partition_key is not None
+
+    @property
+    def file_columns(self) -> list[Column]:
+        """Columns stored inside the parquet files (a partition key lives in the folder name)."""
+        return [c for c in self.columns if c.name != self.partition_key]
+
+    def arrow_schema(self, *, include_partition_key: bool = True) -> pa.Schema:
+        """The explicit arrow schema every file of this table is written and read with."""
+        import pyarrow as pa
+
+        columns = self.columns if include_partition_key else self.file_columns
+        return pa.schema([pa.field(c.name, arrow_type(c.dtype)) for c in columns])
+
+    def check_columns(self, columns: list[str] | tuple[str, ...] | None) -> list[str] | None:
+        """Validate a user's column selection against the declaration.
+
+        Raises
+        ------
+        InvalidInputError
+            If ``columns`` is not a list of str or names a column the table does not have.
+        """
+        if columns is None:
+            return None
+        if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+            raise InvalidInputError(
+                f"columns must be a list of column names of table {self.name!r}, got {columns!r}."
+            )
+        unknown = [c for c in columns if c not in self.column_names]
+        if unknown:
+            raise InvalidInputError(
+                f"table {self.name!r} has no column {', '.join(map(repr, unknown))}; its columns are: "
+                f"{', '.join(self.column_names)}."
+            )
+        return list(columns)
+
+
+def _distinct(name: str, column: str, description: str, fields: tuple[str, ...]) -> Table:
+    return Table(
+        name=name,
+        description=description,
+        kind="list",
+        columns=(Column(column, "string", description),),
+        fields=fields,
+    )
+
+
+TABLES: tuple[Table, ...] = (
+    _distinct(
+        "unique_project_names",
+        "project_name",
+        "Distinct non-null project names (data_description.project_name) across all assets.",
+        ("data_description",),
+    ),
+    _distinct(
+        "unique_subject_ids",
+        "subject_id",
+        "Distinct non-null subject ids (subject.subject_id), as strings.",
+        ("subject", "data_description"),
+    ),
+    _distinct(
+        "unique_genotypes",
+        "genotype",
+        "Distinct non-null genotypes (subject.subject_details.genotype).",
+        ("subject",),
+    ),
+    Table(
+        name="asset_basics",
+        description="One row per data asset: identity, project, modalities, subject, acquisition and "
+        "processing basics.",
+        kind="frame",
+        columns=(
+            Column("_id", "string", "DocDB record id."),
+            Column("_last_modified", "timestamp", "When the record last changed in DocDB (UTC)."),
+            Column("created", "timestamp", "When the record was created (_created, UTC)."),
+            Column("name", "string", "Asset name."),
+            Column("location", "string", "Where the asset's data lives (usually an s3:// URL)."),
+            Column("data_level", "string", "raw or derived."),
+            Column("project_name", "string", "data_description.project_name."),
+            Column("modalities", "list<string>", "Modality abbreviations, e.g. ['ecephys']."),
+            Column("subject_id", "string", "Subject id, as a string."),
+            Column("genotype", "string", "Subject genotype."),
+            Column("acquisition_type", "string", "acquisition.acquisition_type."),
+            Column("acquisition_start_time", "timestamp", "Acquisition start (UTC)."),
+            Column("acquisition_end_time", "timestamp", "Acquisition end (UTC)."),
+            Column("age_days", "int64", "Subject age in days at acquisition start."),
+            Column("instrument_id", "string", "Instrument id (acquisition, else instrument)."),
+            Column("process_date", "timestamp", "Latest processing end time (UTC)."),
+            Column("code_ocean", "list<string>", "Code Ocean data asset ids."),
+            Column("experimenters", "list<string>", "Acquisition experimenters."),
+            Column("investigators", "list<string>", "Investigator names from data_description."),
+        ),
+        fields=(
+            "_id", "_last_modified", "_created", "created", "name", "location", "data_description",
+            "subject", "acquisition", "instrument", "processing", "other_identifiers",
+        ),
+    ),
+    Table(
+        name="source_data",
+        description="Lineage: one row per (derived asset, source asset) pair.",
+        kind="frame",
+        columns=(
+            Column("name", "string", "Derived asset name."),
+            Column("source_data", "string", "Name of an asset it was derived from."),
+            Column("pipeline_name", "string", "Processing pipeline name, where recorded."),
+            Column("processing_time", "timestamp", "Processing time parsed from the name (UTC)."),
+        ),
+        fields=("name", "data_description", "processing"),
+    ),
+    Table(
+        name="qc",
+        description="Quality-control metrics: one row per metric per asset, partitioned by subject_id.",
+        kind="frame",
+        partition_key="subject_id",
+        columns=(
+            Column("subject_id", "string", "Subject id (the partition key)."),
+            Column("asset_name", "string", "Name of the asset the metric belongs to."),
+            Column("raw_asset_name", "string", "Root of the asset's lineage (the raw asset)."),
+            Column("name", "string", "Metric name."),
+            Column("stage", "string", "QC stage, e.g. Raw data, Processing."),
+            Column("modality", "string", "Modality abbreviation."),
+            Column("object_type", "string", "Metric object type."),
+            Column("value", "string", "Metric value as text; dicts and lists as JSON, keys sorted."),
+            Column("status", "string", "Latest status (Pass, Fail, Pending)."),
+            Column("status_time", "timestamp", "Time of the latest status (UTC)."),
+            Column("evaluator", "string", "Who or what set the latest status."),
+            Column("description", "string", "Metric description."),
+            Column("tags", "string", "Metric tags as JSON."),
+            Column("timestamp", "timestamp", "Acquisition start of the asset (UTC)."),
+        ),
+        fields=("name", "subject", "data_description", "acquisition", "quality_control"),
+    ),
+    Table(
+        name="qc_status",
+        description="QC status in long format: one row per asset and status key (modality, stage or tag).",
+        kind="frame",
+        columns=(
+            Column("asset_name", "string", "Asset name."),
+            Column("subject_id", "string", "Subject id."),
+            Column("key", "string", "Status key: a modality, a stage or a tag."),
+            Column("key_type", "string", "modality, stage or tag."),
+            Column("status", "string", "Pass, Fail or Pending."),
+        ),
+        fields=("name", "subject", "data_description", "quality_control"),
+    ),
+    Table(
+        name="metadata_core",
+        description="Which core metadata files each asset has: one row per asset, one boolean per file.",
+        kind="frame",
+        columns=(
+            Column("name", "string", "Asset name."),
+            Column("_id", "string", "DocDB record id."),
+            Column("subject", "bool", "Has subject metadata."),
+            Column("data_description", "bool", "Has data_description metadata."),
+            Column("procedures", "bool", "Has procedures metadata."),
+            Column("instrument", "bool", "Has instrument metadata."),
+            Column("acquisition", "bool", "Has acquisition metadata."),
+            Column("processing", "bool", "Has processing metadata."),
+            Column("quality_control", "bool", "Has quality_control metadata."),
+        ),
+        fields=(
+            "_id", "name", "subject", "data_description", "procedures", "instrument", "acquisition",
+            "processing", "quality_control",
+        ),
+    ),
+    Table(
+        name="time_to_qc",
+        description="Time from processing to QC: one row per derived asset with QC metrics.",
+        kind="frame",
+        columns=(
+            Column("name", "string", "Derived asset name."),
+            Column("process_end_time", "timestamp", "Latest processing end time (UTC)."),
+            Column("qc_time", "timestamp", "Latest QC status time; null while any status is pending."),
+            Column("pending", "bool", "Whether any QC metric is still pending."),
+        ),
+        fields=("name", "data_description", "processing", "quality_control"),
+    ),
+)
+
+TABLES_BY_NAME: dict[str, Table] = {table.name: table for table in TABLES}
+
+
+def get_table(name: str) -> Table:
+    """Return the declaration of a published table.
+
+    Raises
+    ------
+    InvalidInputError
+        If no table has that name; the message lists the valid names.
+    """
+    if not isinstance(name, str) or name not in TABLES_BY_NAME:
+        raise InvalidInputError(
+            f"{name!r} is not a biodata-cache table; valid tables: {', '.join(TABLES_BY_NAME)}."
+        )
+    return TABLES_BY_NAME[name]
