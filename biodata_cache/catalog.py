@@ -72,12 +72,12 @@ def _entry(table: CacheTable) -> dict[str, Any]:
     }
     if table.partition_key:
         key = table.partition_key
+        # No default: intake 2.0.9 warns about shell commands for every str default it sees.
         entry["parameters"] = {
             key: {
                 "description": f"Read only the partition of this {key} (opens one file); "
                 f"empty reads every partition.",
                 "type": "str",
-                "default": "",
             }
         }
         entry["args"]["partition_key"] = key

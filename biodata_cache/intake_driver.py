@@ -180,6 +180,8 @@ class BiodataParquetSource(ParquetSource):
             )
             frame = frame.assign(**{key: self._partition_value})
             frame[key] = frame[key].astype("string[pyarrow]")
+            order = kwargs.get("columns") or [c["name"] for c in self._declared]
+            frame = frame[[c for c in order if c in frame.columns] + ([key] if key not in order else [])]
         else:
             dataset = {"partitioning": self._hive_partitioning()} if self._partition_key else {}
             frame = dd.read_parquet(

@@ -66,6 +66,16 @@ def conform(table: Table, data: pa.Table) -> pa.Table:
         raise InvalidInputError(f"data for table {table.name!r} does not fit its schema: {error}") from error
 
 
+def rows_to_arrow(table: Table, rows: Iterable[dict]) -> pa.Table:
+    """An arrow table of ``rows`` (dicts) with the table's declared schema; missing keys become null."""
+    import pyarrow as pa
+
+    try:
+        return pa.Table.from_pylist(list(rows), schema=table.arrow_schema())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise InvalidInputError(f"rows for table {table.name!r} do not fit its schema: {error}") from error
+
+
 def split_partitions(table: Table, data: pa.Table) -> Iterator[tuple[str, pa.Table]]:
     """Yield ``(partition value, rows without the key column)`` for each partition of ``data``."""
     import pyarrow.compute as pc

@@ -140,7 +140,7 @@ def open_source_entry(
     entry = sources[name]
     variables = {"CATALOG_DIR": store.url(settings.version)}
     for parameter, spec in (entry.get("parameters") or {}).items():
-        variables[parameter] = (parameters or {}).get(parameter, spec.get("default", ""))
+        variables[parameter] = (parameters or {}).get(parameter, spec.get("default") or "")
     args = {key: _render(value, variables) for key, value in (entry.get("args") or {}).items()}
     if columns is not None:
         args["columns"] = columns
