@@ -36,7 +36,10 @@ def test_asset_basics_filters_are_pushed_down_and_combined(published_root):
     assert sorted(derived["_id"]) == ["2", "3"]
     behavior = bdc.asset_basics(modality="behavior", columns=["name"])
     assert list(behavior.columns) == ["name"]
-    assert sorted(behavior["name"]) == ["behavior_828418_raw", "behavior_828418_raw_processed_2024-04-01_00-00-00"]
+    assert sorted(behavior["name"]) == [
+        "behavior_828418_raw",
+        "behavior_828418_raw_processed_2024-04-01_00-00-00",
+    ]
     both = bdc.asset_basics(subject_id=["692478", "828418"], project_name="Patch foraging")
     assert sorted(both["_id"]) == ["4", "5"]
 
