@@ -15,6 +15,7 @@ file as its v2 format).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -159,3 +160,34 @@ def open_intake_catalog(url: str, storage_options: dict[str, Any] | None = None)
     if storage_options:
         return intake.open_catalog(url, storage_options=storage_options)
     return intake.open_catalog(url)
+
+
+def write_repository_catalogs(folder: str | os.PathLike[str]) -> list[str]:
+    """Write the catalogs generated from the table declarations (the repository's ``catalogs/``).
+
+    ``catalog.yaml`` is the production top-level catalog listing the installed version, and
+    ``bdc-v{X}/catalog.yaml`` that version's catalog (no row counts: those come from a build).
+
+    Returns
+    -------
+    list of str
+        The paths written.
+    """
+    from biodata_cache.config import version_folder
+    from biodata_cache.tables import TABLES
+
+    version = version_folder()
+    files = {
+        CATALOG_FILE: render_top_catalog([version]),
+        f"{version}/{CATALOG_FILE}": render_version_catalog(
+            [spec_entry(t) for t in TABLES], release=version
+        ),
+    }
+    written = []
+    for relative, text in files.items():
+        path = os.path.join(os.fspath(folder), relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        written.append(path)
+    return written
