@@ -47,7 +47,7 @@ def test_missing_table_on_shared_store_is_an_error_and_nothing_is_written(s3_roo
 
 def test_empty_store_on_s3_says_no_versions_were_published(s3_root, monkeypatch):
     monkeypatch.setenv("BIODATA_CACHE_ROOT", s3_root)
-    with pytest.raises(VersionNotFoundError, match="no cache_versions.json"):
+    with pytest.raises(VersionNotFoundError, match=r"no cache_versions\.json"):
         bdc.unique_project_names()
     assert bdc.get_cache_versions() == []
 
