@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint catalogs clean
+.PHONY: setup demo test lint generated clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,9 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-catalogs: setup
+generated: setup
 	$(BIN)/python builders/regenerate_catalogs.py
+	$(BIN)/python builders/regenerate_docs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache demo-store build *.egg-info

@@ -141,7 +141,7 @@ def test_committed_catalogs_match_the_table_declarations(tmp_path):
     assert generated == committed
     for relative in generated:
         assert (tmp_path / relative).read_text() == (repository / relative).read_text(), (
-            f"catalogs/{relative} is stale: run `make catalogs` and commit the result"
+            f"catalogs/{relative} is stale: run `make generated` and commit the result"
         )
 
 
