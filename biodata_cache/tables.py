@@ -10,9 +10,11 @@ This module imports no third-party package: arrow types are built on demand by :
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from biodata_cache import rows
 from biodata_cache.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -74,7 +76,14 @@ class Table:
     partition_key
         Column whose values split the table into hive partitions (``<key>=<value>/data.pqt``).
     fields
-        Top-level record fields the table is built from (the source's projection).
+        Record fields (dotted paths) the table is built from; their union is the source's projection.
+    rows
+        Pure function from one record to the rows it contributes (see :mod:`biodata_cache.rows`).
+    record_key
+        Column that identifies the record a row came from (``_id`` or the asset name); an incremental
+        build replaces a changed record's rows by this key.
+    derived_from
+        ``(table, column)`` for a distinct-value table computed from another table's column.
     """
 
     name: str
@@ -83,6 +92,9 @@ class Table:
     columns: tuple[Column, ...]
     partition_key: str | None = None
     fields: tuple[str, ...] = field(default=())
+    rows: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
+    record_key: str | None = None
+    derived_from: tuple[str, str] | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -129,13 +141,13 @@ class Table:
         return list(columns)
 
 
-def _distinct(name: str, column: str, description: str, fields: tuple[str, ...]) -> Table:
+def _distinct(name: str, column: str, description: str) -> Table:
     return Table(
         name=name,
         description=description,
         kind="list",
         columns=(Column(column, "string", description),),
-        fields=fields,
+        derived_from=("asset_basics", column),
     )
 
 
@@ -144,19 +156,16 @@ TABLES: tuple[Table, ...] = (
         "unique_project_names",
         "project_name",
         "Distinct non-null project names (data_description.project_name) across all assets.",
-        ("data_description",),
     ),
     _distinct(
         "unique_subject_ids",
         "subject_id",
         "Distinct non-null subject ids (subject.subject_id), as strings.",
-        ("subject", "data_description"),
     ),
     _distinct(
         "unique_genotypes",
         "genotype",
         "Distinct non-null genotypes (subject.subject_details.genotype).",
-        ("subject",),
     ),
     Table(
         name="asset_basics",
@@ -185,9 +194,17 @@ TABLES: tuple[Table, ...] = (
             Column("investigators", "list<string>", "Investigator names from data_description."),
         ),
         fields=(
-            "_id", "_last_modified", "_created", "created", "name", "location", "data_description",
-            "subject", "acquisition", "instrument", "processing", "other_identifiers",
+            "_id", "_last_modified", "_created", "created", "name", "location",
+            "data_description.data_level", "data_description.project_name", "data_description.modalities",
+            "data_description.subject_id", "data_description.investigators", "subject.subject_id",
+            "subject.subject_details.genotype", "subject.subject_details.date_of_birth",
+            "acquisition.acquisition_type", "acquisition.acquisition_start_time",
+            "acquisition.acquisition_end_time", "acquisition.instrument_id", "acquisition.experimenters",
+            "acquisition.subject_id", "acquisition.subject_details.date_of_birth",
+            "instrument.instrument_id", "processing.data_processes", "other_identifiers",
         ),
+        rows=rows.asset_basics_rows,
+        record_key="_id",
     ),
     Table(
         name="source_data",
@@ -199,7 +216,10 @@ TABLES: tuple[Table, ...] = (
             Column("pipeline_name", "string", "Processing pipeline name, where recorded."),
             Column("processing_time", "timestamp", "Processing time parsed from the name (UTC)."),
         ),
-        fields=("name", "data_description", "processing"),
+        fields=("name", "data_description.source_data", "processing.data_processes",
+                "processing.pipelines"),
+        rows=rows.source_data_rows,
+        record_key="name",
     ),
     Table(
         name="qc",
@@ -222,7 +242,10 @@ TABLES: tuple[Table, ...] = (
             Column("tags", "string", "Metric tags as JSON."),
             Column("timestamp", "timestamp", "Acquisition start of the asset (UTC)."),
         ),
-        fields=("name", "subject", "data_description", "acquisition", "quality_control"),
+        fields=("name", "subject.subject_id", "data_description.subject_id", "data_description.source_data",
+                "acquisition.subject_id", "acquisition.acquisition_start_time", "quality_control.metrics"),
+        rows=rows.qc_rows,
+        record_key="asset_name",
     ),
     Table(
         name="qc_status",
@@ -235,7 +258,10 @@ TABLES: tuple[Table, ...] = (
             Column("key_type", "string", "modality, stage or tag."),
             Column("status", "string", "Pass, Fail or Pending."),
         ),
-        fields=("name", "subject", "data_description", "quality_control"),
+        fields=("name", "subject.subject_id", "data_description.subject_id", "data_description.modalities",
+                "quality_control.status", "quality_control.metrics"),
+        rows=rows.qc_status_rows,
+        record_key="asset_name",
     ),
     Table(
         name="metadata_core",
@@ -252,10 +278,9 @@ TABLES: tuple[Table, ...] = (
             Column("processing", "bool", "Has processing metadata."),
             Column("quality_control", "bool", "Has quality_control metadata."),
         ),
-        fields=(
-            "_id", "name", "subject", "data_description", "procedures", "instrument", "acquisition",
-            "processing", "quality_control",
-        ),
+        fields=("_id", "name", *(f"{core}.object_type" for core in rows.CORE_FILES)),
+        rows=rows.metadata_core_rows,
+        record_key="_id",
     ),
     Table(
         name="time_to_qc",
@@ -267,11 +292,20 @@ TABLES: tuple[Table, ...] = (
             Column("qc_time", "timestamp", "Latest QC status time; null while any status is pending."),
             Column("pending", "bool", "Whether any QC metric is still pending."),
         ),
-        fields=("name", "data_description", "processing", "quality_control"),
+        fields=("name", "data_description.data_level", "processing.data_processes",
+                "quality_control.metrics"),
+        rows=rows.time_to_qc_rows,
+        record_key="name",
     ),
 )
 
 TABLES_BY_NAME: dict[str, Table] = {table.name: table for table in TABLES}
+
+
+def projection() -> list[str]:
+    """Record fields every table needs together (dotted paths, no path inside another one)."""
+    paths = sorted({f for table in TABLES for f in table.fields})
+    return [p for p in paths if not any(p.startswith(other + ".") for other in paths if other != p)]
 
 
 def get_table(name: str) -> Table:
