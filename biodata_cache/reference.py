@@ -37,7 +37,11 @@ def render_table_page(table: Table) -> str:
         f"- **Kind:** {'list of distinct values' if table.kind == 'list' else 'table (DataFrame)'}",
         f"- **File:** `{location}`",
         f"- **Partitioned by:** `{table.partition_key}`" if table.partitioned else "- **Partitioned:** no",
-        f"- **Built from record fields:** {', '.join(f'`{f}`' for f in table.fields)}",
+        (
+            f"- **Built from:** distinct values of `{table.derived_from[0]}.{table.derived_from[1]}`"
+            if table.derived_from
+            else f"- **Built from record fields:** {', '.join(f'`{f}`' for f in table.fields)}"
+        ),
         "",
         "## Read it",
         "",

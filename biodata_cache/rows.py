@@ -154,7 +154,8 @@ def data_processes(record: Row) -> list[Row]:
 def process_end_time(record: Row) -> dt.datetime | None:
     """Latest end (else start) time of the processing steps."""
     times = [
-        timestamp(p.get("end_date_time")) or timestamp(p.get("start_date_time")) for p in data_processes(record)
+        timestamp(step.get("end_date_time")) or timestamp(step.get("start_date_time"))
+        for step in data_processes(record)
     ]
     known = [t for t in times if t is not None]
     return max(known) if known else None
