@@ -91,9 +91,7 @@ def _dump(document: dict[str, Any]) -> str:
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110)
 
 
-def render_version_catalog(
-    tables: Iterable[CacheTable], *, release: str, built_at: str | None = None
-) -> str:
+def render_version_catalog(tables: Iterable[CacheTable], *, release: str, built_at: str | None = None) -> str:
     """The YAML text of a version's ``catalog.yaml``.
 
     Parameters
@@ -179,9 +177,7 @@ def write_repository_catalogs(folder: str | os.PathLike[str]) -> list[str]:
     version = version_folder()
     files = {
         CATALOG_FILE: render_top_catalog([version]),
-        f"{version}/{CATALOG_FILE}": render_version_catalog(
-            [spec_entry(t) for t in TABLES], release=version
-        ),
+        f"{version}/{CATALOG_FILE}": render_version_catalog([spec_entry(t) for t in TABLES], release=version),
     }
     written = []
     for relative, text in files.items():

@@ -55,8 +55,7 @@ def version_folder(version: str | None = None) -> str:
         version = __version__
     if not isinstance(version, str):
         raise InvalidInputError(
-            f"version must be a string such as '0.1' or 'bdc-v0.1', got {type(version).__name__} "
-            f"{version!r}."
+            f"version must be a string such as '0.1' or 'bdc-v0.1', got {type(version).__name__} {version!r}."
         )
     match = _VERSION_PATTERN.match(version.strip())
     if not match:

@@ -122,9 +122,7 @@ class BiodataParquetSource(ParquetSource):
                 if self._partition_value is None:
                     raise
                 rows, parts = 0, 1
-        return base.Schema(
-            dtype=dtype, shape=(rows, ncols), npartitions=parts, extra_metadata=dict(meta)
-        )
+        return base.Schema(dtype=dtype, shape=(rows, ncols), npartitions=parts, extra_metadata=dict(meta))
 
     def read_arrow(self) -> pa.Table:
         """Read the table (or the one partition) as an arrow table with the declared types."""
@@ -175,9 +173,7 @@ class BiodataParquetSource(ParquetSource):
             key = self._partition_key
             if kwargs.get("columns"):
                 kwargs["columns"] = [c for c in kwargs["columns"] if c != key]
-            frame = dd.read_parquet(
-                self._partition_url(), storage_options=self._storage_options, **kwargs
-            )
+            frame = dd.read_parquet(self._partition_url(), storage_options=self._storage_options, **kwargs)
             frame = frame.assign(**{key: self._partition_value})
             frame[key] = frame[key].astype("string[pyarrow]")
             order = kwargs.get("columns") or [c["name"] for c in self._declared]

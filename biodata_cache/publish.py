@@ -57,8 +57,7 @@ def conform(table: Table, data: pa.Table) -> pa.Table:
     missing = [name for name in schema.names if name not in data.column_names]
     if missing:
         raise InvalidInputError(
-            f"data for table {table.name!r} lacks declared column(s) {missing}; it has "
-            f"{data.column_names}."
+            f"data for table {table.name!r} lacks declared column(s) {missing}; it has {data.column_names}."
         )
     try:
         return data.select(schema.names).cast(schema)
@@ -128,8 +127,9 @@ def write_table(
         partitions = len(written)
     else:
         store.write_parquet(f"{version}/{table_path(table)}", data)
-    return table_entry(store, version, table, rows=data.num_rows, partitions=partitions,
-                       source=source, built_at=built_at)
+    return table_entry(
+        store, version, table, rows=data.num_rows, partitions=partitions, source=source, built_at=built_at
+    )
 
 
 def table_entry(

@@ -122,8 +122,10 @@ def open_source_entry(
     store = _store(settings)
     document = _load_catalog(store, settings)
     built = False
-    if (document is None or name not in document["sources"]) and settings.builds_on_read and (
-        name in TABLES_BY_NAME
+    if (
+        (document is None or name not in document["sources"])
+        and settings.builds_on_read
+        and (name in TABLES_BY_NAME)
     ):
         _build_on_read(settings, reason=f"table {name!r} is not in {store.url(settings.version)}")
         document, built = _load_catalog(store, settings), True
@@ -168,9 +170,7 @@ def read_table(
     from biodata_cache.store import translate_errors
 
     settings = _settings(version, storage_options)
-    source = open_source_entry(
-        name, settings, parameters=parameters, columns=columns, filters=filters
-    )
+    source = open_source_entry(name, settings, parameters=parameters, columns=columns, filters=filters)
     with translate_errors(source._urlpath):
         try:
             return source.read_arrow()
@@ -577,7 +577,7 @@ def custom(
             return read_table(entry, version=version, storage_options=storage_options).to_pandas()
         except TableNotFoundError as error:
             registry = _registry_or_none(_store(settings), settings.version)
-            existing = [t.name[len(CUSTOM_PREFIX):] for t in registry or [] if t.type == "custom"]
+            existing = [t.name[len(CUSTOM_PREFIX) :] for t in registry or [] if t.type == "custom"]
             raise TableNotFoundError(
                 f"custom table {name!r} does not exist in {settings.version} of {settings.root}; "
                 f"custom tables there: {', '.join(existing) or '(none)'}. Create it with "
@@ -673,9 +673,7 @@ def get_cache_versions(*, storage_options: dict[str, Any] | None = None) -> list
     return read_versions(_store(settings))
 
 
-def open_catalog(
-    version: str | None = None, *, storage_options: dict[str, Any] | None = None
-) -> Any:
+def open_catalog(version: str | None = None, *, storage_options: dict[str, Any] | None = None) -> Any:
     """Open a version's Intake catalog (``<root>/bdc-v{X}/catalog.yaml``) with ``intake.open_catalog``.
 
     Raises

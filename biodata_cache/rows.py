@@ -288,8 +288,13 @@ def qc_status_rows(record: Row) -> list[Row]:
     for key, value in status.items():
         key_type = "modality" if key in asset_modalities else "stage" if key in stages else "tag"
         rows.append(
-            {"asset_name": name, "subject_id": subject, "key": str(key), "key_type": key_type,
-             "status": text(value)}
+            {
+                "asset_name": name,
+                "subject_id": subject,
+                "key": str(key),
+                "key_type": key_type,
+                "status": text(value),
+            }
         )
     return rows
 

@@ -333,7 +333,7 @@ def open_source(spec: str | None = None, *, session: requests.Session | None = N
     """
     spec = config.resolve(source=spec).source
     if spec == "docdb" or spec.startswith("docdb://"):
-        host = spec[len("docdb://"):] or DOCDB_HOST if spec.startswith("docdb://") else DOCDB_HOST
+        host = spec[len("docdb://") :] or DOCDB_HOST if spec.startswith("docdb://") else DOCDB_HOST
         return DocDBSource(host, session=session)
     if spec == "sample":
         return FileSource(sample_path(), description="sample (bundled synthetic records)")

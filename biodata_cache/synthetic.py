@@ -117,9 +117,7 @@ def _metrics(rng: random.Random, modalities: list[str], start: dt.datetime, coun
                 }
             )
             moment += dt.timedelta(hours=rng.randrange(1, 72))
-        tags: Any = (
-            {"probe": f"Probe{chr(65 + index % 4)}"} if rng.random() < 0.5 else [f"group_{index % 5}"]
-        )
+        tags: Any = {"probe": f"Probe{chr(65 + index % 4)}"} if rng.random() < 0.5 else [f"group_{index % 5}"]
         metrics.append(
             {
                 "object_type": "QC metric",
@@ -161,8 +159,18 @@ class _Generator:
         template = self.rng.choice(self.templates).get(component)
         return copy.deepcopy(template) if isinstance(template, dict) else None
 
-    def record(self, *, name: str, subject: dict, project: Any, modalities: list[str], level: str,
-               start: dt.datetime, sources: list[str] | None, created: dt.datetime) -> dict[str, Any]:
+    def record(
+        self,
+        *,
+        name: str,
+        subject: dict,
+        project: Any,
+        modalities: list[str],
+        level: str,
+        start: dt.datetime,
+        sources: list[str] | None,
+        created: dt.datetime,
+    ) -> dict[str, Any]:
         rng = self.rng
         processing_steps = []
         if rng.random() > 0.1:
@@ -174,7 +182,9 @@ class _Generator:
                     "name": "Pipeline",
                     "stage": "Processing",
                     "experimenters": [rng.choice(PEOPLE)],
-                    "pipeline_name": rng.choice([None, "transform_and_upload_v2", f"{modalities[0]}-pipeline"]),
+                    "pipeline_name": rng.choice(
+                        [None, "transform_and_upload_v2", f"{modalities[0]}-pipeline"]
+                    ),
                     "start_date_time": _time_text(end - dt.timedelta(minutes=30), rng),
                     "end_date_time": _time_text(end, rng),
                     "code": {"url": "https://github.com/AllenNeuralDynamics/example", "version": "1.0"},
@@ -206,7 +216,12 @@ class _Generator:
             "name": name,
             "location": f"s3://aind-open-data/{name}",
             "other_identifiers": rng.choice(
-                [{"Code Ocean": [self.uuid()]}, {"Code Ocean": []}, None, {"Code Ocean": [self.uuid(), self.uuid()]}]
+                [
+                    {"Code Ocean": [self.uuid()]},
+                    {"Code Ocean": []},
+                    None,
+                    {"Code Ocean": [self.uuid(), self.uuid()]},
+                ]
             ),
             "subject": {
                 "object_type": "Subject",
@@ -229,18 +244,22 @@ class _Generator:
                 "investigators": [{"object_type": "Person", "name": rng.choice(PEOPLE)}],
                 "tags": None,
             },
-            "procedures": self.bulk("procedures") or ({"object_type": "Procedures"} if rng.random() < 0.8 else None),
+            "procedures": self.bulk("procedures")
+            or ({"object_type": "Procedures"} if rng.random() < 0.8 else None),
             "instrument": instrument,
             "processing": {"object_type": "Processing", "data_processes": processing_steps, "pipelines": []},
             "acquisition": acquisition,
             "quality_control": (
-                {"object_type": "Quality control", "metrics": metrics, "status": statuses} if metrics else None
+                {"object_type": "Quality control", "metrics": metrics, "status": statuses}
+                if metrics
+                else None
             ),
             "notes": LABEL,
             "_created": _time_text(created, rng),
             "_last_modified": (created + dt.timedelta(hours=rng.randrange(0, 500))).strftime(
                 "%Y-%m-%dT%H:%M:%S.%f"
-            )[:-3] + "Z",
+            )[:-3]
+            + "Z",
         }
         if sources is not None:
             record["data_description"]["source_data"] = sources
@@ -290,8 +309,16 @@ def generate(
             start = (session_start + dt.timedelta(seconds=rng.randrange(0, 86400))).replace(microsecond=0)
             raw_name = f"{platform}_{subject['subject_id']}_{_stamp(start)}"
             created = start + dt.timedelta(hours=rng.randrange(2, 30))
-            yield generator.record(name=raw_name, subject=subject, project=project, modalities=modalities,
-                                   level="raw", start=start, sources=None, created=created)
+            yield generator.record(
+                name=raw_name,
+                subject=subject,
+                project=project,
+                modalities=modalities,
+                level="raw",
+                start=start,
+                sources=None,
+                created=created,
+            )
             produced += 1
             budget -= 1
             for _ in range(min(rng.choice((0, 1, 1, 1, 2, 3, 5)), budget)):
@@ -300,10 +327,16 @@ def generate(
                 processed = created + dt.timedelta(hours=rng.randrange(1, 2000), seconds=rng.randrange(60))
                 derived_name = f"{raw_name}_processed_{_stamp(processed)}"
                 sources = None if rng.random() < 0.02 else [raw_name]
-                yield generator.record(name=derived_name, subject=subject, project=project,
-                                       modalities=modalities[:1] if rng.random() < 0.5 else modalities,
-                                       level="derived", start=start, sources=sources,
-                                       created=processed + dt.timedelta(minutes=5))
+                yield generator.record(
+                    name=derived_name,
+                    subject=subject,
+                    project=project,
+                    modalities=modalities[:1] if rng.random() < 0.5 else modalities,
+                    level="derived",
+                    start=start,
+                    sources=sources,
+                    created=processed + dt.timedelta(minutes=5),
+                )
                 produced += 1
                 budget -= 1
             session_start += dt.timedelta(days=rng.randrange(1, 5))

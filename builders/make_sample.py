@@ -14,7 +14,9 @@ from biodata_cache.sources import sample_path
 from biodata_cache.synthetic import generate, write_jsonl
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--max-metrics", type=int, default=60)

@@ -17,32 +17,87 @@ ROWS: dict[str, list[dict]] = {
     "unique_subject_ids": [{"subject_id": "692478"}, {"subject_id": "828418"}],
     "unique_genotypes": [{"genotype": "wt/wt"}],
     "asset_basics": [
-        {"_id": "1", "name": "ophys_692478_raw", "data_level": "raw", "project_name": "Learning mFISH",
-         "modalities": ["pophys", "behavior-videos"], "subject_id": "692478", "acquisition_start_time": T0},
-        {"_id": "2", "name": "ophys_692478_raw_processed_2024-03-02_10-00-00", "data_level": "derived",
-         "project_name": "Learning mFISH", "modalities": ["pophys"], "subject_id": "692478"},
-        {"_id": "3", "name": "ophys_692478_raw_processed_2024-03-05_10-00-00", "data_level": "derived",
-         "project_name": "Learning mFISH", "modalities": ["pophys"], "subject_id": "692478"},
-        {"_id": "4", "name": "behavior_828418_raw", "data_level": "raw", "project_name": "Patch foraging",
-         "modalities": ["behavior"], "subject_id": "828418"},
-        {"_id": "5", "name": "behavior_828418_raw_processed_2024-04-01_00-00-00", "data_level": "derived",
-         "project_name": "Patch foraging", "modalities": ["behavior"], "subject_id": "828418"},
+        {
+            "_id": "1",
+            "name": "ophys_692478_raw",
+            "data_level": "raw",
+            "project_name": "Learning mFISH",
+            "modalities": ["pophys", "behavior-videos"],
+            "subject_id": "692478",
+            "acquisition_start_time": T0,
+        },
+        {
+            "_id": "2",
+            "name": "ophys_692478_raw_processed_2024-03-02_10-00-00",
+            "data_level": "derived",
+            "project_name": "Learning mFISH",
+            "modalities": ["pophys"],
+            "subject_id": "692478",
+        },
+        {
+            "_id": "3",
+            "name": "ophys_692478_raw_processed_2024-03-05_10-00-00",
+            "data_level": "derived",
+            "project_name": "Learning mFISH",
+            "modalities": ["pophys"],
+            "subject_id": "692478",
+        },
+        {
+            "_id": "4",
+            "name": "behavior_828418_raw",
+            "data_level": "raw",
+            "project_name": "Patch foraging",
+            "modalities": ["behavior"],
+            "subject_id": "828418",
+        },
+        {
+            "_id": "5",
+            "name": "behavior_828418_raw_processed_2024-04-01_00-00-00",
+            "data_level": "derived",
+            "project_name": "Patch foraging",
+            "modalities": ["behavior"],
+            "subject_id": "828418",
+        },
     ],
     "source_data": [
-        {"name": "ophys_692478_raw_processed_2024-03-02_10-00-00", "source_data": "ophys_692478_raw",
-         "processing_time": dt.datetime(2024, 3, 2, 10, tzinfo=UTC)},
-        {"name": "ophys_692478_raw_processed_2024-03-05_10-00-00", "source_data": "ophys_692478_raw",
-         "processing_time": dt.datetime(2024, 3, 5, 10, tzinfo=UTC)},
-        {"name": "behavior_828418_raw_processed_2024-04-01_00-00-00", "source_data": "behavior_828418_raw",
-         "processing_time": dt.datetime(2024, 4, 1, tzinfo=UTC)},
+        {
+            "name": "ophys_692478_raw_processed_2024-03-02_10-00-00",
+            "source_data": "ophys_692478_raw",
+            "processing_time": dt.datetime(2024, 3, 2, 10, tzinfo=UTC),
+        },
+        {
+            "name": "ophys_692478_raw_processed_2024-03-05_10-00-00",
+            "source_data": "ophys_692478_raw",
+            "processing_time": dt.datetime(2024, 3, 5, 10, tzinfo=UTC),
+        },
+        {
+            "name": "behavior_828418_raw_processed_2024-04-01_00-00-00",
+            "source_data": "behavior_828418_raw",
+            "processing_time": dt.datetime(2024, 4, 1, tzinfo=UTC),
+        },
     ],
     "qc": [
-        {"subject_id": "692478", "asset_name": "ophys_692478_raw_processed_2024-03-02_10-00-00",
-         "name": "motion", "value": "0.5", "status": "Pass"},
-        {"subject_id": "692478", "asset_name": "ophys_692478_raw_processed_2024-03-05_10-00-00",
-         "name": "motion", "value": "0.7", "status": "Pending"},
-        {"subject_id": "828418", "asset_name": "behavior_828418_raw_processed_2024-04-01_00-00-00",
-         "name": "licks", "value": '{"a": 1}', "status": "Fail"},
+        {
+            "subject_id": "692478",
+            "asset_name": "ophys_692478_raw_processed_2024-03-02_10-00-00",
+            "name": "motion",
+            "value": "0.5",
+            "status": "Pass",
+        },
+        {
+            "subject_id": "692478",
+            "asset_name": "ophys_692478_raw_processed_2024-03-05_10-00-00",
+            "name": "motion",
+            "value": "0.7",
+            "status": "Pending",
+        },
+        {
+            "subject_id": "828418",
+            "asset_name": "behavior_828418_raw_processed_2024-04-01_00-00-00",
+            "name": "licks",
+            "value": '{"a": 1}',
+            "status": "Fail",
+        },
         {"subject_id": "a/b=c", "asset_name": "odd", "name": "m", "value": None, "status": "Pass"},
     ],
     "qc_status": [],
@@ -51,8 +106,12 @@ ROWS: dict[str, list[dict]] = {
 }
 
 
-def publish_fixture(root: str, version: str | None = None, rows: dict[str, list[dict]] | None = None,
-                    storage_options: dict | None = None) -> Store:
+def publish_fixture(
+    root: str,
+    version: str | None = None,
+    rows: dict[str, list[dict]] | None = None,
+    storage_options: dict | None = None,
+) -> Store:
     """Publish the small fixture tables (or ``rows``) to ``root`` as one version."""
     store = Store(root, storage_options)
     folder = version_folder(version)

@@ -32,8 +32,13 @@ def test_environment_is_read_at_call_time_not_import_time(monkeypatch):
 
 @pytest.mark.parametrize(
     ("root", "backend"),
-    [("memory://x", "MEMORY"), ("/tmp/cache", "LOCAL"), ("file:///tmp/c", "LOCAL"),
-     ("s3://bucket/p", "S3"), ("https://mirror.example/p", "S3")],
+    [
+        ("memory://x", "MEMORY"),
+        ("/tmp/cache", "LOCAL"),
+        ("file:///tmp/c", "LOCAL"),
+        ("s3://bucket/p", "S3"),
+        ("https://mirror.example/p", "S3"),
+    ],
 )
 def test_backend_is_inferred_from_root_when_not_set(monkeypatch, root, backend):
     monkeypatch.setenv("BIODATA_CACHE_ROOT", root)

@@ -70,8 +70,11 @@ def test_qc_of_subject_without_metrics_is_empty_with_declared_columns(published_
 
 
 def test_qc_filters_by_asset_names_and_columns(published_root):
-    frame = bdc.qc("692478", asset_names=["ophys_692478_raw_processed_2024-03-05_10-00-00"],
-                   columns=["asset_name", "status"])
+    frame = bdc.qc(
+        "692478",
+        asset_names=["ophys_692478_raw_processed_2024-03-05_10-00-00"],
+        columns=["asset_name", "status"],
+    )
     assert frame.to_dict("records") == [
         {"asset_name": "ophys_692478_raw_processed_2024-03-05_10-00-00", "status": "Pending"}
     ]
@@ -146,8 +149,12 @@ def test_custom_rejects_bad_names_and_writes_nothing(published_root, name):
 
 @pytest.mark.parametrize(
     "df",
-    [{"a": [1]}, pd.DataFrame({"a": [object(), object()]}), pd.DataFrame({"a": [1, "x"]}),
-     pd.DataFrame({"a": [None, None]})],
+    [
+        {"a": [1]},
+        pd.DataFrame({"a": [object(), object()]}),
+        pd.DataFrame({"a": [1, "x"]}),
+        pd.DataFrame({"a": [None, None]}),
+    ],
 )
 def test_custom_rejects_non_frames_and_unsupported_dtypes(published_root, df):
     with pytest.raises(InvalidInputError):
