@@ -1,21 +1,576 @@
-"""Building and publishing every table from a source (the nightly job's entry point)."""
+"""Build every table from a source in one pass and publish it (the nightly job's entry point).
+
+:func:`update_all_tables` reads the source once and feeds every declared table. It is incremental by
+default: the version folder keeps a build state (``_build/state.json`` and ``_build/records.pqt``: each
+record's id, name, ``_last_modified`` and subject), the source's id list tells which records changed or
+were deleted since, only those records are fetched, and only the tables and ``qc`` partitions whose
+content changed are rewritten.
+
+Memory stays bounded: rows are kept as compact arrow tables, and QC rows (the bulk) are spilled to local
+temporary files in hash buckets of subject ids and written one bucket at a time.
+
+Nothing is written to the store until every unpartitioned table has been computed; then data files are
+written, then the registry and catalogs (DESIGN §2), then the build state. A build that fails leaves the
+previous registry and catalog in place, pointing at files that exist.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import os
+import tempfile
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from biodata_cache.errors import TableNotFoundError
+from biodata_cache import config
+from biodata_cache.errors import BiodataCacheError, StoreAccessError
+from biodata_cache.rows import subject_id as record_subject
+from biodata_cache.rows import text
+from biodata_cache.sources import Source, open_source, record_id
+from biodata_cache.tables import TABLES, TABLES_BY_NAME, Table
 
 if TYPE_CHECKING:
-    from biodata_cache.config import Settings
+    import pyarrow as pa
+    import requests
+
+    from biodata_cache.registry import CacheTable, Registry
+    from biodata_cache.store import Store
 
 logger = logging.getLogger(__name__)
 
+STATE_FILE = "_build/state.json"
+RECORDS_FILE = "_build/records.pqt"
+QC_BUCKETS = 64
+FLUSH_ROWS = 20_000
 
-def build_for_read(settings: Settings, *, reason: str) -> None:
-    """Build every table into a private store before a read (MEMORY / LOCAL backends)."""
-    raise TableNotFoundError(
-        f"{reason}, and building tables on first read needs the builders, which this release does not "
-        f"have yet. Read a published store instead: BIODATA_CACHE_BACKEND=S3 or BIODATA_CACHE_ROOT=<url>."
+
+@dataclass
+class BuildReport:
+    """What a build did.
+
+    Attributes
+    ----------
+    version, root, source
+        Where it published and what it read.
+    full
+        Whether every table was rebuilt (else an incremental update).
+    records_read, records_deleted
+        Records fetched from the source, and ids dropped because the source no longer has them.
+    tables_written
+        Tables whose files were (re)written.
+    partitions_written, partitions_deleted
+        ``qc`` partition files written and removed.
+    rows
+        Rows per table after the build.
+    seconds
+        Wall time of the build.
+    """
+
+    version: str
+    root: str
+    source: str
+    full: bool
+    records_read: int = 0
+    records_deleted: int = 0
+    tables_written: list[str] = field(default_factory=list)
+    partitions_written: int = 0
+    partitions_deleted: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        kind = "full build" if self.full else "incremental update"
+        lines = [
+            f"{kind} of {self.version} at {self.root} from {self.source}: {self.records_read} records read, "
+            f"{self.records_deleted} deleted, {len(self.tables_written)} tables and "
+            f"{self.partitions_written} partitions written ({self.partitions_deleted} removed) in "
+            f"{self.seconds:.1f} s",
+        ]
+        lines += [f"  {name:<22} {rows:>10,} rows" for name, rows in self.rows.items()]
+        return "\n".join(lines)
+
+
+# -- record state ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RecordState:
+    """What the previous build saw of one record."""
+
+    last_modified: str | None
+    name: str | None
+    subject_id: str | None
+
+
+def _records_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("_id", pa.string()),
+            ("_last_modified", pa.string()),
+            ("name", pa.string()),
+            ("subject_id", pa.string()),
+        ]
     )
+
+
+def _read_state(store: Store, version: str) -> tuple[dict[str, Any], dict[str, RecordState]] | None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    try:
+        state = store.read_json(f"{version}/{STATE_FILE}")
+        table = pq.read_table(io.BytesIO(store.read_bytes(f"{version}/{RECORDS_FILE}")))
+    except FileNotFoundError:
+        return None
+    records = {
+        row["_id"]: RecordState(row["_last_modified"], row["name"], row["subject_id"])
+        for row in table.to_pylist()
+    }
+    return state, records
+
+
+def _write_state(store: Store, version: str, source: str, records: dict[str, RecordState]) -> None:
+    import pyarrow as pa
+
+    from biodata_cache.publish import utc_now
+
+    table = pa.Table.from_pylist(
+        [
+            {"_id": key, "_last_modified": r.last_modified, "name": r.name, "subject_id": r.subject_id}
+            for key, r in sorted(records.items())
+        ],
+        schema=_records_schema(),
+    )
+    store.write_parquet(f"{version}/{RECORDS_FILE}", table)
+    store.write_json(
+        f"{version}/{STATE_FILE}", {"source": source, "built_at": utc_now(), "records": len(records)}
+    )
+
+
+# -- staging ----------------------------------------------------------------------------------------------
+
+
+class _Staging:
+    """Rows of one build: compact arrow batches per table, QC rows spilled to bucket files."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.pending: dict[str, list[dict]] = {t.name: [] for t in TABLES if t.rows}
+        self.batches: dict[str, list[pa.Table]] = {t.name: [] for t in TABLES if t.rows}
+        self.writers: dict[int, Any] = {}
+        self.qc_rows = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        for table in TABLES:
+            if table.rows is None:
+                continue
+            rows = table.rows(record)
+            if rows:
+                self.pending[table.name].extend(rows)
+                if len(self.pending[table.name]) >= FLUSH_ROWS:
+                    self._flush(table)
+
+    def _flush(self, table: Table) -> None:
+        from biodata_cache.publish import rows_to_arrow
+
+        rows = self.pending[table.name]
+        if not rows:
+            return
+        self.pending[table.name] = []
+        data = rows_to_arrow(table, rows)
+        if table.partitioned:
+            self._spill(table, data)
+        else:
+            self.batches[table.name].append(data)
+
+    def _spill(self, table: Table, data: pa.Table) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keys = data.column(table.partition_key).to_pylist()
+        buckets = pa.array([_bucket(k) for k in keys], pa.int32())
+        for bucket in sorted(set(buckets.to_pylist())):
+            part = data.filter(pc.equal(buckets, bucket))
+            writer = self.writers.get(bucket)
+            if writer is None:
+                path = os.path.join(self.folder, f"{table.name}-{bucket:03d}.arrow")
+                writer = self.writers[bucket] = pa.ipc.new_file(path, data.schema)
+            writer.write_table(part)
+        self.qc_rows += data.num_rows
+
+    def finish(self) -> None:
+        for table in TABLES:
+            if table.rows is not None:
+                self._flush(table)
+        for writer in self.writers.values():
+            writer.close()
+
+    def table(self, table: Table) -> pa.Table:
+        import pyarrow as pa
+
+        batches = self.batches[table.name]
+        return pa.concat_tables(batches) if batches else table.arrow_schema().empty_table()
+
+    def buckets(self, table: Table) -> Iterator[pa.Table]:
+        import pyarrow as pa
+
+        for bucket in sorted(self.writers):
+            path = os.path.join(self.folder, f"{table.name}-{bucket:03d}.arrow")
+            with pa.memory_map(path) as source:
+                yield pa.ipc.open_file(source).read_all()
+
+
+def _bucket(key: str | None) -> int:
+    return zlib.crc32((key or "").encode()) % QC_BUCKETS
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+
+
+def _sorted(table: Table, data: pa.Table) -> pa.Table:
+    """Rows ordered by record key (stable, so a record's rows keep their order)."""
+    import pyarrow.compute as pc
+
+    key = table.record_key or table.columns[0].name
+    return data.take(pc.sort_indices(data, sort_keys=[(key, "ascending")], null_placement="at_end"))
+
+
+def _without(data: pa.Table, column: str, values: Iterable[str]) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = [v for v in values if v is not None]
+    if not values or data.num_rows == 0:
+        return data
+    return data.filter(pc.invert(pc.is_in(data.column(column), value_set=pa.array(values, pa.string()))))
+
+
+def _read_published(store: Store, path: str) -> pa.Table | None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(io.BytesIO(store.read_bytes(path)))
+    except FileNotFoundError:
+        return None
+
+
+def _resolve_roots(data: pa.Table, parents: dict[str, str]) -> pa.Table:
+    """Follow lineage to its root for ``raw_asset_name`` (derived-from-derived chains)."""
+    import pyarrow as pa
+
+    def root(name: str | None) -> str | None:
+        seen = set()
+        while name in parents and name not in seen:
+            seen.add(name)
+            name = parents[name]
+        return name
+
+    column = data.column("raw_asset_name").to_pylist()
+    if not any(value in parents for value in column):
+        return data
+    index = data.schema.get_field_index("raw_asset_name")
+    return data.set_column(index, "raw_asset_name", pa.array([root(v) for v in column], pa.string()))
+
+
+def _distinct(table: Table, source: pa.Table) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    assert table.derived_from is not None
+    values = pc.drop_null(pc.unique(source.column(table.derived_from[1]))).to_pylist()
+    return pa.table({table.columns[0].name: pa.array(sorted(values), pa.string())})
+
+
+def _progress(
+    iterable: Iterable[Any], *, enabled: bool, total: int | None, description: str
+) -> Iterable[Any]:
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=description, unit=" records", mininterval=0.5)
+
+
+# -- the build --------------------------------------------------------------------------------------------
+
+
+def update_all_tables(
+    *,
+    source: str | Source | None = None,
+    root: str | None = None,
+    full: bool = False,
+    progress: bool = True,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    session: requests.Session | None = None,
+) -> BuildReport:
+    """Build every table from a source in one pass and publish them to the store.
+
+    Parameters
+    ----------
+    source
+        ``docdb``, ``sample``, a path/URL of records, or a :class:`~biodata_cache.sources.Source`;
+        default ``BIODATA_CACHE_SOURCE`` (else ``docdb``).
+    root
+        Store root to publish to; default ``BIODATA_CACHE_ROOT`` or the backend's root.
+    full
+        Rebuild everything instead of updating from the last build's state.
+    progress
+        Show a progress bar while reading records.
+    version
+        Version folder to publish (default: the installed major.minor).
+    storage_options
+        fsspec options of the store.
+    session
+        ``requests.Session`` for the DocDB client.
+
+    Returns
+    -------
+    BuildReport
+    """
+    import pyarrow as pa
+
+    from biodata_cache.publish import publish_registry, table_entry, utc_now
+    from biodata_cache.registry import read_registry
+    from biodata_cache.store import Store
+
+    started = time.perf_counter()
+    source_spec = source if isinstance(source, str) or source is None else None
+    settings = config.resolve(root=root, source=source_spec, version=version, storage_options=storage_options)
+    store = Store(settings.root, settings.storage_options)
+    if not store.writable:
+        raise StoreAccessError(f"cannot publish to {settings.root}: it is read-only. Pass a writable root=.")
+    opened = source if isinstance(source, Source) else open_source(settings.source, session=session)
+    folder = settings.version
+
+    previous = None if full else _read_state(store, folder)
+    try:
+        registry: Registry | None = read_registry(store, folder)
+    except FileNotFoundError:
+        registry = None
+    incremental = (
+        previous is not None and registry is not None and previous[0].get("source") == opened.description
+    )
+    if not full and not incremental:
+        logger.info("no usable build state in %s: building every table", store.url(folder))
+    report = BuildReport(folder, settings.root, opened.description, full=not incremental)
+
+    old_records: dict[str, RecordState] = previous[1] if incremental and previous else {}
+    if incremental:
+        current = dict(opened.ids())
+        changed = sorted(
+            i
+            for i, modified in current.items()
+            if i not in old_records or old_records[i].last_modified != modified
+        )
+        deleted = sorted(set(old_records) - set(current))
+        records: Iterable[dict[str, Any]] = opened.records(ids=changed) if changed else []
+        total: int | None = len(changed)
+    else:
+        changed, deleted = [], []
+        records, total = opened.records(), None
+    report.records_deleted = len(deleted)
+
+    with tempfile.TemporaryDirectory(prefix="biodata-cache-build-") as scratch:
+        staging = _Staging(scratch)
+        new_records: dict[str, RecordState] = {}
+        for record in _progress(
+            records, enabled=progress, total=total, description=f"reading {opened.description}"
+        ):
+            identifier = record_id(record)
+            if identifier is None:
+                logger.warning("skipping a record with neither _id nor name")
+                continue
+            modified = record.get("_last_modified")
+            new_records[identifier] = RecordState(
+                None if modified is None else str(modified), text(record.get("name")), record_subject(record)
+            )
+            staging.add(record)
+        staging.finish()
+        report.records_read = len(new_records)
+
+        touched = set(changed) | set(deleted)
+        old_names = {old_records[i].name for i in touched if i in old_records}
+        new_names = {r.name for r in new_records.values()}
+        affected = {"_id": touched | set(new_records), "name": old_names | new_names}
+        affected["asset_name"] = affected["name"]
+
+        # 1. Compute every unpartitioned table (nothing is written yet).
+        results: dict[str, pa.Table] = {}
+        to_write: set[str] = set()
+        for table in TABLES:
+            if table.rows is None or table.partitioned:
+                continue
+            new = staging.table(table)
+            old = _read_published(store, f"{folder}/{table.name}.pqt") if incremental else None
+            if old is not None:
+                old = old.cast(table.arrow_schema())
+                key = table.record_key or "_id"
+                combined = _sorted(table, pa.concat_tables([_without(old, key, affected[key]), new]))
+                if not combined.equals(old):
+                    to_write.add(table.name)
+            else:
+                combined = _sorted(table, new)
+                to_write.add(table.name)
+            results[table.name] = combined
+        for table in TABLES:
+            if table.derived_from:
+                data = _distinct(table, results[table.derived_from[0]])
+                old = _read_published(store, f"{folder}/{table.name}.pqt") if incremental else None
+                if old is None or not data.equals(old.cast(table.arrow_schema())):
+                    to_write.add(table.name)
+                results[table.name] = data
+        lineage = results["source_data"].select(["name", "source_data"]).to_pylist()
+        parents = {row["name"]: row["source_data"] for row in lineage if row["name"] and row["source_data"]}
+
+        # 2. Write data: qc partitions, then the unpartitioned tables.
+        qc_table = TABLES_BY_NAME["qc"]
+        qc_rows, partitions = _write_qc(
+            store,
+            folder,
+            qc_table,
+            staging,
+            parents,
+            report,
+            incremental=incremental,
+            old_subjects={old_records[i].subject_id for i in touched if i in old_records},
+            affected_names=affected["asset_name"],
+            previous_rows=registry["qc"].rows if incremental and registry and "qc" in registry else 0,
+        )
+        for table in TABLES:
+            if table.name in to_write:
+                store.write_parquet(
+                    f"{folder}/{table.name}.pqt", results[table.name].cast(table.arrow_schema())
+                )
+                report.tables_written.append(table.name)
+
+    # 3. Publish the registry and catalogs, then the build state.
+    built_at = utc_now()
+    entries: list[CacheTable] = []
+    for table in TABLES:
+        rows = qc_rows if table.partitioned else results[table.name].num_rows
+        report.rows[table.name] = rows
+        written = table.name in report.tables_written
+        if not written and registry is not None and table.name in registry:
+            entries.append(registry[table.name])
+        else:
+            entries.append(
+                table_entry(
+                    store,
+                    folder,
+                    table,
+                    rows=rows,
+                    partitions=partitions if table.partitioned else 1,
+                    source=opened.description,
+                    built_at=built_at,
+                )
+            )
+    publish_registry(store, folder, entries, source=opened.description, built_at=built_at)
+    state = {k: v for k, v in old_records.items() if k not in set(deleted)}
+    state.update(new_records)
+    _write_state(store, folder, opened.description, state)
+    report.seconds = time.perf_counter() - started
+    logger.info("%s", report)
+    return report
+
+
+def _write_qc(
+    store: Store,
+    folder: str,
+    table: Table,
+    staging: _Staging,
+    parents: dict[str, str],
+    report: BuildReport,
+    *,
+    incremental: bool,
+    old_subjects: set[str | None],
+    affected_names: set[str | None],
+    previous_rows: int,
+) -> tuple[int, int]:
+    """Write the qc partitions that changed; return (rows in the table, partitions in the table)."""
+    import pyarrow as pa
+
+    from biodata_cache.intake_driver import partition_folder
+    from biodata_cache.publish import NULL_PARTITION, partition_path, split_partitions
+
+    file_schema = table.arrow_schema(include_partition_key=False)
+    key = table.partition_key
+    assert key is not None
+    if not incremental:
+        written: set[str] = set()
+        rows = 0
+        for bucket in staging.buckets(table):
+            data = _resolve_roots(bucket, parents)
+            for value, part in split_partitions(table, data):
+                store.write_parquet(
+                    f"{folder}/{partition_path(table, value)}", _sorted(table, part).cast(file_schema)
+                )
+                written.add(partition_folder(key, value))
+                rows += part.num_rows
+        report.partitions_written = len(written)
+        if written:
+            report.tables_written.append(table.name)
+        for name in store.list_names(f"{folder}/{table.name}"):
+            if name not in written:
+                store.delete(f"{folder}/{table.name}/{name}", recursive=True)
+                report.partitions_deleted += 1
+        return rows, len(written)
+
+    new_parts: dict[str, pa.Table] = {}
+    for bucket in staging.buckets(table):
+        for value, part in split_partitions(table, _resolve_roots(bucket, parents)):
+            new_parts[value] = part
+    subjects = {NULL_PARTITION if s is None else s for s in old_subjects} | set(new_parts)
+    rows_delta = 0
+    for value in sorted(subjects):
+        path = f"{folder}/{partition_path(table, value)}"
+        old = _read_published(store, path)
+        old = old.cast(file_schema) if old is not None else file_schema.empty_table()
+        kept = _without(old, "asset_name", affected_names)
+        fresh = new_parts.get(value)
+        combined = pa.concat_tables([kept, fresh.cast(file_schema)]) if fresh is not None else kept
+        combined = _sorted(table, combined) if combined.num_rows else combined
+        rows_delta += combined.num_rows - old.num_rows
+        if combined.num_rows == 0:
+            if old.num_rows:
+                store.delete(f"{folder}/{table.name}/{partition_folder(key, value)}", recursive=True)
+                report.partitions_deleted += 1
+        elif not combined.equals(old):
+            store.write_parquet(path, combined)
+            report.partitions_written += 1
+    if report.partitions_written or report.partitions_deleted:
+        report.tables_written.append(table.name)
+    partitions = len(store.list_names(f"{folder}/{table.name}"))
+    return previous_rows + rows_delta, partitions
+
+
+def build_for_read(settings: config.Settings, *, reason: str) -> None:
+    """Build every table from the source into a private store before a read (MEMORY / LOCAL backends)."""
+    logger.warning(
+        "%s: building every table from source %r into %s now. This reads every record and is slow; to "
+        "read the published tables instead set BIODATA_CACHE_BACKEND=S3 (or BIODATA_CACHE_ROOT to a "
+        "published store).",
+        reason,
+        settings.source,
+        settings.root,
+    )
+    try:
+        update_all_tables(
+            source=settings.source,
+            root=settings.root,
+            version=settings.version,
+            storage_options=settings.storage_options,
+            progress=True,
+        )
+    except BiodataCacheError:
+        raise
+    except Exception as error:
+        raise BiodataCacheError(f"building tables from {settings.source!r} failed: {error}") from error
