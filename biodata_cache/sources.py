@@ -268,8 +268,10 @@ class DocDBSource(Source):
                 status = getattr(getattr(error, "response", None), "status_code", None)
                 retryable = status is None or status == 429 or status >= 500
                 if not retryable or attempt == self.attempts:
+                    summary = str(error).split(" (Caused by ")[0].split("?", 1)[0][:300]
                     raise SourceError(
-                        f"DocDB at {self.host} failed: {error}. Check the network and the host, or build "
+                        f"DocDB at {self.host} failed after {attempt} attempt(s): {type(error).__name__}: "
+                        f"{summary}. Check the network and the host, or build "
                         f"from another source. " + _CONFIGURE
                     ) from error
                 delay = min(30.0, 0.5 * 2 ** (attempt - 1)) * (1 + random.random())

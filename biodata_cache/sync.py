@@ -238,7 +238,7 @@ def _sorted(table: Table, data: pa.Table) -> pa.Table:
     import pyarrow.compute as pc
 
     key = table.record_key or table.columns[0].name
-    return data.take(pc.sort_indices(data, sort_keys=[(key, "ascending")], null_placement="at_end"))
+    return data.take(pc.sort_indices(data, sort_keys=[(key, "ascending")]))
 
 
 def _without(data: pa.Table, column: str, values: Iterable[str]) -> pa.Table:
