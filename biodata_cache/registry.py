@@ -160,7 +160,7 @@ class Registry:
                     "type": t.type,
                     "rows": t.rows,
                     "partitions": t.partitions,
-                    "partition_key": t.partition_key,
+                    "partition_key": t.partition_key or "",
                     "built_at": t.built_at,
                     "description": t.description,
                 }
