@@ -268,14 +268,15 @@ class DocDBSource(Source):
                 status = getattr(getattr(error, "response", None), "status_code", None)
                 retryable = status is None or status == 429 or status >= 500
                 if not retryable or attempt == self.attempts:
-                    summary = str(error).split(" (Caused by ")[0].split("?", 1)[0][:300]
                     raise SourceError(
                         f"DocDB at {self.host} failed after {attempt} attempt(s): {type(error).__name__}: "
-                        f"{summary}. Check the network and the host, or build "
+                        f"{_summary(error)}. Check the network and the host, or build "
                         f"from another source. " + _CONFIGURE
                     ) from error
                 delay = min(30.0, 0.5 * 2 ** (attempt - 1)) * (1 + random.random())
-                logger.warning("DocDB request failed (%s); retry %d in %.1fs", error, attempt, delay)
+                logger.warning(
+                    "DocDB request failed (%s); retry %d in %.1fs", _summary(error), attempt, delay
+                )
                 time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -316,6 +317,11 @@ class DocDBSource(Source):
     def ids(self) -> Iterator[tuple[str, str | None]]:
         for record in self._scan({}, {"_id": 1, "_last_modified": 1}):
             yield str(record["_id"]), _text_time(record.get("_last_modified"))
+
+
+def _summary(error: BaseException) -> str:
+    """An HTTP error without its (very long) query string."""
+    return str(error).split(" (Caused by ")[0].split("?", 1)[0][:300]
 
 
 def _iso(moment: dt.datetime) -> str:
