@@ -110,10 +110,11 @@ class Settings:
     def builds_on_read(self) -> bool:
         """Whether a table missing from the store is built from the source when first read.
 
-        Only the private backends (``MEMORY`` and ``LOCAL``) do; a shared store (``S3``, HTTPS,
-        any other URL) never gets written behind the user's back.
+        Only the private backends (``MEMORY`` and ``LOCAL``) do, and only for the installed version
+        (this package's builders produce that version's tables, not another's); a shared store (``S3``,
+        HTTPS, any other URL) never gets written behind the user's back.
         """
-        return self.backend in ("MEMORY", "LOCAL")
+        return self.backend in ("MEMORY", "LOCAL") and self.version == version_folder(None)
 
 
 def resolve(

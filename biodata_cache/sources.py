@@ -266,7 +266,8 @@ class DocDBSource(Source):
                 )
             except (requests.ConnectionError, requests.Timeout, requests.HTTPError) as error:
                 status = getattr(getattr(error, "response", None), "status_code", None)
-                retryable = status is None or status == 429 or status >= 500
+                unresolvable = "Failed to resolve" in str(error) or "NameResolutionError" in str(error)
+                retryable = (status is None and not unresolvable) or status == 429 or (status or 0) >= 500
                 if not retryable or attempt == self.attempts:
                     raise SourceError(
                         f"DocDB at {self.host} failed after {attempt} attempt(s): {type(error).__name__}: "

@@ -68,3 +68,8 @@ def test_version_folder_rejects_non_versions(bad):
 def test_version_sort_is_numeric():
     folders = ["bdc-v0.10", "bdc-v0.9", "bdc-v1.0", "bdc-v0.2"]
     assert sorted(folders, key=config.version_sort_key) == ["bdc-v0.2", "bdc-v0.9", "bdc-v0.10", "bdc-v1.0"]
+
+
+def test_only_the_installed_version_is_built_on_read():
+    assert config.resolve(backend="LOCAL").builds_on_read
+    assert not config.resolve(backend="LOCAL", version="0.9").builds_on_read

@@ -1,0 +1,205 @@
+"""Building and publishing: one pass, every table, incremental updates, failure safety."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import intake
+import pytest
+from docdb_fake import FakeDocDB, session_for
+
+import biodata_cache as bdc
+from biodata_cache.sources import DocDBSource, open_source
+from biodata_cache.store import Store
+from biodata_cache.sync import update_all_tables
+from biodata_cache.tables import TABLES
+
+RECORDS = Path(__file__).parent / "data" / "aind_records"
+RAW = "828418_2026-02-13_18-31-13"
+DERIVED = "828418_2026-02-13_18-31-13_processed_2026-02-14_12-44-45"
+
+
+def read_all(monkeypatch: pytest.MonkeyPatch, root: str) -> dict[str, list[dict]]:
+    """Every table of the store's current version, as sorted Python rows."""
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    result = {}
+    for table in TABLES:
+        rows = bdc.read_table(table.name).to_pylist()
+        result[table.name] = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+    return result
+
+
+@pytest.fixture
+def records_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "records"
+    shutil.copytree(RECORDS, folder)
+    return folder
+
+
+def test_build_from_real_records_fills_every_table(monkeypatch, tmp_path):
+    root = str(tmp_path / "store")
+    report = update_all_tables(source=str(RECORDS), root=root, progress=False)
+    assert report.records_read == 3 and report.full
+    assert report.rows == {
+        "unique_project_names": 2,
+        "unique_subject_ids": 2,
+        "unique_genotypes": 2,
+        "asset_basics": 3,
+        "source_data": 2,
+        "qc": 135,
+        "qc_status": 31,
+        "metadata_core": 3,
+        "time_to_qc": 2,
+    }
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    assert bdc.unique_project_names() == [
+        "Cognitive flexibility in patch foraging",
+        "Learning mFISH-V1omFISH",
+    ]
+    assert bdc.unique_subject_ids() == ["692478", "828418"]
+    assert bdc.raw_to_derived(RAW) == [DERIVED]
+    qc = bdc.qc("828418")
+    assert len(qc) == 131 and set(qc["raw_asset_name"]) == {RAW}
+    assert len(bdc.qc("692478")) == 4
+    registry = bdc.get_cache_registry()
+    assert registry["qc"].partitions == 2
+    assert registry["asset_basics"].source == str(RECORDS)
+
+
+def test_lineage_root_follows_derived_from_derived(monkeypatch, records_folder, tmp_path):
+    derived = json.loads((records_folder / "v2_derived.json").read_text())
+    second = copy.deepcopy(derived)
+    second["_id"] = "second-level"
+    second["name"] = DERIVED + "_analyzed_2026-03-01_00-00-00"
+    second["data_description"]["source_data"] = [DERIVED]
+    (records_folder / "second.json").write_text(json.dumps(second))
+    root = str(tmp_path / "store")
+    update_all_tables(source=str(records_folder), root=root, progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    qc = bdc.qc("828418", asset_names=[second["name"]])
+    assert set(qc["raw_asset_name"]) == {RAW}
+    assert bdc.raw_to_derived(DERIVED) == [second["name"]]
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "local", "s3"])
+def test_sample_end_to_end(monkeypatch, tmp_path, request, store_kind):
+    root = {"memory": "memory://sample-build", "local": str(tmp_path / "store")}.get(store_kind)
+    if store_kind == "s3":
+        root = request.getfixturevalue("s3_root")
+    report = update_all_tables(source="sample", root=root, progress=False)
+    records = list(open_source("sample").records())
+    assert report.rows["asset_basics"] == len(records)
+    assert report.rows["qc"] == sum(
+        len((r.get("quality_control") or {}).get("metrics") or []) for r in records
+    )
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    subjects = bdc.unique_subject_ids()
+    assert subjects == sorted({r["subject"]["subject_id"] for r in records})
+    per_subject = bdc.qc(columns=["subject_id"]).value_counts("subject_id")
+    busiest = str(per_subject.index[0])
+    assert len(bdc.qc(busiest)) == per_subject.iloc[0]
+    cat = intake.open_catalog(f"{root}/catalog.yaml")
+    assert len(cat.latest.asset_basics.read()) == len(records)
+
+
+def test_docdb_source_builds_the_same_tables_as_the_files(monkeypatch, tmp_path):
+    records = [json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))]
+    source = DocDBSource("docdb.example", session=session_for(FakeDocDB(records, page_cap=2)), batch_size=2)
+    update_all_tables(source=source, root=str(tmp_path / "docdb"), progress=False)
+    update_all_tables(source=str(RECORDS), root=str(tmp_path / "files"), progress=False)
+    assert read_all(monkeypatch, str(tmp_path / "docdb")) == read_all(monkeypatch, str(tmp_path / "files"))
+
+
+def test_incremental_update_rewrites_only_what_changed_and_equals_a_full_build(
+    monkeypatch, records_folder, tmp_path
+):
+    root = tmp_path / "store"
+    update_all_tables(source=str(records_folder), root=str(root), progress=False)
+    partitions = root / "bdc-v0.1" / "qc"
+    untouched = partitions / "subject_id=692478" / "data.pqt"
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*.pqt")}
+
+    # One record changes (a QC status flips), one is deleted.
+    derived = json.loads((records_folder / "v2_derived.json").read_text())
+    derived["_last_modified"] = "2026-03-01T00:00:00.000Z"
+    derived["quality_control"]["metrics"][0]["status_history"][0]["status"] = "Pass"
+    (records_folder / "v2_derived.json").write_text(json.dumps(derived))
+    (records_folder / "v2_raw.json").unlink()
+
+    report = update_all_tables(source=str(records_folder), root=str(root), progress=False)
+    assert not report.full
+    assert report.records_read == 1 and report.records_deleted == 1
+    assert report.partitions_written == 1 and report.partitions_deleted == 0
+    assert untouched.stat().st_mtime_ns == before[untouched]
+    rewritten = {
+        p.relative_to(root).as_posix() for p, t in before.items() if p.exists() and p.stat().st_mtime_ns != t
+    }
+    assert "bdc-v0.1/qc/subject_id=828418/data.pqt" in rewritten
+    assert "bdc-v0.1/unique_project_names.pqt" not in rewritten  # both projects still present
+    assert "bdc-v0.1/source_data.pqt" not in rewritten  # the derived record's lineage did not change
+    assert "bdc-v0.1/asset_basics.pqt" in rewritten
+    tables = {name.split("/")[1].removesuffix(".pqt") for name in rewritten} - {"_build"}
+    assert set(report.tables_written) == tables
+
+    update_all_tables(source=str(records_folder), root=str(tmp_path / "full"), progress=False, full=True)
+    assert read_all(monkeypatch, str(root)) == read_all(monkeypatch, str(tmp_path / "full"))
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
+    assert bdc.qc("828418")["status"].iloc[0] == "Pass"
+    assert RAW not in set(bdc.asset_basics()["name"])
+
+
+def test_unchanged_source_writes_no_data(records_folder, tmp_path):
+    root = str(tmp_path / "store")
+    update_all_tables(source=str(records_folder), root=root, progress=False)
+    report = update_all_tables(source=str(records_folder), root=root, progress=False)
+    assert report.records_read == 0 and report.tables_written == [] and report.partitions_written == 0
+
+
+def test_build_killed_half_way_leaves_previous_release_readable(monkeypatch, records_folder, tmp_path):
+    root = tmp_path / "store"
+    update_all_tables(source=str(records_folder), root=str(root), progress=False)
+    registry_before = (root / "bdc-v0.1" / "cache_registry.json").read_text()
+    catalog_before = (root / "bdc-v0.1" / "catalog.yaml").read_text()
+
+    writes = []
+    original = Store.write_parquet
+
+    def dies_after_two(self, relpath, table):
+        writes.append(relpath)
+        if len(writes) > 2:
+            raise KeyboardInterrupt("killed")
+        return original(self, relpath, table)
+
+    monkeypatch.setattr(Store, "write_parquet", dies_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        update_all_tables(source=str(records_folder), root=str(root), progress=False, full=True)
+    monkeypatch.undo()
+
+    assert (root / "bdc-v0.1" / "cache_registry.json").read_text() == registry_before
+    assert (root / "bdc-v0.1" / "catalog.yaml").read_text() == catalog_before
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
+    for table in TABLES:
+        bdc.read_table(table.name)  # every table the catalog lists is there and readable
+    assert len(bdc.qc("828418")) == 131
+
+
+def test_memory_backend_builds_on_first_read_and_says_so(monkeypatch, caplog):
+    monkeypatch.setenv("BIODATA_CACHE_SOURCE", "sample")
+    with caplog.at_level(logging.WARNING, logger="biodata_cache.sync"):
+        names = bdc.unique_project_names()
+    assert names and "BIODATA_CACHE_BACKEND=S3" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="biodata_cache.sync"):
+        assert len(bdc.asset_basics()) > 0
+    assert caplog.text == ""  # built once
+
+
+def test_memory_backend_with_unreachable_source_says_which_and_how_to_configure(monkeypatch, tmp_path):
+    monkeypatch.setenv("BIODATA_CACHE_SOURCE", str(tmp_path / "no-records-here"))
+    with pytest.raises(bdc.SourceError, match="BIODATA_CACHE_SOURCE"):
+        bdc.asset_basics()
+    assert bdc.get_cache_versions() == []  # nothing half-written was published
