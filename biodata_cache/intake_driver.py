@@ -23,11 +23,41 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 PARTITION_FILE = "data.pqt"
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
 def partition_folder(key: str, value: str) -> str:
     """Folder name of a hive partition; the value is percent-escaped so ``/``, ``=`` never appear raw."""
     return f"{key}={urllib.parse.quote(value, safe='')}"
+
+
+def _parse(data: bytes, columns: list[str] | None, filters: Any) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.BufferReader(data), columns=columns, filters=filters)
+
+
+def _partition_value(file: str, key: str) -> str | None:
+    folder = file.rstrip("/").rsplit("/", 2)[-2]
+    value = urllib.parse.unquote(folder[len(key) + 1 :])
+    return None if value == NULL_PARTITION else value
+
+
+def _with_key(table: pa.Table, key: str | None, values: list[tuple[str | None, int]]) -> pa.Table:
+    """Append the partition key column: each value repeated for its number of rows."""
+    import pyarrow as pa
+
+    if key is None:
+        return table
+    column = pa.array([v for v, count in values for _ in range(count)], pa.string())
+    return table.append_column(pa.field(key, pa.string()), column)
+
+
+def _concat(parts: list[pa.Table]) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.concat_tables(parts, promote_options="permissive")
 
 
 class BiodataParquetSource(ParquetSource):
@@ -125,37 +155,51 @@ class BiodataParquetSource(ParquetSource):
         return base.Schema(dtype=dtype, shape=(rows, ncols), npartitions=parts, extra_metadata=dict(meta))
 
     def read_arrow(self) -> pa.Table:
-        """Read the table (or the one partition) as an arrow table with the declared types."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        """Read the table (or the one partition) as an arrow table with the declared types.
 
+        Each parquet object is fetched whole in one GET (concurrently for a partitioned table) and
+        parsed in memory: one request per file on S3, and HTTP mirrors need no range support.
+        """
         columns = self._kwargs.get("columns")
         filters = self._kwargs.get("filters") or None
+        key = self._partition_key
+        file_columns = [c for c in columns if c != key] if columns and key else columns
+        if file_columns == []:
+            # Only the key was asked for: read one small column to know each file's row count.
+            file_columns = [c["name"] for c in self._declared if c["name"] != key][:1] or None
         if self._partition_value is not None:
-            key = self._partition_key
-            file_columns = [c for c in columns if c != key] if columns else None
             fs, path = self._filesystem(self._partition_url())
             try:
-                table = pq.read_table(path, filesystem=fs, columns=file_columns, filters=filters)
+                table = _parse(fs.cat_file(path), file_columns, filters)
             except FileNotFoundError:
                 # A partition that does not exist holds no rows: the key has no data in this table.
-                schema = self._declared_schema()
-                table = schema.empty_table()
-                if file_columns is not None:
-                    table = table.select(file_columns)
-                elif key in table.column_names:
-                    table = table.drop_columns([key])
-            table = table.append_column(
-                pa.field(key, pa.string()), pa.array([self._partition_value] * table.num_rows, pa.string())
-            )
+                table = self._empty_file_table(file_columns)
+            table = _with_key(table, key, [(self._partition_value, table.num_rows)])
+        elif key:
+            fs, path = self._filesystem(self._urlpath)
+            folders = [
+                f for f in fs.ls(path, detail=False) if f.rstrip("/").rsplit("/", 1)[-1].startswith(key + "=")
+            ]
+            files = [f"{f.rstrip('/')}/{PARTITION_FILE}" for f in sorted(folders)]
+            contents = fs.cat(files, on_error="raise") if files else {}
+            parts, values = [], []
+            for file in files:
+                part = _parse(contents[file], file_columns, filters)
+                parts.append(part)
+                values.append((_partition_value(file, key), part.num_rows))
+            table = _concat(parts) if parts else self._empty_file_table(file_columns)
+            table = _with_key(table, key, values)
         else:
             fs, path = self._filesystem(self._urlpath)
-            partitioning = self._hive_partitioning() if self._partition_key else None
-            table = pq.read_table(
-                path, filesystem=fs, columns=columns, filters=filters, partitioning=partitioning
-            )
+            table = _parse(fs.cat_file(path), columns, filters)
         order = columns or [c["name"] for c in self._declared] or table.column_names
         return table.select([c for c in order if c in table.column_names])
+
+    def _empty_file_table(self, columns: list[str] | None) -> pa.Table:
+        table = self._declared_schema().empty_table()
+        if self._partition_key in table.column_names:
+            table = table.drop_columns([self._partition_key])
+        return table.select(columns) if columns is not None else table
 
     def read(self) -> pd.DataFrame:
         """Read the table (or the one partition) into a pandas DataFrame."""

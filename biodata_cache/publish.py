@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from biodata_cache._version import __version__
 from biodata_cache.catalog import CATALOG_FILE, render_registry_catalog, render_top_catalog, table_path
 from biodata_cache.errors import InvalidInputError
-from biodata_cache.intake_driver import PARTITION_FILE, partition_folder
+from biodata_cache.intake_driver import NULL_PARTITION, PARTITION_FILE, partition_folder
 from biodata_cache.registry import (
     VERSIONS_FILE,
     CacheTable,
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
     from biodata_cache.tables import Table
 
 logger = logging.getLogger(__name__)
-
-NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
 def utc_now() -> str:

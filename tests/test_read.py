@@ -160,3 +160,12 @@ def test_custom_rejects_non_frames_and_unsupported_dtypes(published_root, df):
     with pytest.raises(InvalidInputError):
         bdc.custom("bad", df)
     assert "custom_bad" not in bdc.get_cache_registry()
+
+
+def test_qc_with_only_the_partition_key_column_counts_every_row(published_root):
+    assert bdc.qc(columns=["subject_id"])["subject_id"].value_counts().to_dict() == {
+        "692478": 2,
+        "828418": 1,
+        "a/b=c": 1,
+    }
+    assert bdc.qc("692478", columns=["subject_id"])["subject_id"].tolist() == ["692478", "692478"]
