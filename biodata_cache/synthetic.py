@@ -8,9 +8,10 @@ fields real records have (null project names, empty ``data_processes``, missing 
 Code Ocean id lists, date of birth only in acquisition.subject_details).
 
 The generator streams: :func:`generate` yields one record at a time and :func:`write_jsonl` writes them
-to a ``.jsonl.gz`` file without holding the corpus. With ``templates`` (real records), the bulky
-components (procedures, instrument, acquisition data streams) are copied from them, giving record sizes
-from a few KB to a few hundred KB; without them records are slim (the bundled sample).
+to a ``.jsonl.gz`` file without holding the corpus. ``templates`` (real records) lend their QC metric
+names, descriptions and tags; with ``bulky=True`` their large components (procedures, instrument,
+acquisition data streams) are copied too, giving record sizes from a few KB to a few hundred KB. The
+bundled sample is slim.
 """
 
 from __future__ import annotations
@@ -101,7 +102,23 @@ def _value(rng: random.Random) -> Any:
     return {"b": rng.randrange(3), "a": {"nested": [1, 2]}, "unit": "um"}
 
 
-def _metrics(rng: random.Random, modalities: list[str], start: dt.datetime, count: int) -> list[dict]:
+def vocabulary(templates: list[dict] | None) -> list[tuple[str, Any, Any]]:
+    """(name, description, tags) of every QC metric in real records, to name synthetic metrics."""
+    found = []
+    for record in templates or []:
+        for metric in (record.get("quality_control") or {}).get("metrics") or []:
+            if isinstance(metric, dict) and metric.get("name"):
+                found.append((metric["name"], metric.get("description"), metric.get("tags")))
+    return found
+
+
+def _metrics(
+    rng: random.Random,
+    modalities: list[str],
+    start: dt.datetime,
+    count: int,
+    words: list[tuple[str, Any, Any]],
+) -> list[dict]:
     metrics = []
     for index in range(count):
         modality = rng.choice(modalities)
@@ -118,15 +135,19 @@ def _metrics(rng: random.Random, modalities: list[str], start: dt.datetime, coun
             )
             moment += dt.timedelta(hours=rng.randrange(1, 72))
         tags: Any = {"probe": f"Probe{chr(65 + index % 4)}"} if rng.random() < 0.5 else [f"group_{index % 5}"]
+        name, description = f"{modality} metric {index}", f"Synthetic check {index} of {modality}."
+        if words:
+            name, description, tags = words[index % len(words)]
+            name = name if index < len(words) else f"{name} #{index // len(words)}"
         metrics.append(
             {
                 "object_type": "QC metric",
-                "name": f"{modality} metric {index}",
+                "name": name,
                 "modality": {"name": MODALITIES[modality], "abbreviation": modality},
                 "stage": rng.choice(STAGES),
                 "value": _value(rng),
                 "status_history": history,
-                "description": rng.choice([None, f"Synthetic check {index} of {modality}."]),
+                "description": description if rng.random() < 0.9 else None,
                 "reference": None,
                 "tags": tags if rng.random() < 0.95 else None,
                 "evaluated_assets": None,
@@ -145,9 +166,10 @@ def _metric_count(rng: random.Random, max_metrics: int) -> int:
 
 
 class _Generator:
-    def __init__(self, seed: int, templates: list[dict] | None, max_metrics: int) -> None:
+    def __init__(self, seed: int, templates: list[dict] | None, max_metrics: int, bulky: bool) -> None:
         self.rng = random.Random(seed)
-        self.templates = templates or []
+        self.templates = (templates or []) if bulky else []
+        self.words = vocabulary(templates)
         self.max_metrics = max_metrics
 
     def uuid(self) -> str:
@@ -207,7 +229,7 @@ class _Generator:
             acquisition["subject_details"]["date_of_birth"] = subject["date_of_birth"]
         instrument = self.bulk("instrument") or {"object_type": "Instrument"}
         instrument["instrument_id"] = acquisition["instrument_id"]
-        metrics = _metrics(rng, modalities, start, _metric_count(rng, self.max_metrics))
+        metrics = _metrics(rng, modalities, start, _metric_count(rng, self.max_metrics), self.words)
         statuses = {m: rng.choice(STATUSES) for m in modalities} | {"Processing": rng.choice(STATUSES)}
         record: dict[str, Any] = {
             "_id": self.uuid(),
@@ -272,7 +294,12 @@ def _assets_per_subject(rng: random.Random) -> int:
 
 
 def generate(
-    count: int, *, seed: int = 0, templates: list[dict] | None = None, max_metrics: int = 300
+    count: int,
+    *,
+    seed: int = 0,
+    templates: list[dict] | None = None,
+    bulky: bool = False,
+    max_metrics: int = 300,
 ) -> Iterator[dict[str, Any]]:
     """Yield ``count`` synthetic records, deterministically from ``seed``.
 
@@ -283,11 +310,14 @@ def generate(
     seed
         Random seed: the same seed gives the same records.
     templates
-        Real records whose bulky components are copied into the synthetic ones (bigger records).
+        Real records: their QC metric names, descriptions and tags name the synthetic metrics.
+    bulky
+        Also copy the templates' bulky components (procedures, instrument, acquisition) into every
+        record, for realistic record sizes (a few KB to a few hundred KB).
     max_metrics
         Upper bound of QC metrics per asset.
     """
-    generator = _Generator(seed, templates, max_metrics)
+    generator = _Generator(seed, templates, max_metrics, bulky)
     rng = generator.rng
     produced = 0
     subject_number = 600000
@@ -360,3 +390,13 @@ def write_jsonl(path: str | os.PathLike[str], records: Iterator[dict[str, Any]])
                 written += 1
     os.replace(temporary, path)
     return written
+
+
+#: Parameters of the bundled sample (``builders/make_sample.py``).
+SAMPLE_COUNT, SAMPLE_SEED, SAMPLE_MAX_METRICS = 400, 20261124, 60
+
+
+def write_sample(path: str | os.PathLike[str], templates: list[dict]) -> int:
+    """Write the bundled sample corpus (fixed count and seed) using ``templates`` for metric names."""
+    records = generate(SAMPLE_COUNT, seed=SAMPLE_SEED, templates=templates, max_metrics=SAMPLE_MAX_METRICS)
+    return write_jsonl(path, records)

@@ -1,28 +1,37 @@
 """Regenerate the bundled sample corpus: ``biodata_cache/data/sample_records.jsonl.gz``.
 
-SYNTHETIC records shaped like the real AIND records in shared/aind_records (the generator lives in
-``biodata_cache.synthetic``). Deterministic: the same seed gives the same file.
+SYNTHETIC records (``biodata_cache.synthetic``) shaped like real AIND records, with QC metric names,
+descriptions and tags taken from the real records in shared/aind_records (the same three records are
+in tests/data/aind_records). Deterministic: a test regenerates it and compares the bytes.
 
-    python builders/make_sample.py [--count 400] [--seed 20261124]
+    python builders/make_sample.py [--records FOLDER]
 """
 
 import argparse
+import json
 import os
 from pathlib import Path
 
 from biodata_cache.sources import sample_path
-from biodata_cache.synthetic import generate, write_jsonl
+from biodata_cache.synthetic import write_sample
+
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--count", type=int, default=400)
-    parser.add_argument("--seed", type=int, default=20261124)
-    parser.add_argument("--max-metrics", type=int, default=60)
-    arguments = parser.parse_args()
-    os.makedirs(Path(sample_path()).parent, exist_ok=True)
-    written = write_jsonl(
-        sample_path(), generate(arguments.count, seed=arguments.seed, max_metrics=arguments.max_metrics)
+    parser.add_argument(
+        "--records", type=Path, default=None, help="folder of real records (default: shared/)"
     )
+    arguments = parser.parse_args()
+    candidates = [
+        REPOSITORY.parent / "shared" / "aind_records",
+        REPOSITORY / "tests" / "data" / "aind_records",
+    ]
+    folder = arguments.records or next(p for p in candidates if p.is_dir())
+    templates = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    os.makedirs(Path(sample_path()).parent, exist_ok=True)
+    written = write_sample(sample_path(), templates)
     print(f"wrote {written} synthetic records to {sample_path()} ({os.path.getsize(sample_path())} bytes)")
+    print(f"QC metric names and tags from {len(templates)} real records in {folder}")

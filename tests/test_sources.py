@@ -166,3 +166,13 @@ def test_docdb_that_keeps_failing_names_the_host_and_the_fix(monkeypatch):
     with pytest.raises(SourceError, match=r"docdb\.example.*BIODATA_CACHE_SOURCE"):
         list(source.records())
     assert len(adapter.requests) == 3
+
+
+def test_bundled_sample_is_what_make_sample_generates(tmp_path):
+    from biodata_cache.sources import sample_path
+    from biodata_cache.synthetic import write_sample
+
+    write_sample(tmp_path / "sample.jsonl.gz", real_records())
+    assert (tmp_path / "sample.jsonl.gz").read_bytes() == Path(sample_path()).read_bytes(), (
+        "the bundled sample is stale: run `python builders/make_sample.py` and commit the result"
+    )
