@@ -382,8 +382,8 @@ def write_jsonl(path: str | os.PathLike[str], records: Iterator[dict[str, Any]])
     temporary = f"{path}.tmp"
     written = 0
     with open(temporary, "wb") as raw:
-        # mtime=0 keeps the bytes deterministic (gzip headers otherwise hold the write time).
-        binary = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.endswith(".gz") else raw
+        # No file name and mtime=0 in the gzip header keep the bytes deterministic.
+        binary = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) if path.endswith(".gz") else raw
         with io.TextIOWrapper(binary, encoding="utf-8") as handle:
             for record in records:
                 handle.write(json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
