@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from biodata_cache import config
@@ -212,10 +212,15 @@ def _to_list(table: pa.Table) -> list[str]:
 # -- distinct-value tables ----------------------------------------------------------------------------
 
 
-def unique_project_names(
-    *, version: str | None = None, storage_options: dict[str, Any] | None = None
-) -> list[str]:
-    """Distinct project names across all assets, sorted.
+def _list_reader(name: str) -> Callable[..., list[str]]:
+    """The one-liner of a distinct-value table, documented from its declaration."""
+    table = get_table(name)
+
+    def reader(*, version: str | None = None, storage_options: dict[str, Any] | None = None) -> list[str]:
+        return _to_list(read_table(name, version=version, storage_options=storage_options))
+
+    reader.__name__ = reader.__qualname__ = name
+    reader.__doc__ = f"""{table.description}
 
     Parameters
     ----------
@@ -223,27 +228,19 @@ def unique_project_names(
         Version to read (``"0.1"`` or ``"bdc-v0.1"``); default: ``BIODATA_CACHE_VERSION`` or the
         installed major.minor.
     storage_options
-        fsspec options for the store root, e.g. ``{"anon": True}``.
+        fsspec options for the store root, e.g. ``{{"anon": True}}``.
 
     Returns
     -------
     list of str
+        Sorted.
     """
-    return _to_list(read_table("unique_project_names", version=version, storage_options=storage_options))
+    return reader
 
 
-def unique_subject_ids(
-    *, version: str | None = None, storage_options: dict[str, Any] | None = None
-) -> list[str]:
-    """Distinct subject ids, as strings, sorted. Parameters as :func:`unique_project_names`."""
-    return _to_list(read_table("unique_subject_ids", version=version, storage_options=storage_options))
-
-
-def unique_genotypes(
-    *, version: str | None = None, storage_options: dict[str, Any] | None = None
-) -> list[str]:
-    """Distinct subject genotypes, sorted. Parameters as :func:`unique_project_names`."""
-    return _to_list(read_table("unique_genotypes", version=version, storage_options=storage_options))
+unique_project_names = _list_reader("unique_project_names")
+unique_subject_ids = _list_reader("unique_subject_ids")
+unique_genotypes = _list_reader("unique_genotypes")
 
 
 # -- frame tables -------------------------------------------------------------------------------------
@@ -268,6 +265,35 @@ def _frame(
         storage_options=storage_options,
     )
     return table.to_pandas()
+
+
+def _frame_reader(name: str) -> Callable[..., pd.DataFrame]:
+    """The one-liner of a whole table (no filters but columns), documented from its declaration."""
+    table = get_table(name)
+
+    def reader(
+        *,
+        columns: list[str] | None = None,
+        version: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        return _frame(name, columns=columns, version=version, storage_options=storage_options)
+
+    reader.__name__ = reader.__qualname__ = name
+    reader.__doc__ = f"""{table.description}
+
+    Parameters
+    ----------
+    columns
+        Columns to read (default: all): {", ".join(table.column_names)}.
+    version, storage_options
+        See :func:`unique_project_names`.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    return reader
 
 
 def _rows_with_any(table: pa.Table, column: str, values: list[str]) -> pa.Table:
@@ -333,14 +359,7 @@ def asset_basics(
     return data.to_pandas()
 
 
-def source_data(
-    *,
-    columns: list[str] | None = None,
-    version: str | None = None,
-    storage_options: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """Lineage: one row per (derived asset, source asset). See :func:`asset_basics` for parameters."""
-    return _frame("source_data", columns=columns, version=version, storage_options=storage_options)
+source_data = _frame_reader("source_data")
 
 
 def qc(
@@ -386,34 +405,13 @@ def qc(
     )
 
 
-def qc_status(
-    *,
-    columns: list[str] | None = None,
-    version: str | None = None,
-    storage_options: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """QC status in long format: one row per asset and status key. See :func:`asset_basics`."""
-    return _frame("qc_status", columns=columns, version=version, storage_options=storage_options)
+qc_status = _frame_reader("qc_status")
 
 
-def metadata_core(
-    *,
-    columns: list[str] | None = None,
-    version: str | None = None,
-    storage_options: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """Which core metadata files each asset has. See :func:`asset_basics`."""
-    return _frame("metadata_core", columns=columns, version=version, storage_options=storage_options)
+metadata_core = _frame_reader("metadata_core")
 
 
-def time_to_qc(
-    *,
-    columns: list[str] | None = None,
-    version: str | None = None,
-    storage_options: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """Processing end and QC completion time per derived asset. See :func:`asset_basics`."""
-    return _frame("time_to_qc", columns=columns, version=version, storage_options=storage_options)
+time_to_qc = _frame_reader("time_to_qc")
 
 
 # -- lineage ------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from biodata_cache import config
 from biodata_cache.errors import SourceError
-from biodata_cache.rows import timestamp
+from biodata_cache.rows import CORE_FILES, timestamp
 from biodata_cache.tables import projection
 
 if TYPE_CHECKING:
@@ -35,15 +35,7 @@ logger = logging.getLogger(__name__)
 
 DOCDB_HOST = "api.allenneuraldynamics.org"
 DOCDB_VERSION = "v2"
-COMPONENT_FILES = (
-    "subject",
-    "data_description",
-    "procedures",
-    "instrument",
-    "acquisition",
-    "processing",
-    "quality_control",
-)
+COMPONENT_FILES = CORE_FILES
 _CONFIGURE = (
     "Set BIODATA_CACHE_SOURCE (or pass source=) to 'docdb', 'sample', or a folder / .jsonl / .jsonl.gz of "
     "records."
