@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 CATALOG_FILE = "catalog.yaml"
 DRIVER = "biodata_parquet"
+CATALOG_DRIVER = "biodata_catalog"
 
 
 def table_path(table: Table) -> str:
@@ -131,13 +132,13 @@ def render_top_catalog(versions: list[str]) -> str:
     for version in versions:
         sources[version] = {
             "description": f"biodata-cache tables, release {version}.",
-            "driver": "yaml_file_cat",
+            "driver": CATALOG_DRIVER,
             "args": {"path": "{{ CATALOG_DIR }}/" + f"{version}/{CATALOG_FILE}"},
         }
     if versions:
         sources["latest"] = {
             "description": f"The newest release ({versions[-1]}).",
-            "driver": "yaml_file_cat",
+            "driver": CATALOG_DRIVER,
             "args": {"path": "{{ CATALOG_DIR }}/" + f"{versions[-1]}/{CATALOG_FILE}"},
         }
     document = {
@@ -152,12 +153,10 @@ def render_top_catalog(versions: list[str]) -> str:
 
 
 def open_intake_catalog(url: str, storage_options: dict[str, Any] | None = None) -> Catalog:
-    """``intake.open_catalog`` on a catalog URL, passing ``storage_options`` only when given."""
-    import intake
+    """Open a catalog YAML as a :class:`~biodata_cache.intake_driver.BiodataCatalog` (HTML display)."""
+    from biodata_cache.intake_driver import BiodataCatalog
 
-    if storage_options:
-        return intake.open_catalog(url, storage_options=storage_options)
-    return intake.open_catalog(url)
+    return BiodataCatalog(url, storage_options=storage_options or None)
 
 
 def write_repository_catalogs(folder: str | os.PathLike[str]) -> list[str]:

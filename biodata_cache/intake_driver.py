@@ -11,8 +11,11 @@ single partition directly when ``partition_value`` is given: one file, no listin
 from __future__ import annotations
 
 import urllib.parse
+import warnings
 from typing import TYPE_CHECKING, Any
 
+from intake.catalog import Catalog
+from intake.catalog.local import YAMLFileCatalog
 from intake_parquet.source import ParquetSource
 
 from biodata_cache._version import __version__
@@ -29,6 +32,25 @@ NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 def partition_folder(key: str, value: str) -> str:
     """Folder name of a hive partition; the value is percent-escaped so ``/``, ``=`` never appear raw."""
     return f"{key}={urllib.parse.quote(value, safe='')}"
+
+
+_SHELL_WARNING = "Shell command not executed"
+
+
+def _quietly(method: Any) -> Any:
+    """Run an intake method without intake 2.0.9's spurious "Shell command not executed" warning.
+
+    intake warns for every str parameter value when ``getshell`` is off (its default), although no
+    shell command is involved; the filter is local to the call.
+    """
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_SHELL_WARNING)
+            return method(self, *args, **kwargs)
+
+    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+    return wrapper
 
 
 def _parse(data: bytes, columns: list[str] | None, filters: Any) -> pa.Table:
@@ -201,6 +223,20 @@ class BiodataParquetSource(ParquetSource):
             table = table.drop_columns([self._partition_key])
         return table.select(columns) if columns is not None else table
 
+    configure_new = _quietly(ParquetSource.configure_new)
+    __call__ = get = configure_new
+
+    def _repr_html_(self) -> str:
+        from biodata_cache.html import entry_html
+
+        parameters = [self._partition_key] if self._partition_key else []
+        return entry_html(self.name, self.description, self.metadata or {}, parameters)
+
+    def _ipython_display_(self) -> None:
+        from biodata_cache.html import display_html
+
+        display_html(self, self._repr_html_())
+
     def read(self) -> pd.DataFrame:
         """Read the table (or the one partition) into a pandas DataFrame."""
         df = self.read_arrow().to_pandas()
@@ -233,3 +269,49 @@ class BiodataParquetSource(ParquetSource):
             )
         self._df = frame
         return frame
+
+
+class HtmlCatalogMixin:
+    """Displays an intake catalog as an HTML table of its entries.
+
+    intake 2.0.9 shows catalogs only as YAML, and its ``_ipython_display_`` pre-empts other formatters;
+    this takes over the display with a table of entries (name, description, rows, columns, partition
+    key, parameters, build time).
+    """
+
+    _get_entry = _quietly(Catalog._get_entry)
+
+    def _entry_rows(self) -> list[dict[str, Any]]:
+        from biodata_cache.html import entry_metadata
+
+        rows = []
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_SHELL_WARNING)
+            for name, entry in self._get_entries().items():
+                described = entry.describe()
+                parameters = [p["name"] for p in described.get("user_parameters") or []]
+                metadata = described.get("metadata") or {}
+                rows.append(entry_metadata(name, described.get("description"), metadata, parameters))
+        return rows
+
+    def _repr_html_(self) -> str:
+        from biodata_cache.html import tables_html
+
+        release = (self.metadata or {}).get("release") or self.name or ""
+        footer = (
+            "<p>Read an entry: <code>cat.asset_basics.read()</code>, "
+            '<code>cat.qc(subject_id="692478").read()</code>, <code>.discover()</code>, '
+            "<code>.to_dask()</code>.</p>"
+        )
+        return tables_html(f"biodata-cache catalog {release}", self._entry_rows(), footer)
+
+    def _ipython_display_(self) -> None:
+        from biodata_cache.html import display_html
+
+        display_html(self, self._repr_html_())
+
+
+class BiodataCatalog(HtmlCatalogMixin, YAMLFileCatalog):
+    """A biodata-cache catalog file (registered as ``biodata_catalog``) that displays as HTML."""
+
+    name = "biodata_catalog"

@@ -13,9 +13,10 @@ from intake.catalog import Catalog
 
 from biodata_cache import config
 from biodata_cache.catalog import CATALOG_FILE, open_intake_catalog
+from biodata_cache.intake_driver import HtmlCatalogMixin
 
 
-class ProductionCatalog(Catalog):
+class ProductionCatalog(HtmlCatalogMixin, Catalog):
     """Top-level catalog of the production store: one nested catalog per version plus ``latest``."""
 
     def __init__(self, **kwargs: Any) -> None:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from biodata_cache.intake_driver import BiodataParquetSource
-    from biodata_cache.registry import Registry
+    from biodata_cache.registry import CacheVersions, Registry
     from biodata_cache.store import Store
 
 logger = logging.getLogger(__name__)
@@ -536,6 +536,7 @@ def custom(
     name: str,
     df: pd.DataFrame | None = None,
     *,
+    description: str | None = None,
     version: str | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
@@ -550,6 +551,8 @@ def custom(
         1-128 letters, digits, ``_`` or ``-``; not the name of a published table.
     df
         The DataFrame to store. ``None`` reads the custom table back.
+    description
+        What the table holds, shown in the registry and the catalog (default: a generic line).
     version, storage_options
         See :func:`unique_project_names`.
 
@@ -582,8 +585,10 @@ def custom(
                 f"custom({name!r}, df)."
             ) from error
     table = _custom_arrow(name, df)
+    if description is not None and not isinstance(description, str):
+        raise InvalidInputError(f"description must be a str, got {type(description).__name__}.")
     settings = _settings(version, storage_options)
-    _write_custom(settings, name, table)
+    _write_custom(settings, name, table, description)
     return read_table(entry, version=version, storage_options=storage_options).to_pandas()
 
 
@@ -596,7 +601,7 @@ def _registry_or_none(store: Store, version: str) -> Registry | None:
         return None
 
 
-def _write_custom(settings: config.Settings, name: str, table: pa.Table) -> None:
+def _write_custom(settings: config.Settings, name: str, table: pa.Table, description: str | None) -> None:
     import json
 
     from biodata_cache.publish import publish_catalogs, utc_now
@@ -607,7 +612,7 @@ def _write_custom(settings: config.Settings, name: str, table: pa.Table) -> None
     store.write_parquet(f"{settings.version}/{path}", table)
     entry = CacheTable(
         name=CUSTOM_PREFIX + name,
-        description=f"Custom table {name!r}, stored with biodata_cache.custom().",
+        description=description or f"Custom table {name!r}, stored with biodata_cache.custom().",
         location=store.url(settings.version, path),
         path=path,
         partitioned=False,
@@ -660,15 +665,17 @@ def get_cache_registry(
         raise _missing_version_error(store, settings) from None
 
 
-def get_cache_versions(*, storage_options: dict[str, Any] | None = None) -> list[str]:
+def get_cache_versions(*, storage_options: dict[str, Any] | None = None) -> CacheVersions:
     """Version folders of the store (``cache_versions.json``), sorted oldest to newest.
 
-    ``bdc-v0.10`` sorts after ``bdc-v0.9``. An empty store gives an empty list.
+    ``bdc-v0.10`` sorts after ``bdc-v0.9``. An empty store gives an empty list. The result is a list of
+    str that displays in Jupyter as a table, newest first, with build times and table counts.
     """
-    from biodata_cache.registry import read_versions
+    from biodata_cache.registry import CacheVersions, read_versions
 
     settings = _settings(None, storage_options)
-    return read_versions(_store(settings))
+    store = _store(settings)
+    return CacheVersions(read_versions(store), store)
 
 
 def open_catalog(version: str | None = None, *, storage_options: dict[str, Any] | None = None) -> Any:

@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 from biodata_cache.config import version_sort_key
@@ -149,6 +150,13 @@ class Registry:
         tables = [t for t in self.tables if t.name != table.name] + [table]
         return Registry(self.release, tables, self.built_at, self.source, self.package_version)
 
+    def _repr_html_(self) -> str:
+        from biodata_cache.html import tables_html
+
+        rows = [asdict(t) | {"parameters": [t.partition_key] if t.partition_key else []} for t in self.tables]
+        footer = f"<p>built {escape(str(self.built_at or ''))} from {escape(str(self.source or ''))}</p>"
+        return tables_html(f"cache registry {self.release}", rows, footer)
+
     def to_frame(self) -> pd.DataFrame:
         """One row per table: name, type, rows, partitions, partition_key, built_at, description."""
         import pandas as pd
@@ -201,3 +209,37 @@ def add_version(store: Store, version: str) -> list[str]:
         return (json.dumps(sorted(set(versions) | {version}, key=version_sort_key)) + "\n").encode()
 
     return json.loads(store.update_bytes(VERSIONS_FILE, change))
+
+
+class CacheVersions(list):
+    """The version folders of a store, oldest to newest (a list of str).
+
+    In Jupyter it displays newest first with each version's build time and table count (read from the
+    versions' registries when displayed).
+    """
+
+    def __init__(self, versions: list[str], store: Store | None = None) -> None:
+        super().__init__(versions)
+        self._store = store
+
+    def details(self) -> list[dict[str, Any]]:
+        """``{"version", "built_at", "tables"}`` per version, newest first."""
+        rows = []
+        for version in reversed(self):
+            try:
+                registry = read_registry(self._store, version) if self._store is not None else None
+            except FileNotFoundError:
+                registry = None
+            rows.append(
+                {
+                    "version": version,
+                    "built_at": registry.built_at if registry else None,
+                    "tables": len(registry) if registry else None,
+                }
+            )
+        return rows
+
+    def _repr_html_(self) -> str:
+        from biodata_cache.html import versions_html
+
+        return versions_html(self.details())
