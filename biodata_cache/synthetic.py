@@ -288,9 +288,9 @@ class _Generator:
         return record
 
 
-def _assets_per_subject(rng: random.Random) -> int:
-    """Heavy-tailed: most subjects have a few assets, some up to 200."""
-    return min(200, max(1, int(rng.paretovariate(1.2))))
+def _assets_per_subject(rng: random.Random, count: int) -> int:
+    """Heavy-tailed: most subjects have a few assets, some up to 200 (at most 5% of a small corpus)."""
+    return min(200, max(5, count // 20), max(1, int(rng.paretovariate(1.2))))
 
 
 def generate(
@@ -333,7 +333,7 @@ def generate(
         }
         project = rng.choice(PROJECTS)
         platform, modalities = PLATFORMS[rng.choice(sorted(PLATFORMS))]
-        budget = _assets_per_subject(rng)
+        budget = _assets_per_subject(rng, count)
         session_start = birth + dt.timedelta(days=rng.randrange(40, 120))
         while budget > 0 and produced < count:
             start = (session_start + dt.timedelta(seconds=rng.randrange(0, 86400))).replace(microsecond=0)
