@@ -109,7 +109,7 @@ assets = bdc.asset_basics(columns=["modalities", "acquisition_start_time"]).expl
 assets["quarter"] = assets["acquisition_start_time"].dt.tz_localize(None).dt.to_period("Q").dt.start_time
 counts = assets.groupby(["quarter", "modalities"]).size().unstack(fill_value=0)
 ax = counts.plot(kind="area", stacked=True, figsize=(9, 4), title="Assets per modality per quarter")
-ax.set_xlabel("acquisition start"); ax.set_ylabel("assets")
+ax.set(xlabel="acquisition start", ylabel="assets")
 plt.show()""",
     ),
 ]
