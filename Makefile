@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint generated clean
+.PHONY: setup demo test docs lint generated clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,docdb,dask]'
+	$(BIN)/python -m pip install --quiet -e '.[test,docdb,dask,docs]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -21,7 +21,11 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/mkdocs build --strict
 	$(BIN)/python -m pytest
+
+docs: setup
+	$(BIN)/mkdocs build --strict
 
 lint: setup
 	$(BIN)/ruff check .
@@ -30,6 +34,7 @@ lint: setup
 generated: setup
 	$(BIN)/python builders/regenerate_catalogs.py
 	$(BIN)/python builders/regenerate_docs.py
+	$(BIN)/python builders/make_notebook.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache demo-store build *.egg-info

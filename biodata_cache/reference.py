@@ -97,6 +97,51 @@ def render_index() -> str:
     return "\n".join(lines) + "\n"
 
 
+API_FUNCTIONS = (
+    "biodata_cache.unique_project_names",
+    "biodata_cache.unique_subject_ids",
+    "biodata_cache.unique_genotypes",
+    "biodata_cache.asset_basics",
+    "biodata_cache.source_data",
+    "biodata_cache.qc",
+    "biodata_cache.qc_status",
+    "biodata_cache.metadata_core",
+    "biodata_cache.time_to_qc",
+    "biodata_cache.raw_to_derived",
+    "biodata_cache.custom",
+    "biodata_cache.read_table",
+    "biodata_cache.get_cache_registry",
+    "biodata_cache.get_cache_versions",
+    "biodata_cache.open_catalog",
+    "biodata_cache.sync.update_all_tables",
+    "biodata_cache.sources.open_source",
+)
+
+
+def render_api() -> str:
+    """The Markdown API reference: signature and docstring of every public function."""
+    import importlib
+    import inspect
+
+    lines = [
+        "# API",
+        "",
+        "<!-- generated from the docstrings by builders/regenerate_docs.py; do not edit -->",
+        "",
+        "Errors: `BiodataCacheError` and its subclasses `InvalidInputError`, `TableNotFoundError`,",
+        "`VersionNotFoundError`, `StoreAccessError`, `StoreUnavailableError`, `SourceError`, `ConflictError`",
+        "(all importable from `biodata_cache`).",
+        "",
+    ]
+    for dotted in API_FUNCTIONS:
+        module_name, name = dotted.rsplit(".", 1)
+        function = getattr(importlib.import_module(module_name), name)
+        signature = str(inspect.signature(function)).replace("'", "")
+        lines += [f"## `{dotted}`", "", "```python", f"{name}{signature}", "```", "", "```text"]
+        lines += [inspect.cleandoc(function.__doc__ or "").rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
 def write_reference(folder: str | os.PathLike[str]) -> list[str]:
     """Write the index and one page per table into ``folder``; return the paths written."""
     os.makedirs(folder, exist_ok=True)

@@ -13,3 +13,10 @@ def test_committed_table_reference_matches_the_declarations(tmp_path):
         assert page.read_text() == (committed / page.name).read_text(), (
             f"docs/reference/tables/{page.name} is stale: run `make generated` and commit the result"
         )
+
+
+def test_committed_api_reference_matches_the_docstrings():
+    from biodata_cache.reference import render_api
+
+    committed = (REPOSITORY / "docs" / "reference" / "api.md").read_text()
+    assert render_api() == committed, "docs/reference/api.md is stale: run `make generated` and commit it"
