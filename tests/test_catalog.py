@@ -151,3 +151,16 @@ def test_intake_cat_biodata_cache_opens_the_production_root(s3_root, monkeypatch
     production = intake.cat.biodata_cache
     assert list(production) == ["bdc-v0.1", "latest"]
     assert production.latest.qc(subject_id="828418").read()["name"].tolist() == ["licks"]
+
+
+def test_entries_describe_and_tab_complete(tmp_path, monkeypatch):
+    publish_fixture(str(tmp_path))
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(tmp_path))
+    cat = bdc.open_catalog()
+    assert {"asset_basics", "qc", "time_to_qc"} <= set(dir(cat))
+    assert "qc" in cat._ipython_key_completions_()
+    described = cat.qc(subject_id="692478").describe()
+    assert described["name"] == "qc"
+    assert [p["name"] for p in described["user_parameters"]] == ["subject_id"]
+    assert cat.qc(subject_id="692478").to_dask().npartitions == 1
+    assert cat.qc.to_dask().npartitions == 3  # one per subject file
