@@ -11,6 +11,7 @@ forms. Only the standard library is used.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from typing import Any
@@ -46,6 +47,9 @@ def get(record: Any, path: str) -> Any:
 
 def text(value: Any) -> str | None:
     """A value as a str (numbers too: subject ids may be stored as ints); None and '' give None."""
+    if type(value) is str:  # the common case first: this runs millions of times per build
+        value = value.strip()
+        return value or None
     if value is None or isinstance(value, (dict, list)):
         return None
     if isinstance(value, bool):
@@ -59,17 +63,27 @@ def timestamp(value: Any) -> dt.datetime | None:
 
     Naive times are taken as UTC. Unparseable values give None.
     """
+    if type(value) is str:
+        return _parse_time(value)
     if isinstance(value, dt.datetime):
         parsed = value
     elif isinstance(value, dt.date):
         parsed = dt.datetime(value.year, value.month, value.day)
-    elif isinstance(value, str) and value.strip():
-        candidate = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-        try:
-            parsed = dt.datetime.fromisoformat(candidate)
-        except ValueError:
-            return None
     else:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_time(value: str) -> dt.datetime | None:
+    candidate = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if not candidate:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(candidate)
+    except ValueError:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
@@ -169,8 +183,8 @@ def metrics(record: Row) -> list[Row]:
 def latest_status(metric: Row) -> Row:
     """The latest entry of a metric's ``status_history`` (by timestamp, else the last one)."""
     history = [h for h in as_list(metric.get("status_history")) if isinstance(h, dict)]
-    if not history:
-        return {}
+    if len(history) < 2:
+        return history[0] if history else {}
     stamped = [(timestamp(h.get("timestamp")), i, h) for i, h in enumerate(history)]
     if all(t is not None for t, _, _ in stamped):
         return max(stamped, key=lambda item: (item[0], item[1]))[2]

@@ -9,14 +9,13 @@ Code Ocean id lists, date of birth only in acquisition.subject_details).
 
 The generator streams: :func:`generate` yields one record at a time and :func:`write_jsonl` writes them
 to a ``.jsonl.gz`` file without holding the corpus. ``templates`` (real records) lend their QC metric
-names, descriptions and tags; with ``bulky=True`` their large components (procedures, instrument,
-acquisition data streams) are copied too, giving record sizes from a few KB to a few hundred KB. The
-bundled sample is slim.
+names, descriptions and tags; with ``bulky=0.1`` a tenth of the records also carry their large components
+(procedures, instrument, acquisition data streams), giving record sizes from a few KB to a few hundred
+KB. The bundled sample is slim.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import gzip
 import io
@@ -166,20 +165,23 @@ def _metric_count(rng: random.Random, max_metrics: int) -> int:
 
 
 class _Generator:
-    def __init__(self, seed: int, templates: list[dict] | None, max_metrics: int, bulky: bool) -> None:
+    def __init__(self, seed: int, templates: list[dict] | None, max_metrics: int, bulky: float) -> None:
         self.rng = random.Random(seed)
         self.templates = (templates or []) if bulky else []
+        self.bulky = float(bulky)
         self.words = vocabulary(templates)
         self.max_metrics = max_metrics
+        self.heavy = False
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def bulk(self, component: str) -> Any:
-        if not self.templates:
+        if not self.heavy:
             return None
         template = self.rng.choice(self.templates).get(component)
-        return copy.deepcopy(template) if isinstance(template, dict) else None
+        # A shallow copy is enough: only top-level keys of the copy are replaced.
+        return dict(template) if isinstance(template, dict) else None
 
     def record(
         self,
@@ -194,6 +196,7 @@ class _Generator:
         created: dt.datetime,
     ) -> dict[str, Any]:
         rng = self.rng
+        self.heavy = bool(self.templates) and rng.random() < self.bulky
         processing_steps = []
         if rng.random() > 0.1:
             end = created - dt.timedelta(minutes=rng.randrange(5, 120))
@@ -298,7 +301,7 @@ def generate(
     *,
     seed: int = 0,
     templates: list[dict] | None = None,
-    bulky: bool = False,
+    bulky: float = 0.0,
     max_metrics: int = 300,
 ) -> Iterator[dict[str, Any]]:
     """Yield ``count`` synthetic records, deterministically from ``seed``.
@@ -312,8 +315,9 @@ def generate(
     templates
         Real records: their QC metric names, descriptions and tags name the synthetic metrics.
     bulky
-        Also copy the templates' bulky components (procedures, instrument, acquisition) into every
-        record, for realistic record sizes (a few KB to a few hundred KB).
+        Fraction of records (0 to 1) that also carry a template's bulky components (procedures,
+        instrument, acquisition data streams): those records weigh tens to hundreds of KB, the others a
+        few KB.
     max_metrics
         Upper bound of QC metrics per asset.
     """
