@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test docs lint generated clean
+.PHONY: setup demo test docs bench lint generated clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/mkdocs build --strict
 	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python tests/benchmarks/run.py
 
 docs: setup
 	$(BIN)/mkdocs build --strict

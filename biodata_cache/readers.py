@@ -14,6 +14,7 @@ first call.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -67,22 +68,32 @@ def _missing_version_error(store: Store, settings: config.Settings) -> VersionNo
 
 
 def _load_catalog(store: Store, settings: config.Settings) -> dict[str, Any] | None:
-    """The parsed YAML of the version's catalog, or None if the version does not exist."""
-    import yaml
+    """The parsed YAML of the version's catalog, or None if the version does not exist.
 
+    The catalog is fetched on every call (one GET: a nightly build may have replaced it) but parsed
+    only when its bytes changed. The parsed document is shared between calls: treat it as read-only.
+    """
     from biodata_cache.catalog import CATALOG_FILE
 
     try:
         text = store.read_bytes(f"{settings.version}/{CATALOG_FILE}")
     except FileNotFoundError:
         return None
-    document = yaml.safe_load(text)
+    document = _parse_catalog(text)
     if not isinstance(document, dict) or not isinstance(document.get("sources"), dict):
         raise BiodataCacheError(
             f"{store.url(settings.version, CATALOG_FILE)} is not a biodata-cache catalog (no "
             f"'sources' mapping). Regenerate it with `biodata-cache catalog` or republish the version."
         )
     return document
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_catalog(text: bytes) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
+    return yaml.load(text, Loader=loader)
 
 
 def _render(value: Any, variables: dict[str, str]) -> Any:
@@ -149,7 +160,7 @@ def open_source_entry(
     if filters:
         args["filters"] = filters
     return BiodataParquetSource(
-        metadata=entry.get("metadata") or {}, storage_options=store.storage_options or None, **args
+        metadata=dict(entry.get("metadata") or {}), storage_options=store.storage_options or None, **args
     )
 
 
