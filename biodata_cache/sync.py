@@ -16,6 +16,7 @@ previous registry and catalog in place, pointing at files that exist.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import tempfile
@@ -29,8 +30,8 @@ from biodata_cache import config
 from biodata_cache.errors import BiodataCacheError, StoreAccessError
 from biodata_cache.rows import subject_id as record_subject
 from biodata_cache.rows import text
-from biodata_cache.sources import Source, open_source, record_id
-from biodata_cache.tables import TABLES, TABLES_BY_NAME, Table
+from biodata_cache.sources import FileSource, Source, open_source, record_id
+from biodata_cache.tables import TABLES, TABLES_BY_NAME, Table, project, projection
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -44,7 +45,8 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "_build/state.json"
 RECORDS_FILE = "_build/records.pqt"
 QC_BUCKETS = 64
-FLUSH_ROWS = 20_000
+BATCH_RECORDS = 2000
+WRITE_THREADS = 8
 
 
 @dataclass
@@ -67,6 +69,9 @@ class BuildReport:
         Rows per table after the build.
     seconds
         Wall time of the build.
+    phases
+        Seconds spent reading the source (and computing rows), computing tables, writing data files
+        and publishing.
     """
 
     version: str
@@ -80,6 +85,7 @@ class BuildReport:
     partitions_deleted: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
 
     def __str__(self) -> str:
         kind = "full build" if self.full else "incremental update"
@@ -156,38 +162,103 @@ def _write_state(store: Store, version: str, source: str, records: dict[str, Rec
 # -- staging ----------------------------------------------------------------------------------------------
 
 
-class _Staging:
-    """Rows of one build: compact arrow batches per table, QC rows spilled to bucket files."""
+def state_of(record: dict[str, Any]) -> tuple[str, RecordState] | None:
+    """A record's id and what the build state keeps of it; None for a record without id or name."""
+    identifier = record_id(record)
+    if identifier is None:
+        logger.warning("skipping a record with neither _id nor name")
+        return None
+    modified = record.get("_last_modified")
+    state = RecordState(
+        None if modified is None else str(modified), text(record.get("name")), record_subject(record)
+    )
+    return identifier, state
 
-    def __init__(self, folder: str) -> None:
+
+def rows_of_batch(records: list[dict[str, Any]]) -> dict[str, pa.Table]:
+    """Every per-record table's rows for a batch of records, as arrow tables (runs in worker processes)."""
+    from biodata_cache.publish import rows_to_arrow
+
+    return {
+        table.name: rows_to_arrow(table, [row for record in records for row in table.rows(record)])
+        for table in TABLES
+        if table.rows is not None
+    }
+
+
+def rows_of_lines(lines: list[tuple[str, str]]) -> tuple[dict[str, pa.Table], list[tuple[str, RecordState]]]:
+    """Parse a batch of JSONL lines and compute their rows and build states (runs in worker processes)."""
+    from biodata_cache.sources import parse_record
+
+    records = [parse_record(line, where) for where, line in lines]
+    states = [state for state in map(state_of, records) if state is not None]
+    return rows_of_batch([r for r in records if record_id(r) is not None]), states
+
+
+class _Staging:
+    """Rows of one build: compact arrow batches per table, QC rows spilled to bucket files.
+
+    Records are grouped in batches; with ``workers > 1`` the row functions run in a pool of processes
+    (spawned, so no lock of a threaded parent is inherited), with at most ``2 * workers`` batches in
+    flight so memory stays bounded. Batches are received in order, so the result is deterministic.
+    """
+
+    def __init__(self, folder: str, workers: int) -> None:
         self.folder = folder
-        self.pending: dict[str, list[dict]] = {t.name: [] for t in TABLES if t.rows}
+        self.workers = workers
         self.batches: dict[str, list[pa.Table]] = {t.name: [] for t in TABLES if t.rows}
         self.writers: dict[int, Any] = {}
-        self.qc_rows = 0
+        self.batch: list[dict[str, Any]] = []
+        self.pool: Any = None
+        self.inflight: collections.deque[Any] = collections.deque()
+        self.paths = [path.split(".") for path in projection()]
+        self.lines = False
+        self.states: dict[str, RecordState] = {}
 
     def add(self, record: dict[str, Any]) -> None:
-        for table in TABLES:
-            if table.rows is None:
-                continue
-            rows = table.rows(record)
-            if rows:
-                self.pending[table.name].extend(rows)
-                if len(self.pending[table.name]) >= FLUSH_ROWS:
-                    self._flush(table)
+        """Stage a parsed record (its build state is kept by the caller)."""
+        # Workers get only the fields the tables need: pickling whole records would cost the main
+        # process as much as computing the rows itself.
+        self.batch.append(project(record, self.paths) if self.workers > 1 else record)
+        if len(self.batch) >= BATCH_RECORDS:
+            self._submit(final=False)
 
-    def _flush(self, table: Table) -> None:
-        from biodata_cache.publish import rows_to_arrow
+    def add_line(self, where: str, line: str) -> None:
+        """Stage an unparsed JSONL record; workers parse it and report its build state."""
+        self.lines = True
+        self.batch.append((where, line))
+        if len(self.batch) >= BATCH_RECORDS:
+            self._submit(final=False)
 
-        rows = self.pending[table.name]
-        if not rows:
+    def _submit(self, *, final: bool) -> None:
+        batch, self.batch = self.batch, []
+        function = rows_of_lines if self.lines else rows_of_batch
+        if self.workers <= 1 or (self.pool is None and final):
+            self._receive(function(batch))
             return
-        self.pending[table.name] = []
-        data = rows_to_arrow(table, rows)
-        if table.partitioned:
-            self._spill(table, data)
-        else:
-            self.batches[table.name].append(data)
+        if self.pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = multiprocessing.get_context("spawn")
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        self.inflight.append(self.pool.submit(function, batch))
+        while len(self.inflight) > 2 * self.workers:
+            self._receive(self.inflight.popleft().result())
+
+    def _receive(self, result: Any) -> None:
+        tables = result
+        if self.lines:
+            tables, states = result
+            self.states.update(states)
+        for table in TABLES:
+            data = tables.get(table.name)
+            if data is None or data.num_rows == 0:
+                continue
+            if table.partitioned:
+                self._spill(table, data)
+            else:
+                self.batches[table.name].append(data)
 
     def _spill(self, table: Table, data: pa.Table) -> None:
         import pyarrow as pa
@@ -202,14 +273,22 @@ class _Staging:
                 path = os.path.join(self.folder, f"{table.name}-{bucket:03d}.arrow")
                 writer = self.writers[bucket] = pa.ipc.new_file(path, data.schema)
             writer.write_table(part)
-        self.qc_rows += data.num_rows
 
     def finish(self) -> None:
-        for table in TABLES:
-            if table.rows is not None:
-                self._flush(table)
+        """Process the last batch and everything in flight; close the spill files."""
+        if self.batch:
+            self._submit(final=True)
+        while self.inflight:
+            self._receive(self.inflight.popleft().result())
+        self.close()
         for writer in self.writers.values():
             writer.close()
+
+    def close(self) -> None:
+        """Stop the worker processes (also on failure)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
 
     def table(self, table: Table) -> pa.Table:
         import pyarrow as pa
@@ -311,6 +390,7 @@ def update_all_tables(
     version: str | None = None,
     storage_options: dict[str, Any] | None = None,
     session: requests.Session | None = None,
+    workers: int | None = None,
 ) -> BuildReport:
     """Build every table from a source in one pass and publish them to the store.
 
@@ -331,6 +411,9 @@ def update_all_tables(
         fsspec options of the store.
     session
         ``requests.Session`` for the DocDB client.
+    workers
+        Processes that run the row functions (default: the number of CPUs, at most 8; 1 runs them
+        in this process). Reading the source and writing stay in this process.
 
     Returns
     -------
@@ -380,22 +463,30 @@ def update_all_tables(
     report.records_deleted = len(deleted)
 
     with tempfile.TemporaryDirectory(prefix="biodata-cache-build-") as scratch:
-        staging = _Staging(scratch)
+        staging = _Staging(scratch, workers if workers is not None else min(os.cpu_count() or 1, 8))
         new_records: dict[str, RecordState] = {}
-        for record in _progress(
-            records, enabled=progress, total=total, description=f"reading {opened.description}"
-        ):
-            identifier = record_id(record)
-            if identifier is None:
-                logger.warning("skipping a record with neither _id nor name")
-                continue
-            modified = record.get("_last_modified")
-            new_records[identifier] = RecordState(
-                None if modified is None else str(modified), text(record.get("name")), record_subject(record)
-            )
-            staging.add(record)
-        staging.finish()
+        lines = opened.jsonl_lines() if isinstance(opened, FileSource) and not incremental else None
+        try:
+            if lines is not None:
+                # A JSONL file: parsing happens in the workers too, the main process only reads lines.
+                for where, line in _progress(
+                    lines, enabled=progress, total=None, description=f"reading {opened.description}"
+                ):
+                    staging.add_line(where, line)
+            else:
+                for record in _progress(
+                    records, enabled=progress, total=total, description=f"reading {opened.description}"
+                ):
+                    state = state_of(record)
+                    if state is not None:
+                        new_records[state[0]] = state[1]
+                        staging.add(record)
+            staging.finish()
+        finally:
+            staging.close()
+        new_records.update(staging.states)
         report.records_read = len(new_records)
+        report.phases["read"] = time.perf_counter() - started
 
         touched = set(changed) | set(deleted)
         old_names = {old_records[i].name for i in touched if i in old_records}
@@ -431,6 +522,7 @@ def update_all_tables(
         lineage = results["source_data"].select(["name", "source_data"]).to_pylist()
         parents = {row["name"]: row["source_data"] for row in lineage if row["name"] and row["source_data"]}
 
+        report.phases["compute"] = time.perf_counter() - started - sum(report.phases.values())
         # 2. Write data: qc partitions, then the unpartitioned tables.
         qc_table = TABLES_BY_NAME["qc"]
         qc_rows, partitions = _write_qc(
@@ -452,6 +544,7 @@ def update_all_tables(
                 )
                 report.tables_written.append(table.name)
 
+    report.phases["write"] = time.perf_counter() - started - sum(report.phases.values())
     # 3. Publish the registry and catalogs, then the build state.
     built_at = utc_now()
     entries: list[CacheTable] = []
@@ -478,6 +571,7 @@ def update_all_tables(
     state.update(new_records)
     _write_state(store, folder, opened.description, state)
     report.seconds = time.perf_counter() - started
+    report.phases["publish"] = report.seconds - sum(report.phases.values())
     logger.info("%s", report)
     return report
 
@@ -505,16 +599,25 @@ def _write_qc(
     key = table.partition_key
     assert key is not None
     if not incremental:
+        from concurrent.futures import ThreadPoolExecutor
+
         written: set[str] = set()
         rows = 0
-        for bucket in staging.buckets(table):
-            data = _resolve_roots(bucket, parents)
-            for value, part in split_partitions(table, data):
-                store.write_parquet(
-                    f"{folder}/{partition_path(table, value)}", _sorted(table, part).cast(file_schema)
-                )
-                written.add(partition_folder(key, value))
-                rows += part.num_rows
+        # Partition files are written concurrently (parquet encoding and I/O release the GIL; on S3
+        # each PUT is a round trip), one bucket at a time so memory stays bounded.
+        with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+            for bucket in staging.buckets(table):
+                data = _resolve_roots(bucket, parents)
+                writes = []
+                for value, part in split_partitions(table, data):
+                    path = f"{folder}/{partition_path(table, value)}"
+                    writes.append(
+                        pool.submit(store.write_parquet, path, _sorted(table, part).cast(file_schema))
+                    )
+                    written.add(partition_folder(key, value))
+                    rows += part.num_rows
+                for write in writes:
+                    write.result()
         report.partitions_written = len(written)
         if written:
             report.tables_written.append(table.name)

@@ -353,3 +353,26 @@ def get_table(name: str) -> Table:
             f"{name!r} is not a biodata-cache table; valid tables: {', '.join(TABLES_BY_NAME)}."
         )
     return TABLES_BY_NAME[name]
+
+
+def project(record: dict[str, Any], paths: list[list[str]]) -> dict[str, Any]:
+    """The parts of a record at the given paths (split dotted paths), descending into lists.
+
+    Like a MongoDB inclusion projection: what the tables need, without the bulky rest, so a record is
+    cheap to send to a worker process.
+    """
+    result: dict[str, Any] = {}
+    for key in dict.fromkeys(path[0] for path in paths):
+        if key not in record:
+            continue
+        rest = [path[1:] for path in paths if path[0] == key]
+        value = record[key]
+        if any(not r for r in rest):
+            result[key] = value
+        elif isinstance(value, dict):
+            result[key] = project(value, rest)
+        elif isinstance(value, list):
+            result[key] = [project(item, rest) if isinstance(item, dict) else item for item in value]
+        else:
+            result[key] = value
+    return result

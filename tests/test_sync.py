@@ -203,3 +203,32 @@ def test_memory_backend_with_unreachable_source_says_which_and_how_to_configure(
     with pytest.raises(bdc.SourceError, match="BIODATA_CACHE_SOURCE"):
         bdc.asset_basics()
     assert bdc.get_cache_versions() == []  # nothing half-written was published
+
+
+def test_worker_processes_build_the_same_tables_as_one_process(monkeypatch, tmp_path):
+    import biodata_cache.sync as sync
+
+    monkeypatch.setattr(sync, "BATCH_RECORDS", 60)  # several batches, so the process pool is used
+    parallel = update_all_tables(source="sample", root=str(tmp_path / "parallel"), progress=False, workers=2)
+    serial = update_all_tables(source="sample", root=str(tmp_path / "serial"), progress=False, workers=1)
+    assert parallel.rows == serial.rows
+    assert read_all(monkeypatch, str(tmp_path / "parallel")) == read_all(
+        monkeypatch, str(tmp_path / "serial")
+    )
+
+
+def test_malformed_line_in_a_worker_names_file_and_line(monkeypatch, tmp_path):
+    import gzip
+
+    import biodata_cache.sync as sync
+    from biodata_cache.sources import sample_path
+
+    monkeypatch.setattr(sync, "BATCH_RECORDS", 60)
+    with gzip.open(sample_path(), "rt") as handle:
+        lines = handle.read().splitlines()
+    lines[150] = lines[150][:40]
+    broken = tmp_path / "records.jsonl"
+    broken.write_text("\n".join(lines))
+    with pytest.raises(bdc.SourceError, match=r"records\.jsonl:151: not valid JSON"):
+        update_all_tables(source=str(broken), root=str(tmp_path / "store"), progress=False, workers=2)
+    assert not (tmp_path / "store" / "bdc-v0.1" / "catalog.yaml").exists()
