@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "_build/state.json"
 RECORDS_FILE = "_build/records.pqt"
 QC_BUCKETS = 64
-BATCH_RECORDS = 2000
+BATCH_RECORDS = 1000
 WRITE_THREADS = 8
 
 
@@ -601,19 +601,21 @@ def _write_qc(
     if not incremental:
         from concurrent.futures import ThreadPoolExecutor
 
+        import pyarrow.compute as pc
+
         written: set[str] = set()
         rows = 0
         # Partition files are written concurrently (parquet encoding and I/O release the GIL; on S3
         # each PUT is a round trip), one bucket at a time so memory stays bounded.
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
             for bucket in staging.buckets(table):
-                data = _resolve_roots(bucket, parents)
+                # One sort and one cast per bucket (stable, so each partition's rows keep their order).
+                data = _resolve_roots(bucket, parents).cast(table.arrow_schema())
+                order = pc.sort_indices(data, sort_keys=[(key, "ascending"), ("asset_name", "ascending")])
                 writes = []
-                for value, part in split_partitions(table, data):
+                for value, part in split_partitions(table, data.take(order)):
                     path = f"{folder}/{partition_path(table, value)}"
-                    writes.append(
-                        pool.submit(store.write_parquet, path, _sorted(table, part).cast(file_schema))
-                    )
+                    writes.append(pool.submit(store.write_parquet, path, part))
                     written.add(partition_folder(key, value))
                     rows += part.num_rows
                 for write in writes:

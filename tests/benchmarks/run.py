@@ -168,7 +168,7 @@ from biodata_cache.sync import update_all_tables
 report = update_all_tables(source={source!r}, root={root!r}, full={full}, progress=False)
 print(json.dumps({{"seconds": report.seconds, "records": report.records_read,
                   "tables": report.tables_written, "partitions": report.partitions_written,
-                  "rows": report.rows}}))
+                  "rows": report.rows, "phases": report.phases}}))
 """
 
 
@@ -202,9 +202,17 @@ from biodata_cache.sync import update_all_tables
 records = [json.loads(line) for line in gzip.open({corpus!r}, "rt")]
 adapter = FakeDocDB(records, page_cap=500)
 source = DocDBSource("docdb.example", session=session_for(adapter), batch_size=500)
-started = time.perf_counter()
-report = update_all_tables(source=source, root={root!r}, full=True, progress=False)
-print(json.dumps({{"seconds": report.seconds, "records": report.records_read, "requests": len(adapter.requests)}}))
+full = update_all_tables(source=source, root={root!r}, full=True, progress=False)
+full_requests = len(adapter.requests)
+for record in records[::100]:  # 1% of the records change
+    record["_last_modified"] = "2030-01-01T00:00:00.000Z"
+    record["location"] = record["location"] + "-moved"
+incremental = update_all_tables(source=source, root={root!r}, progress=False)
+print(json.dumps({{"seconds": full.seconds, "records": full.records_read, "requests": full_requests,
+                  "incremental_seconds": incremental.seconds, "incremental_records": incremental.records_read,
+                  "incremental_requests": len(adapter.requests) - full_requests,
+                  "incremental_written": len(incremental.tables_written),
+                  "incremental_partitions": incremental.partitions_written}}))
 """
 
 
@@ -434,6 +442,15 @@ def report(results: dict[str, Any], path: Path) -> None:
         )
     lines += [
         "",
+        "Full-build phases (seconds): "
+        + "; ".join(
+            f"{r['label']}: " + ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items())
+            for r in results["builds"]
+            if r.get("phases")
+        ),
+    ]
+    lines += [
+        "",
         "## Import and a one-liner process",
         "",
         f"- `import biodata_cache`: {results['import_ms']:.0f} ms (median of fresh processes, minus a bare "
@@ -490,7 +507,7 @@ def main() -> None:
                 "written": f"{len(full['tables'])} tables, {full['partitions']:,} partitions",
             }
         )
-        print(f"  full build {size:,}: {full['seconds']:.1f} s, {full['rss_mb']} MB")
+        print(f"  full build {size:,}: {full['seconds']:.1f} s, {full['rss_mb']} MB, phases {full['phases']}")
         backup = source.with_name(source.name + ".orig")
         shutil.copy(source, backup)
         change_one_percent(source)
