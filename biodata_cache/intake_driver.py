@@ -19,6 +19,7 @@ from intake.catalog.local import YAMLFileCatalog
 from intake_parquet.source import ParquetSource
 
 from biodata_cache._version import __version__
+from biodata_cache.store import cat_small
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -192,7 +193,7 @@ class BiodataParquetSource(ParquetSource):
         if self._partition_value is not None:
             fs, path = self._filesystem(self._partition_url())
             try:
-                table = _parse(fs.cat_file(path), file_columns, filters)
+                table = _parse(cat_small(fs, path), file_columns, filters)
             except FileNotFoundError:
                 # A partition that does not exist holds no rows: the key has no data in this table.
                 table = self._empty_file_table(file_columns)
