@@ -169,3 +169,31 @@ def test_qc_with_only_the_partition_key_column_counts_every_row(published_root):
         "a/b=c": 1,
     }
     assert bdc.qc("692478", columns=["subject_id"])["subject_id"].tolist() == ["692478", "692478"]
+
+
+def test_qc_of_one_subject_on_s3_costs_two_requests_whatever_the_partition_count(s3_root, monkeypatch):
+    import s3fs
+
+    calls: list[str] = []
+    original = s3fs.S3FileSystem._call_s3
+
+    async def counting(self, method, *args, **kwargs):
+        calls.append(method)
+        return await original(self, method, *args, **kwargs)
+
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", s3_root)
+    counts = {}
+    for partitions in (10, 200):
+        rows = {
+            "qc": [
+                {"subject_id": str(700000 + i), "asset_name": f"a{i}", "name": "m"} for i in range(partitions)
+            ]
+        }
+        publish_fixture(s3_root, rows=rows)
+        bdc.qc("700005")  # warm: resolves the bucket's region and credentials once
+        monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", counting)
+        calls.clear()
+        assert bdc.qc("700005")["asset_name"].tolist() == ["a5"]
+        counts[partitions] = list(calls)
+        monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", original)
+    assert counts[10] == counts[200] == ["get_object", "get_object"]  # the catalog, then the one partition
