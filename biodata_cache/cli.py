@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--source", help="docdb, sample, or a folder / .jsonl(.gz) of records")
     build.add_argument("--full", action="store_true", help="rebuild everything (default: incremental)")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    build.add_argument(
+        "--workers", type=int, default=None, help="processes for the row functions (default: CPUs)"
+    )
 
     commands.add_parser("versions", help="list the versions in the store")
     commands.add_parser("tables", help="list the tables of a version with rows and build time")
@@ -53,10 +56,13 @@ def _configure(arguments: argparse.Namespace) -> None:
 
 
 def _build(arguments: argparse.Namespace) -> None:
-    from biodata_cache.sync import update_all_tables
+    from biodata_cache.sync import default_workers, update_all_tables
 
     report = update_all_tables(
-        source=arguments.source, full=arguments.full, progress=not arguments.no_progress
+        source=arguments.source,
+        full=arguments.full,
+        progress=not arguments.no_progress,
+        workers=arguments.workers or default_workers(),
     )
     print(report)
 

@@ -412,8 +412,10 @@ def update_all_tables(
     session
         ``requests.Session`` for the DocDB client.
     workers
-        Processes that run the row functions (default: the number of CPUs, at most 8; 1 runs them
-        in this process). Reading the source and writing stay in this process.
+        Processes that run the row functions (default 1: in this process). More use a pool of spawned
+        processes, which re-import the calling script: call it under ``if __name__ == "__main__":``
+        (the ``biodata-cache build`` command and ``builders/nightly.py`` use one worker per CPU).
+        Reading the source and writing stay in this process.
 
     Returns
     -------
@@ -463,7 +465,7 @@ def update_all_tables(
     report.records_deleted = len(deleted)
 
     with tempfile.TemporaryDirectory(prefix="biodata-cache-build-") as scratch:
-        staging = _Staging(scratch, workers if workers is not None else min(os.cpu_count() or 1, 8))
+        staging = _Staging(scratch, max(1, workers or 1))
         new_records: dict[str, RecordState] = {}
         lines = opened.jsonl_lines() if isinstance(opened, FileSource) and not incremental else None
         try:
@@ -655,6 +657,11 @@ def _write_qc(
         report.tables_written.append(table.name)
     partitions = len(store.list_names(f"{folder}/{table.name}"))
     return previous_rows + rows_delta, partitions
+
+
+def default_workers() -> int:
+    """One worker process per CPU, at most 8 (for the guarded entry points: CLI, nightly job)."""
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def build_for_read(settings: config.Settings, *, reason: str) -> None:

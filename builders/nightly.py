@@ -14,7 +14,7 @@ import sys
 
 from biodata_cache import config
 from biodata_cache.errors import BiodataCacheError
-from biodata_cache.sync import update_all_tables
+from biodata_cache.sync import default_workers, update_all_tables
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
@@ -27,7 +27,9 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = arguments.root or config.resolve(backend="S3").root
     try:
-        report = update_all_tables(source=arguments.source, root=root, full=arguments.full, progress=False)
+        report = update_all_tables(
+            source=arguments.source, root=root, full=arguments.full, progress=False, workers=default_workers()
+        )
     except BiodataCacheError as error:
         logging.getLogger("nightly").error("%s", error)
         sys.exit(1)

@@ -166,7 +166,7 @@ def corpus(size: int) -> Path:
 BUILD = """
 import json, sys
 from biodata_cache.sync import update_all_tables
-report = update_all_tables(source={source!r}, root={root!r}, full={full}, progress=False)
+report = update_all_tables(source={source!r}, root={root!r}, full={full}, progress=False, workers=2)
 print(json.dumps({{"seconds": report.seconds, "records": report.records_read,
                   "tables": report.tables_written, "partitions": report.partitions_written,
                   "rows": report.rows, "phases": report.phases}}))
@@ -203,7 +203,7 @@ from biodata_cache.sync import update_all_tables
 records = [json.loads(line) for line in gzip.open({corpus!r}, "rt")]
 adapter = FakeDocDB(records, page_cap=500)
 source = DocDBSource("docdb.example", session=session_for(adapter), batch_size=500)
-full = update_all_tables(source=source, root={root!r}, full=True, progress=False)
+full = update_all_tables(source=source, root={root!r}, full=True, progress=False, workers=2)
 full_requests = len(adapter.requests)
 for record in records[::100]:  # 1% of the records change
     record["_last_modified"] = "2030-01-01T00:00:00.000Z"
