@@ -54,9 +54,14 @@ def record_id(record: dict[str, Any]) -> str | None:
 
 
 class Source:
-    """Base class of sources. Subclasses implement :meth:`records` and may speed up :meth:`ids`."""
+    """Base class of sources. Subclasses implement :meth:`records` and may speed up :meth:`ids`.
+
+    ``cheap_ids`` says whether :meth:`ids` is much cheaper than reading every record (an indexed
+    query); when it is not, an incremental build reads the records once and compares times itself.
+    """
 
     description = "source"
+    cheap_ids = False
 
     def records(
         self, since: dt.datetime | str | None = None, ids: Iterable[str] | None = None
@@ -245,6 +250,7 @@ class DocDBSource(Source):
         self.host = host
         self.version = version
         self.description = f"docdb://{host}"
+        self.cheap_ids = True
         self.batch_size = batch_size
         self.timeout = timeout
         self.attempts = attempts

@@ -381,6 +381,30 @@ def _progress(
 # -- the build --------------------------------------------------------------------------------------------
 
 
+def _changed(current: dict[str, str | None], old_records: dict[str, RecordState]) -> list[str]:
+    """Ids that are new or whose ``_last_modified`` differs from the last build's."""
+    return sorted(
+        i
+        for i, modified in current.items()
+        if i not in old_records or old_records[i].last_modified != modified
+    )
+
+
+def _changed_records(
+    records: Iterable[dict[str, Any]], old_records: dict[str, RecordState], seen: dict[str, str | None]
+) -> Iterator[dict[str, Any]]:
+    """The records that are new or changed since the last build; fills ``seen`` with every id and time."""
+    for record in records:
+        identifier = record_id(record)
+        if identifier is None:
+            continue
+        modified = record.get("_last_modified")
+        seen[identifier] = None if modified is None else str(modified)
+        old = old_records.get(identifier)
+        if old is None or old.last_modified != seen[identifier]:
+            yield record
+
+
 def update_all_tables(
     *,
     source: str | Source | None = None,
@@ -449,20 +473,18 @@ def update_all_tables(
     report = BuildReport(folder, settings.root, opened.description, full=not incremental)
 
     old_records: dict[str, RecordState] = previous[1] if incremental and previous else {}
-    if incremental:
-        current = dict(opened.ids())
-        changed = sorted(
-            i
-            for i, modified in current.items()
-            if i not in old_records or old_records[i].last_modified != modified
-        )
-        deleted = sorted(set(old_records) - set(current))
+    seen: dict[str, str | None] = {}
+    if incremental and opened.cheap_ids:
+        # DocDB: one projected query lists every id and time; only changed records are fetched.
+        seen = dict(opened.ids())
+        changed = _changed(seen, old_records)
         records: Iterable[dict[str, Any]] = opened.records(ids=changed) if changed else []
         total: int | None = len(changed)
+    elif incremental:
+        # A file has no index: read it once, keep the records whose time differs from the last build.
+        records, total = _changed_records(opened.records(), old_records, seen), None
     else:
-        changed, deleted = [], []
         records, total = opened.records(), None
-    report.records_deleted = len(deleted)
 
     with tempfile.TemporaryDirectory(prefix="biodata-cache-build-") as scratch:
         staging = _Staging(scratch, max(1, workers or 1))
@@ -489,6 +511,9 @@ def update_all_tables(
         new_records.update(staging.states)
         report.records_read = len(new_records)
         report.phases["read"] = time.perf_counter() - started
+        changed = _changed(seen, old_records) if incremental else []
+        deleted = sorted(set(old_records) - set(seen)) if incremental else []
+        report.records_deleted = len(deleted)
 
         touched = set(changed) | set(deleted)
         old_names = {old_records[i].name for i in touched if i in old_records}

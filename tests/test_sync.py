@@ -232,3 +232,26 @@ def test_malformed_line_in_a_worker_names_file_and_line(monkeypatch, tmp_path):
     with pytest.raises(bdc.SourceError, match=r"records\.jsonl:151: not valid JSON"):
         update_all_tables(source=str(broken), root=str(tmp_path / "store"), progress=False, workers=2)
     assert not (tmp_path / "store" / "bdc-v0.1" / "catalog.yaml").exists()
+
+
+def test_docdb_incremental_fetches_only_changed_records_and_drops_deleted(monkeypatch, tmp_path):
+    records = [json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))]
+    adapter = FakeDocDB(records, page_cap=2)
+    source = DocDBSource("docdb.example", session=session_for(adapter), batch_size=2)
+    root = str(tmp_path / "store")
+    update_all_tables(source=source, root=root, progress=False)
+    derived = next(r for r in records if r["name"] == DERIVED)
+    derived["_last_modified"] = "2026-03-01T00:00:00.000Z"
+    derived["quality_control"]["metrics"][0]["status_history"][0]["status"] = "Pass"
+    records.remove(next(r for r in records if r["name"] == RAW))
+    adapter.requests.clear()
+    report = update_all_tables(source=source, root=root, progress=False)
+    assert (report.full, report.records_read, report.records_deleted) == (False, 1, 1)
+    fetched = [json.loads(r["params"]["filter"]) for r in adapter.requests if "$in" in r["params"]["filter"]]
+    assert fetched and all(derived["_id"] in json.dumps(f) for f in fetched)
+    files = tmp_path / "records"
+    files.mkdir()
+    for record in records:
+        (files / f"{record['_id']}.json").write_text(json.dumps(record))
+    update_all_tables(source=str(files), root=str(tmp_path / "full"), progress=False, full=True)
+    assert read_all(monkeypatch, root) == read_all(monkeypatch, str(tmp_path / "full"))
