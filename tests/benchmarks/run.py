@@ -522,7 +522,11 @@ def targets(results: dict[str, Any]) -> list[str]:
         if b["label"].startswith("full") and "before" not in b["label"]
     }
     for build in results["builds"]:
-        if build["label"].startswith("incremental") and key(build["label"]) in fulls:
+        if (
+            build["label"].startswith("incremental")
+            and "before" not in build["label"]
+            and key(build["label"]) in fulls
+        ):
             share = build["seconds"] / fulls[key(build["label"])]["seconds"]
             rows.append(
                 f"| incremental (1% changed) under 10% of a full build ({', '.join(key(build['label']))}) | "
