@@ -57,9 +57,9 @@ def _missing_version_error(store: Store, settings: config.Settings) -> VersionNo
 
     try:
         versions = read_versions(store)
-    except BiodataCacheError:
-        versions = []
-    listed = ", ".join(versions) if versions else "none: the store has no cache_versions.json"
+        listed = ", ".join(versions) if versions else "none: the store has no cache_versions.json"
+    except BiodataCacheError as error:  # the version is missing either way; say why the list is not known
+        versions, listed = [], f"unknown ({type(error).__name__}: {error})"
     return VersionNotFoundError(
         f"version {settings.version} is not in the store {settings.root}. Versions there: {listed}. "
         f"Pass version= (or set BIODATA_CACHE_VERSION) to one of them"
