@@ -278,7 +278,7 @@ class Store:
             self.fs.rm(self._path(relpath), recursive=recursive)
 
     def update_bytes(
-        self, relpath: str, change: Callable[[bytes | None], bytes], *, attempts: int = 20
+        self, relpath: str, change: Callable[[bytes | None], bytes], *, attempts: int = 50
     ) -> bytes:
         """Read-modify-write an object so that concurrent writers never lose an update.
 

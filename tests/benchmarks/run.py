@@ -283,6 +283,45 @@ def read_benchmarks(root: str, storage_options: dict, repeat: int, server: MotoS
     return results
 
 
+def replicated_store(source: Path, target: Path, assets: int) -> Path:
+    """A store whose per-asset tables are ``source``'s repeated up to ``assets`` rows, with new ids and names.
+
+    Read benchmarks at sizes too large to build here: the tables have the real schema and value mix, the
+    copies differ only by a ``~k`` suffix on ids and names. The qc table keeps 200 partitions (reading one
+    partition does not depend on the table's size).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if (target / "catalog.yaml").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("qc", "_build"))
+    folder = target / "bdc-v0.1"
+    (folder / "qc").mkdir()
+    for partition in sorted((source / "bdc-v0.1" / "qc").iterdir())[:200]:
+        shutil.copytree(partition, folder / "qc" / partition.name)
+    base_rows = pq.read_metadata(source / "bdc-v0.1" / "asset_basics.pqt").num_rows
+    factor = max(1, assets // base_rows)
+    for path in folder.glob("*.pqt"):
+        if path.name.startswith("unique_"):
+            continue
+        table = pq.read_table(path)
+        copies = [table]
+        for k in range(1, factor):
+            copy = table
+            for column in ("_id", "name", "asset_name"):
+                if column in copy.column_names:
+                    index = copy.schema.get_field_index(column)
+                    copy = copy.set_column(
+                        index, column, pc.binary_join_element_wise(copy[column], pa.scalar(f"~{k}"), "")
+                    )
+            copies.append(copy)
+        pq.write_table(pa.concat_tables(copies), path, compression="zstd")
+    return target
+
+
 def publish_partitions(root: str, count: int, storage_options: dict) -> str:
     """A store whose qc table has ``count`` partitions of 20 rows each; returns one subject id."""
     import pyarrow as pa
@@ -315,6 +354,31 @@ def publish_partitions(root: str, count: int, storage_options: dict) -> str:
     entry = table_entry(store, "bdc-v0.1", table, rows=20 * count, partitions=count, source="benchmark")
     publish_registry(store, "bdc-v0.1", [entry], source="benchmark")
     return str(600000 + count // 2)
+
+
+def replicated_reads(
+    size: int, assets: int, repeat: int, server: MotoServer, results: dict[str, Any]
+) -> None:
+    """Read benchmarks on a store replicated from the ``size`` store to ``assets`` assets (local and S3)."""
+    import s3fs
+
+    local = replicated_store(WORK / f"store-{size}", WORK / f"store-replicated-{assets}", assets)
+    label = f"{assets:,} assets (replicated from {size:,})"
+    results["reads"][f"local store, {label}"] = read_benchmarks(str(local), {}, repeat, None)
+    options = {"endpoint_url": server.endpoint, "key": "bench", "secret": "bench"}
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = s3fs.S3FileSystem(**options)
+    if not fs.exists(BUCKET):
+        fs.mkdir(BUCKET)
+    fs.put(str(local) + "/", f"s3://{BUCKET}/replicated-{assets}/", recursive=True)
+    results["reads"][f"moto S3, {label}"] = read_benchmarks(
+        f"s3://{BUCKET}/replicated-{assets}", options, repeat, server
+    )
+    for key in (f"local store, {label}", f"moto S3, {label}"):
+        for r in results["reads"][key]:
+            print(
+                f"  {key:<40} {r['call']:<24} {r['seconds'] * 1000:8.1f} ms  floor {r['floor'] * 1000:8.1f} ms  x{r['ratio']:.2f}"
+            )
 
 
 def partition_benchmarks(counts: list[int], repeat: int, server: MotoServer) -> list[dict]:
@@ -542,6 +606,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--partitions", default="100,1000,10000")
     parser.add_argument("--docdb-size", type=int, default=10000)
+    parser.add_argument(
+        "--replicated",
+        type=int,
+        default=1000000,
+        help="read benchmarks on the largest store repeated to this many assets (0: skip)",
+    )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", type=Path, default=REPOSITORY / "docs" / "performance.md")
     arguments = parser.parse_args()
@@ -661,6 +731,8 @@ def main() -> None:
                             else ""
                         )
                     )
+        if arguments.replicated:
+            replicated_reads(max(sizes), arguments.replicated, arguments.repeat, server, results)
         print("qc partitions")
         results["partitions"] = partition_benchmarks(
             [int(c) for c in arguments.partitions.split(",")], arguments.repeat, server
