@@ -119,15 +119,24 @@ def write_table(
             relpath = partition_path(table, value)
             store.write_parquet(f"{version}/{relpath}", rows)
             written.add(relpath.split("/")[1])
-        stale = [name for name in store.list_names(f"{version}/{table.name}") if name not in written]
-        for name in stale:
-            store.delete(f"{version}/{table.name}/{name}", recursive=True)
+        delete_stale_partitions(store, version, table, written)
         partitions = len(written)
     else:
         store.write_parquet(f"{version}/{table_path(table)}", data)
     return table_entry(
         store, version, table, rows=data.num_rows, partitions=partitions, source=source, built_at=built_at
     )
+
+
+def delete_stale_partitions(store: Store, version: str, table: Table, written: set[str]) -> int:
+    """Delete the partition folders of ``table`` that a full write did not produce; return how many.
+
+    Safe before the registry is published: catalogs never name single partitions.
+    """
+    stale = [name for name in store.list_names(f"{version}/{table.name}") if name not in written]
+    for name in stale:
+        store.delete(f"{version}/{table.name}/{name}", recursive=True)
+    return len(stale)
 
 
 def table_entry(

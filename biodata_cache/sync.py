@@ -2,9 +2,9 @@
 
 :func:`update_all_tables` reads the source once and feeds every declared table. It is incremental by
 default: the version folder keeps a build state (``_build/state.json`` and ``_build/records.pqt``: each
-record's id, name, ``_last_modified`` and subject), the source's id list tells which records changed or
-were deleted since, only those records are fetched, and only the tables and ``qc`` partitions whose
-content changed are rewritten.
+record's id, name, ``_last_modified`` and subject). DocDB's id list tells which records changed or were
+deleted since and only those are fetched; a file (no index) is read once and compared record by record.
+Only the tables and ``qc`` partitions whose content changed are rewritten.
 
 Memory stays bounded: rows are kept as compact arrow tables, and QC rows (the bulk) are spilled to local
 temporary files in hash buckets of subject ids and written one bucket at a time.
@@ -620,7 +620,12 @@ def _write_qc(
     import pyarrow as pa
 
     from biodata_cache.intake_driver import partition_folder
-    from biodata_cache.publish import NULL_PARTITION, partition_path, split_partitions
+    from biodata_cache.publish import (
+        NULL_PARTITION,
+        delete_stale_partitions,
+        partition_path,
+        split_partitions,
+    )
 
     file_schema = table.arrow_schema(include_partition_key=False)
     key = table.partition_key
@@ -650,10 +655,7 @@ def _write_qc(
         report.partitions_written = len(written)
         if written:
             report.tables_written.append(table.name)
-        for name in store.list_names(f"{folder}/{table.name}"):
-            if name not in written:
-                store.delete(f"{folder}/{table.name}/{name}", recursive=True)
-                report.partitions_deleted += 1
+        report.partitions_deleted += delete_stale_partitions(store, folder, table, written)
         return rows, len(written)
 
     new_parts: dict[str, pa.Table] = {}

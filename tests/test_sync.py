@@ -255,3 +255,18 @@ def test_docdb_incremental_fetches_only_changed_records_and_drops_deleted(monkey
         (files / f"{record['_id']}.json").write_text(json.dumps(record))
     update_all_tables(source=str(files), root=str(tmp_path / "full"), progress=False, full=True)
     assert read_all(monkeypatch, root) == read_all(monkeypatch, str(tmp_path / "full"))
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_subject_that_disappears_loses_its_qc_partition(monkeypatch, records_folder, tmp_path, full):
+    root = tmp_path / "store"
+    update_all_tables(source=str(records_folder), root=str(root), progress=False)
+    partition = root / "bdc-v0.1" / "qc" / "subject_id=692478"
+    assert partition.exists()
+    (records_folder / "v2_record.json").unlink()  # the only record of subject 692478
+    report = update_all_tables(source=str(records_folder), root=str(root), progress=False, full=full)
+    assert report.partitions_deleted == 1
+    assert not partition.exists()
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
+    assert bdc.qc("692478").empty
+    assert bdc.get_cache_registry()["qc"].partitions == 1
