@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import urllib.parse
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from intake.catalog import Catalog
@@ -19,21 +20,21 @@ from intake.catalog.local import YAMLFileCatalog
 from intake_parquet.source import ParquetSource
 
 from biodata_cache._version import __version__
-from biodata_cache.store import cat_small
+from biodata_cache.partitions import PARTITION_FILE, folder_name, value_of_file, value_of_folder
+from biodata_cache.store import (
+    READ_ONLY_PROTOCOLS,
+    DamagedObjectError,
+    fetch,
+    filesystem_options,
+    open_filesystem,
+    protocol_of,
+    translate_errors,
+)
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
     import pandas as pd
     import pyarrow as pa
-
-PARTITION_FILE = "data.pqt"
-NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
-
-
-def partition_folder(key: str, value: str) -> str:
-    """Folder name of a hive partition; the value is percent-escaped so ``/``, ``=`` never appear raw."""
-    return f"{key}={urllib.parse.quote(value, safe='')}"
-
 
 _SHELL_WARNING = "Shell command not executed"
 
@@ -54,17 +55,25 @@ def _quietly(method: Any) -> Any:
     return wrapper
 
 
-def _parse(data: bytes, columns: list[str] | None, filters: Any) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def _parquet_parser(url: str, columns: list[str] | None, filters: Any) -> Callable[[bytes], pa.Table]:
+    """Parse a fetched parquet object; content that is not a whole parquet file counts as damaged."""
 
-    return pq.read_table(pa.BufferReader(data), columns=columns, filters=filters)
+    def parse(data: bytes) -> pa.Table:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
+        if len(data) < 12 or data[:4] != b"PAR1" or data[-4:] != b"PAR1":
+            raise DamagedObjectError(
+                f"{url} is not a whole parquet file ({len(data)} bytes, no parquet header and footer)"
+            )
+        try:
+            return pq.read_table(pa.BufferReader(data), columns=columns, filters=filters)
+        except OSError as error:  # ArrowInvalid on a damaged footer or page
+            if columns is None and not filters:
+                raise DamagedObjectError(f"{url} is not a readable parquet file: {error}") from error
+            raise
 
-def _partition_value(file: str, key: str) -> str | None:
-    folder = file.rstrip("/").rsplit("/", 2)[-2]
-    value = urllib.parse.unquote(folder[len(key) + 1 :])
-    return None if value == NULL_PARTITION else value
+    return parse
 
 
 def _with_key(table: pa.Table, key: str | None, values: list[tuple[str | None, int]]) -> pa.Table:
@@ -81,6 +90,13 @@ def _concat(parts: list[pa.Table]) -> pa.Table:
     import pyarrow as pa
 
     return pa.concat_tables(parts, promote_options="permissive")
+
+
+def _url_segment(folder: str, protocol: str) -> str:
+    """A folder name as a URL path segment: web servers decode ``%XX`` once, so escape ``%`` for them."""
+    if protocol in READ_ONLY_PROTOCOLS:
+        return urllib.parse.quote(folder, safe="=~")
+    return folder
 
 
 class BiodataParquetSource(ParquetSource):
@@ -120,6 +136,7 @@ class BiodataParquetSource(ParquetSource):
         super().__init__(urlpath, metadata=metadata, storage_options=storage_options, **parquet_kwargs)
         self._partition_key = partition_key or None
         self._partition_value = str(partition_value) if partition_value not in (None, "") else None
+        self._fs_options: dict[str, Any] | None = None
         if self._partition_value is not None and self._partition_key is None:
             raise ValueError(f"{urlpath} is not partitioned; it takes no partition value")
 
@@ -136,21 +153,61 @@ class BiodataParquetSource(ParquetSource):
 
         return pa.schema([pa.field(c["name"], arrow_type(c["dtype"])) for c in self._declared])
 
-    def _partition_url(self) -> str:
-        assert self._partition_key is not None and self._partition_value is not None
-        folder = partition_folder(self._partition_key, self._partition_value)
+    def _partition_url(self, value: str | None = None) -> str:
+        assert self._partition_key is not None
+        value = self._partition_value if value is None else value
+        folder = _url_segment(folder_name(self._partition_key, value), protocol_of(self._urlpath))
         return f"{self._urlpath.rstrip('/')}/{folder}/{PARTITION_FILE}"
 
     def _filesystem(self, url: str) -> tuple[Any, str]:
-        import fsspec.core
+        if self._fs_options is None:
+            self._fs_options = filesystem_options(self._urlpath, self._storage_options)
+        return open_filesystem(url, self._fs_options)
 
-        return fsspec.core.url_to_fs(url, **self._storage_options)
+    def _partition_files(self) -> list[tuple[str, str, str]]:
+        """``(path, url, folder name)`` of every partition file of the table, from a fresh listing.
 
-    def _hive_partitioning(self) -> Any:
-        import pyarrow as pa
-        import pyarrow.dataset as ds
+        fsspec caches listings for the life of a filesystem instance (and s3fs shares instances across
+        a process): the cache is dropped first so a long-lived reader never reads an earlier release's
+        set of partitions.
+        """
+        key = self._partition_key
+        assert key is not None
+        fs, path = self._filesystem(self._urlpath)
+        web = protocol_of(self._urlpath) in READ_ONLY_PROTOCOLS
+        with translate_errors(self._urlpath):
+            fs.invalidate_cache(path)
+            entries = fs.ls(path, detail=False)
+        files = []
+        for entry in sorted(entries):
+            base = entry.rstrip("/")
+            name = base.rsplit("/", 1)[-1]
+            if web:  # web servers percent-encode the names in their listings
+                name = urllib.parse.unquote(name)
+            if name.startswith(key + "="):
+                url = f"{self._urlpath.rstrip('/')}/{base.rsplit('/', 1)[-1]}/{PARTITION_FILE}"
+                files.append((f"{base}/{PARTITION_FILE}", url, name))
+        return files
 
-        return ds.partitioning(pa.schema([(self._partition_key, pa.string())]), flavor="hive")
+    def _read_partition(self, fs: Any, path: str, url: str, folder: str, data: Any = None) -> pa.Table:
+        """One partition file with its key column; the value is the one recorded in the file."""
+        key = self._partition_key
+        assert key is not None
+        columns, filters = self._file_columns(), self._kwargs.get("filters") or None
+        table = fetch(fs, path, url=url, parse=_parquet_parser(url, columns, filters), data=data)
+        recorded, value = value_of_file(table.schema, key)
+        if not recorded:
+            value = value_of_folder(folder, key)
+        return _with_key(table.replace_schema_metadata(None), key, [(value, table.num_rows)])
+
+    def _file_columns(self) -> list[str] | None:
+        columns = self._kwargs.get("columns")
+        key = self._partition_key
+        file_columns = [c for c in columns if c != key] if columns and key else columns
+        if file_columns == []:
+            # Only the key was asked for: read one small column to know each file's row count.
+            file_columns = [c["name"] for c in self._declared if c["name"] != key][:1] or None
+        return file_columns
 
     # -- intake API -------------------------------------------------------------------------------
 
@@ -169,7 +226,8 @@ class BiodataParquetSource(ParquetSource):
             url = self._partition_url() if self._partition_value is not None else self._urlpath
             fs, path = self._filesystem(url)
             try:
-                footer = pq.ParquetFile(path, filesystem=fs).metadata
+                with translate_errors(url):
+                    footer = pq.ParquetFile(path, filesystem=fs).metadata
                 rows, parts = footer.num_rows, max(footer.num_row_groups, 1)
             except FileNotFoundError:
                 if self._partition_value is None:
@@ -181,40 +239,41 @@ class BiodataParquetSource(ParquetSource):
         """Read the table (or the one partition) as an arrow table with the declared types.
 
         Each parquet object is fetched whole in one GET (concurrently for a partitioned table) and
-        parsed in memory: one request per file on S3, and HTTP mirrors need no range support.
+        parsed in memory: one request per file on S3, and HTTP mirrors need no range support. Objects
+        that arrive damaged are fetched again; errors are translated as the store translates them.
         """
         columns = self._kwargs.get("columns")
         filters = self._kwargs.get("filters") or None
         key = self._partition_key
-        file_columns = [c for c in columns if c != key] if columns and key else columns
-        if file_columns == []:
-            # Only the key was asked for: read one small column to know each file's row count.
-            file_columns = [c["name"] for c in self._declared if c["name"] != key][:1] or None
         if self._partition_value is not None:
-            fs, path = self._filesystem(self._partition_url())
+            url = self._partition_url()
+            fs, path = self._filesystem(url)
             try:
-                table = _parse(cat_small(fs, path), file_columns, filters)
+                table = self._read_partition(fs, path, url, folder_name(key, self._partition_value))
             except FileNotFoundError:
                 # A partition that does not exist holds no rows: the key has no data in this table.
-                table = self._empty_file_table(file_columns)
-            table = _with_key(table, key, [(self._partition_value, table.num_rows)])
+                table = _with_key(self._empty_file_table(self._file_columns()), key, [])
+            else:
+                found = table.column(key)[0].as_py() if table.num_rows else self._partition_value
+                if found != self._partition_value:
+                    raise DamagedObjectError(
+                        f"{url} holds the partition of {key}={found!r}, not {self._partition_value!r}. "
+                        f"Republish the version (biodata-cache build --full)."
+                    )
         elif key:
-            fs, path = self._filesystem(self._urlpath)
-            folders = [
-                f for f in fs.ls(path, detail=False) if f.rstrip("/").rsplit("/", 1)[-1].startswith(key + "=")
+            files = self._partition_files()
+            fs, _ = self._filesystem(self._urlpath)
+            with translate_errors(self._urlpath):
+                contents = fs.cat([p for p, _, _ in files], on_error="return") if files else {}
+            parts = [
+                self._read_partition(fs, path, url, folder, data=contents.get(path))
+                for path, url, folder in files
             ]
-            files = [f"{f.rstrip('/')}/{PARTITION_FILE}" for f in sorted(folders)]
-            contents = fs.cat(files, on_error="raise") if files else {}
-            parts, values = [], []
-            for file in files:
-                part = _parse(contents[file], file_columns, filters)
-                parts.append(part)
-                values.append((_partition_value(file, key), part.num_rows))
-            table = _concat(parts) if parts else self._empty_file_table(file_columns)
-            table = _with_key(table, key, values)
+            empty = _with_key(self._empty_file_table(self._file_columns()), key, [])
+            table = _concat(parts) if parts else empty
         else:
             fs, path = self._filesystem(self._urlpath)
-            table = _parse(fs.cat_file(path), columns, filters)
+            table = fetch(fs, path, url=self._urlpath, parse=_parquet_parser(self._urlpath, columns, filters))
         order = columns or [c["name"] for c in self._declared] or table.column_names
         return table.select([c for c in order if c in table.column_names])
 
@@ -245,31 +304,61 @@ class BiodataParquetSource(ParquetSource):
         return df
 
     def to_dask(self) -> dd.DataFrame:
-        """A lazy Dask DataFrame: one partition per file (or row group)."""
+        """A lazy Dask DataFrame: one partition per partition file (or per row group of a table file).
+
+        Partition files are read by the same code as :meth:`read` (exact key values, HTTP mirrors,
+        retries), one Dask partition each.
+        """
         import dask.dataframe as dd
 
-        kwargs = dict(self._kwargs)
-        kwargs.pop("engine", None)
-        if self._partition_value is not None:
-            key = self._partition_key
-            if kwargs.get("columns"):
-                kwargs["columns"] = [c for c in kwargs["columns"] if c != key]
-            frame = dd.read_parquet(self._partition_url(), storage_options=self._storage_options, **kwargs)
-            frame = frame.assign(**{key: self._partition_value})
-            frame[key] = frame[key].astype("string[pyarrow]")
-            order = kwargs.get("columns") or [c["name"] for c in self._declared]
-            frame = frame[[c for c in order if c in frame.columns] + ([key] if key not in order else [])]
+        if self._partition_key:
+            if self._partition_value is not None:
+                url = self._partition_url()
+                _, path = self._filesystem(url)
+                files = [(path, url, folder_name(self._partition_key, self._partition_value))]
+            else:
+                files = self._partition_files()
+            meta = self._dask_meta()
+            frame = (
+                dd.from_map(_DaskPartition(self), files, meta=meta, divisions=[None] * (len(files) + 1))
+                if files
+                else dd.from_pandas(meta, npartitions=1)
+            )
         else:
-            dataset = {"partitioning": self._hive_partitioning()} if self._partition_key else {}
+            kwargs = dict(self._kwargs)
+            kwargs.pop("engine", None)
             frame = dd.read_parquet(
                 self._urlpath,
-                storage_options=self._storage_options,
+                storage_options=filesystem_options(self._urlpath, self._storage_options),
                 parquet_file_extension=(".pqt", ".parquet"),
-                dataset=dataset,
                 **kwargs,
             )
         self._df = frame
         return frame
+
+    def _dask_meta(self) -> pd.DataFrame:
+        key = self._partition_key
+        table = _with_key(self._empty_file_table(self._file_columns()), key, [])
+        order = self._kwargs.get("columns") or [c["name"] for c in self._declared] or table.column_names
+        return table.select([c for c in order if c in table.column_names]).to_pandas()
+
+
+class _DaskPartition:
+    """Reads one partition file of a source for ``dd.from_map`` (a picklable callable)."""
+
+    def __init__(self, source: BiodataParquetSource) -> None:
+        self.source = source
+
+    def __call__(self, file: tuple[str, str, str]) -> pd.DataFrame:
+        source = self.source
+        path, url, folder = file
+        fs, _ = source._filesystem(url)
+        try:
+            table = source._read_partition(fs, path, url, folder)
+        except FileNotFoundError:
+            return source._dask_meta()
+        order = source._kwargs.get("columns") or [c["name"] for c in source._declared] or table.column_names
+        return table.select([c for c in order if c in table.column_names]).to_pandas()
 
 
 class HtmlCatalogMixin:

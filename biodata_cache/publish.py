@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from biodata_cache._version import __version__
 from biodata_cache.catalog import CATALOG_FILE, render_registry_catalog, render_top_catalog, table_path
 from biodata_cache.errors import InvalidInputError
-from biodata_cache.intake_driver import NULL_PARTITION, PARTITION_FILE, partition_folder
+from biodata_cache.partitions import PARTITION_FILE, file_metadata, folder_name
 from biodata_cache.registry import (
     VERSIONS_FILE,
     CacheTable,
@@ -73,8 +73,12 @@ def rows_to_arrow(table: Table, rows: Iterable[dict]) -> pa.Table:
         raise InvalidInputError(f"rows for table {table.name!r} do not fit its schema: {error}") from error
 
 
-def split_partitions(table: Table, data: pa.Table) -> Iterator[tuple[str, pa.Table]]:
-    """Yield ``(partition value, rows without the key column)`` for each partition of ``data``."""
+def split_partitions(table: Table, data: pa.Table) -> Iterator[tuple[str | None, pa.Table]]:
+    """Yield ``(partition value, rows without the key column)`` for each partition of ``data``.
+
+    The value is ``None`` for rows whose key is null. Each part records its value in its parquet
+    metadata (see :mod:`biodata_cache.partitions`).
+    """
     import pyarrow.compute as pc
 
     key = table.partition_key
@@ -87,14 +91,15 @@ def split_partitions(table: Table, data: pa.Table) -> Iterator[tuple[str, pa.Tab
     start = 0
     rest = data.drop_columns([key])
     for end, value in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
-        yield (NULL_PARTITION if value is None else value), rest.slice(start, end - start)
+        part = rest.slice(start, end - start)
+        yield value, part.replace_schema_metadata(file_metadata(key, value))
         start = end
 
 
-def partition_path(table: Table, value: str) -> str:
-    """Path of one partition file relative to the version folder."""
+def partition_path(table: Table, value: str | None) -> str:
+    """Path of one partition file relative to the version folder (``None``: the null partition)."""
     assert table.partition_key is not None
-    return f"{table.name}/{partition_folder(table.partition_key, value)}/{PARTITION_FILE}"
+    return f"{table.name}/{folder_name(table.partition_key, value)}/{PARTITION_FILE}"
 
 
 def write_table(

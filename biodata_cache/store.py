@@ -17,6 +17,7 @@ import os
 import random
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from biodata_cache.errors import (
     BiodataCacheError,
     ConflictError,
+    InvalidInputError,
     StoreAccessError,
     StoreUnavailableError,
 )
@@ -35,47 +37,110 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 READ_ONLY_PROTOCOLS = ("http", "https")
-_TRANSIENT_MARKERS = (
-    "SlowDown",
-    "503",
-    "Service Unavailable",
-    "InternalError",
-    "RequestTimeout",
-    "Connection reset",
-    "ServerDisconnected",
-)
+S3_PROTOCOLS = ("s3", "s3a")
+
+#: Timeouts and retries of S3 requests (botocore's own retry logic, "standard" mode: throttling, 5xx,
+#: connection errors and timeouts, with backoff). s3fs retries a request whose body broke off at most
+#: :data:`S3FS_RETRIES` times. A store that accepts connections and never answers fails one call after
+#: at most about ``S3FS_RETRIES * max_attempts * read_timeout`` = 48 s.
+S3_CONFIG: dict[str, Any] = {
+    "connect_timeout": 5,
+    "read_timeout": 8,
+    "retries": {"max_attempts": 3, "mode": "standard"},
+}
+S3FS_RETRIES = 2
+#: Seconds to connect to / wait for data from an HTTP(S) mirror, and attempts per request.
+HTTP_TIMEOUTS = {"sock_connect": 5, "sock_read": 10}
+#: Fetches of one object whose content came back damaged (cut short, failed checksum, not parseable)
+#: before the store gives up, and for HTTP(S) mirrors, attempts after transient errors.
+FETCH_ATTEMPTS = 3
 _MEMORY_LOCK = threading.Lock()
+_CREDENTIAL_ERRORS = {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"}
+_UNAVAILABLE_NAMES = {
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ConnectionClosedError",
+    "ClientConnectorError",
+    "ClientConnectionError",
+    "ServerDisconnectedError",
+    "ServerTimeoutError",
+    "ClientOSError",
+    "ClientPayloadError",
+    "TimeoutError",
+    "IncompleteReadError",
+    "ResponseStreamingError",
+}
+_DAMAGED_NAMES = {
+    "FlexibleChecksumError",
+    "ClientPayloadError",
+    "IncompleteReadError",
+    "ResponseStreamingError",
+}
 
 
 class StoreError(BiodataCacheError, OSError):
     """An I/O error of the store that is neither a missing object, a refusal nor a network failure."""
 
 
+class DamagedObjectError(StoreError):
+    """An object was read but its content is not what was written (cut short, bad checksum, unparseable)."""
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and its causes / contexts, outermost first."""
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _status(error: BaseException) -> tuple[int | None, str | None]:
+    """HTTP status and S3 error code found in an error's chain (botocore responses, aiohttp errors)."""
+    for item in _chain(error):
+        response = getattr(item, "response", None)
+        if isinstance(response, dict):
+            code = (response.get("Error") or {}).get("Code")
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            if code or status:
+                return (int(status) if status else None), code
+        status = getattr(item, "status", None)
+        if isinstance(status, int) and 100 <= status < 600:
+            return status, None
+    return None, None
+
+
+def classify(error: BaseException) -> str:
+    """What an I/O error means: ``missing``, ``access``, ``credentials``, ``unavailable``, ``damaged``
+    or ``other``. Looks at exception classes and HTTP status codes in the chain, not at message text."""
+    if isinstance(error, DamagedObjectError):
+        return "damaged"
+    chain = _chain(error)
+    names = {cls.__name__ for item in chain for cls in type(item).__mro__}
+    if names & _CREDENTIAL_ERRORS:
+        return "credentials"
+    if isinstance(error, FileNotFoundError):
+        return "missing"
+    status, code = _status(error)
+    if status in (401, 403) or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+        return "access"
+    if isinstance(error, PermissionError):
+        return "access"
+    if names & _DAMAGED_NAMES:
+        return "damaged"
+    if status is not None and (status >= 500 or status == 429):
+        return "unavailable"
+    if code in ("SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling"):
+        return "unavailable"
+    if names & _UNAVAILABLE_NAMES or any(isinstance(item, (ConnectionError, TimeoutError)) for item in chain):
+        return "unavailable"
+    return "other"
+
+
 def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, (FileNotFoundError, PermissionError, FileExistsError, IsADirectoryError)):
-        return False
-    if isinstance(error, (ConnectionResetError, TimeoutError)):
-        return True
-    text = f"{type(error).__name__} {error}"
-    return any(marker in text for marker in _TRANSIENT_MARKERS)
-
-
-def _is_connection_failure(error: BaseException) -> bool:
-    if isinstance(error, (ConnectionError, TimeoutError)) and not isinstance(error, PermissionError):
-        return True
-    names = {cls.__name__ for cls in type(error).__mro__}
-    return bool(
-        names
-        & {
-            "EndpointConnectionError",
-            "ConnectTimeoutError",
-            "ReadTimeoutError",
-            "ClientConnectorError",
-            "ServerDisconnectedError",
-            "ClientOSError",
-            "ConnectionClosedError",
-        }
-    ) or _is_transient(error)
+    return classify(error) in ("unavailable", "damaged")
 
 
 @contextlib.contextmanager
@@ -83,25 +148,38 @@ def translate_errors(url: str) -> Iterator[None]:
     """Translate low-level I/O errors raised inside the block into biodata-cache errors.
 
     ``FileNotFoundError`` passes through unchanged (the caller knows whether it means a missing table
-    or a missing version); refusals become :class:`StoreAccessError`; network failures become
-    :class:`StoreUnavailableError`; the original error is chained as the cause.
+    or a missing version); refusals become :class:`StoreAccessError`; network failures and servers that
+    keep failing become :class:`StoreUnavailableError`; content that keeps arriving damaged becomes
+    :class:`DamagedObjectError`; the original error is chained as the cause.
     """
     try:
         yield
     except (BiodataCacheError, FileNotFoundError):
         raise
-    except PermissionError as error:
-        raise StoreAccessError(
-            f"the store refused access to {url}: {error}. To read a public bucket without credentials "
-            f"pass storage_options={{'anon': True}}; to write, configure AWS credentials (AWS_PROFILE or "
-            f"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)."
-        ) from error
     except Exception as error:
-        if _is_connection_failure(error):
+        kind = classify(error)
+        if kind == "credentials":
+            raise StoreAccessError(
+                f"no usable AWS credentials for {url}: {type(error).__name__}: {error}. Configure complete "
+                f"credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID with AWS_SECRET_ACCESS_KEY), or read a "
+                f"public bucket anonymously with storage_options={{'anon': True}}."
+            ) from error
+        if kind == "access":
+            raise StoreAccessError(
+                f"the store refused access to {url}: {error}. To read a public bucket without credentials "
+                f"pass storage_options={{'anon': True}}; to write, configure AWS credentials (AWS_PROFILE or "
+                f"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)."
+            ) from error
+        if kind == "unavailable":
             raise StoreUnavailableError(
                 f"could not reach the store at {url}: {type(error).__name__}: {error}. Check the network "
                 f"and the endpoint (AWS_ENDPOINT_URL, BIODATA_CACHE_ROOT), or work from a local copy with "
                 f"BIODATA_CACHE_ROOT=/path/to/copy."
+            ) from error
+        if kind == "damaged":
+            raise DamagedObjectError(
+                f"{url} arrived damaged {FETCH_ATTEMPTS} times ({type(error).__name__}: {error}). The "
+                f"connection or a proxy cuts it short; try again, or republish the version if it persists."
             ) from error
         if isinstance(error, OSError):
             raise StoreError(f"store error on {url}: {type(error).__name__}: {error}") from error
@@ -109,22 +187,36 @@ def translate_errors(url: str) -> Iterator[None]:
 
 
 def with_retries(
-    operation: Callable[[], Any], *, what: str, attempts: int = 5, base_delay: float = 0.1
+    operation: Callable[[], Any],
+    *,
+    what: str,
+    attempts: int = FETCH_ATTEMPTS,
+    base_delay: float = 0.1,
+    transport: bool = True,
 ) -> Any:
-    """Run ``operation``, retrying transient store errors (503 SlowDown, connection resets) with backoff.
+    """Run ``operation``, retrying damaged content and, with ``transport``, transient network errors.
 
-    Any other error is raised at once.
+    On S3, botocore and s3fs already retry throttling, 5xx, timeouts and broken connections (see
+    :data:`S3_CONFIG`): pass ``transport=False`` so retries do not multiply. Any other error is raised
+    at once.
     """
     for attempt in range(1, attempts + 1):
         try:
             return operation()
         except Exception as error:
-            if attempt == attempts or not _is_transient(error):
+            kind = classify(error)
+            retry = kind == "damaged" or (transport and kind == "unavailable")
+            if attempt == attempts or not retry:
                 raise
             delay = base_delay * 2 ** (attempt - 1) * (1 + random.random())
-            logger.warning("transient error on %s (%s); retry %d in %.2fs", what, error, attempt, delay)
+            logger.warning("%s error on %s (%s); retry %d in %.2fs", kind, what, error, attempt, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def protocol_of(url: str) -> str:
+    """The URL scheme of a store URL (``file`` for a local path)."""
+    return url.split("://", 1)[0] if "://" in url else "file"
 
 
 def cat_small(fs: fsspec.AbstractFileSystem, path: str) -> bytes:
@@ -139,10 +231,110 @@ def cat_small(fs: fsspec.AbstractFileSystem, path: str) -> bytes:
     return fs.cat_file(path)
 
 
+def _retries_transport(fs: fsspec.AbstractFileSystem) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return not set(protocols) & set(S3_PROTOCOLS)
+
+
+def fetch(
+    fs: fsspec.AbstractFileSystem,
+    path: str,
+    *,
+    url: str,
+    parse: Callable[[bytes], Any] | None = None,
+    data: bytes | BaseException | None = None,
+) -> Any:
+    """Fetch one object in one GET and parse it, with the store's retry and error policy.
+
+    Parameters
+    ----------
+    fs, path
+        Filesystem and path of the object.
+    url
+        Its URL, for messages.
+    parse
+        Turns the bytes into the result; raising :class:`DamagedObjectError` (content cut short or
+        not what was written) makes the object be fetched again, up to :data:`FETCH_ATTEMPTS` times.
+    data
+        Bytes (or the error) of a first fetch already made, e.g. by a concurrent ``fs.cat`` of many
+        objects; used instead of the first GET.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the object does not exist.
+    StoreAccessError, StoreUnavailableError, DamagedObjectError, StoreError
+        See :func:`translate_errors`.
+    """
+    first = [data]
+
+    def attempt() -> Any:
+        given, first[0] = first[0], None
+        if isinstance(given, BaseException):
+            raise given
+        content = given if given is not None else cat_small(fs, path)
+        return parse(content) if parse is not None else content
+
+    with translate_errors(url):
+        return with_retries(attempt, what=url, transport=_retries_transport(fs))
+
+
+def filesystem_options(url: str, options: dict[str, Any] | None) -> dict[str, Any]:
+    """The fsspec options biodata-cache opens ``url`` with: the caller's, plus its defaults.
+
+    For ``s3://`` without credentials in the options (``anon``, ``key``) and none found by botocore,
+    ``anon=True`` (public buckets read without credentials); the timeouts and retries of
+    :data:`S3_CONFIG` unless the caller set them. For ``http(s)://``, connect and read timeouts. The
+    caller's options always win.
+    """
+    result = dict(options or {})
+    protocol = protocol_of(url)
+    if protocol in S3_PROTOCOLS:
+        if not {"anon", "key", "profile", "session"} & set(result) and not _has_aws_credentials():
+            logger.info("no AWS credentials found; reading %s anonymously", url)
+            result["anon"] = True
+        config = dict(S3_CONFIG)
+        config.update(result.get("config_kwargs") or {})
+        result["config_kwargs"] = config
+    elif protocol in READ_ONLY_PROTOCOLS:
+        client = dict(result.get("client_kwargs") or {})
+        if "timeout" not in client:
+            import aiohttp
+
+            client["timeout"] = aiohttp.ClientTimeout(**HTTP_TIMEOUTS)
+        result["client_kwargs"] = client
+    return result
+
+
+def open_filesystem(url: str, options: dict[str, Any]) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem and path of ``url``, opened with ``options`` from :func:`filesystem_options`.
+
+    On S3 the s3fs retries of a broken-off body are capped at :data:`S3FS_RETRIES` (botocore retries
+    everything else), so the retry budget does not multiply.
+    """
+    import fsspec.core
+
+    with translate_errors(url):
+        try:
+            fs, path = fsspec.core.url_to_fs(url, **options)
+        except (TypeError, ValueError) as error:
+            raise InvalidInputError(
+                f"storage_options with keys {sorted(options)} are not accepted for {url}: {error}. Pass "
+                f"options of the {protocol_of(url)}:// filesystem (fsspec), e.g. {{'anon': True}} for S3."
+            ) from error
+    if protocol_of(url) in S3_PROTOCOLS and getattr(fs, "retries", 0) > S3FS_RETRIES:
+        fs.retries = S3FS_RETRIES
+    return fs, path
+
+
 def _has_aws_credentials() -> bool:
     import botocore.session
 
-    return botocore.session.Session().get_credentials() is not None
+    try:
+        return botocore.session.Session().get_credentials() is not None
+    except Exception as error:  # a broken profile is not "no credentials": say so when it is used
+        logger.info("could not look up AWS credentials (%s: %s)", type(error).__name__, error)
+        return True
 
 
 class Store:
@@ -170,7 +362,7 @@ class Store:
     @property
     def protocol(self) -> str:
         """The URL scheme of the root (``file`` for a local path)."""
-        return self.root.split("://", 1)[0] if "://" in self.root else "file"
+        return protocol_of(self.root)
 
     @property
     def writable(self) -> bool:
@@ -181,15 +373,8 @@ class Store:
     def fs(self) -> fsspec.AbstractFileSystem:
         """The fsspec filesystem, created on first use."""
         if self._fs is None:
-            import fsspec.core
-
-            options = dict(self.storage_options)
-            wants_anon = self.protocol in ("s3", "s3a") and not {"anon", "key"} & set(options)
-            if wants_anon and not _has_aws_credentials():
-                logger.info("no AWS credentials found; reading %s anonymously", self.root)
-                options["anon"] = True
-            with translate_errors(self.root):
-                self._fs, self._root_path = fsspec.core.url_to_fs(self.root, **options)
+            options = filesystem_options(self.root, self.storage_options)
+            self._fs, self._root_path = open_filesystem(self.root, options)
             self.storage_options = options
         return self._fs
 
@@ -204,35 +389,61 @@ class Store:
 
     # -- reads ------------------------------------------------------------------------------------
 
-    def read_bytes(self, relpath: str) -> bytes:
-        """Read an object. Raises ``FileNotFoundError`` if it does not exist."""
-        url = self.url(relpath)
-        with translate_errors(url):
-            return with_retries(lambda: cat_small(self.fs, self._path(relpath)), what=url)
+    def read_bytes(self, relpath: str, parse: Callable[[bytes], Any] | None = None) -> Any:
+        """Read an object in one GET (``parse`` turns the bytes into the result; see :func:`fetch`).
+
+        Raises ``FileNotFoundError`` if it does not exist.
+        """
+        return fetch(self.fs, self._path(relpath), url=self.url(relpath), parse=parse)
 
     def read_json(self, relpath: str) -> Any:
-        """Read and parse a JSON object. Raises ``FileNotFoundError`` if it does not exist."""
-        data = self.read_bytes(relpath)
-        try:
-            return json.loads(data)
-        except ValueError as error:
-            raise StoreError(f"{self.url(relpath)} is not valid JSON: {error}") from error
+        """Read and parse a JSON object. Raises ``FileNotFoundError`` if it does not exist.
+
+        Content that is not JSON (a body cut short, a damaged file) is fetched again, then raises
+        :class:`DamagedObjectError`.
+        """
+        url = self.url(relpath)
+
+        def parse(data: bytes) -> Any:
+            try:
+                return json.loads(data)
+            except ValueError as error:
+                raise DamagedObjectError(f"{url} is not valid JSON: {error}") from error
+
+        return self.read_bytes(relpath, parse)
 
     def exists(self, relpath: str) -> bool:
-        """Whether an object exists."""
+        """Whether an object exists (asked of the store, never answered from a cached listing)."""
         url = self.url(relpath)
+        path = self._path(relpath)
         with translate_errors(url):
-            return bool(with_retries(lambda: self.fs.exists(self._path(relpath)), what=url))
+            self.fs.invalidate_cache(path)
+            return bool(with_retries(lambda: self.fs.exists(path), what=url, transport=self._transport))
 
     def list_names(self, relpath: str) -> list[str]:
-        """Names of the entries directly under a folder; empty if the folder does not exist."""
+        """Names of the entries directly under a folder; empty if the folder does not exist.
+
+        The listing is always fresh: fsspec's listing cache is dropped first, so a long-lived process
+        never works from the listing of an earlier release.
+        """
         url = self.url(relpath)
+        path = self._path(relpath)
         with translate_errors(url):
+            self.fs.invalidate_cache(path)
             try:
-                entries = with_retries(lambda: self.fs.ls(self._path(relpath), detail=False), what=url)
+                entries = with_retries(
+                    lambda: self.fs.ls(path, detail=False), what=url, transport=self._transport
+                )
             except FileNotFoundError:
                 return []
-        return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
+        names = (e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
+        if self.protocol in READ_ONLY_PROTOCOLS:
+            names = (urllib.parse.unquote(n) for n in names)  # web listings percent-encode names
+        return sorted(names)
+
+    @property
+    def _transport(self) -> bool:
+        return self.protocol not in S3_PROTOCOLS
 
     # -- writes -----------------------------------------------------------------------------------
 
@@ -256,7 +467,7 @@ class Store:
                     handle.write(data)
                 os.replace(temporary, path)
             else:
-                with_retries(lambda: self.fs.pipe_file(path, data), what=url)
+                with_retries(lambda: self.fs.pipe_file(path, data), what=url, transport=self._transport)
 
     def write_json(self, relpath: str, value: Any) -> None:
         """Write a JSON document (indented, keys in insertion order)."""
@@ -320,8 +531,8 @@ class Store:
         fs = self.fs
         for attempt in range(1, attempts + 1):
             try:
-                etag = with_retries(lambda: fs.info(path, refresh=True)["ETag"], what=url)
-                current: bytes | None = with_retries(lambda: fs.cat_file(path), what=url)
+                etag = with_retries(lambda: fs.info(path, refresh=True)["ETag"], what=url, transport=False)
+                current: bytes | None = with_retries(lambda: cat_small(fs, path), what=url, transport=False)
             except FileNotFoundError:
                 etag, current = None, None
             new = change(current)

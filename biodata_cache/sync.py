@@ -619,13 +619,8 @@ def _write_qc(
     """Write the qc partitions that changed; return (rows in the table, partitions in the table)."""
     import pyarrow as pa
 
-    from biodata_cache.intake_driver import partition_folder
-    from biodata_cache.publish import (
-        NULL_PARTITION,
-        delete_stale_partitions,
-        partition_path,
-        split_partitions,
-    )
+    from biodata_cache.partitions import file_metadata, folder_name
+    from biodata_cache.publish import delete_stale_partitions, partition_path, split_partitions
 
     file_schema = table.arrow_schema(include_partition_key=False)
     key = table.partition_key
@@ -648,7 +643,7 @@ def _write_qc(
                 for value, part in split_partitions(table, data.take(order)):
                     path = f"{folder}/{partition_path(table, value)}"
                     writes.append(pool.submit(store.write_parquet, path, part))
-                    written.add(partition_folder(key, value))
+                    written.add(folder_name(key, value))
                     rows += part.num_rows
                 for write in writes:
                     write.result()
@@ -658,13 +653,13 @@ def _write_qc(
         report.partitions_deleted += delete_stale_partitions(store, folder, table, written)
         return rows, len(written)
 
-    new_parts: dict[str, pa.Table] = {}
+    new_parts: dict[str | None, pa.Table] = {}
     for bucket in staging.buckets(table):
         for value, part in split_partitions(table, _resolve_roots(bucket, parents)):
             new_parts[value] = part
-    subjects = {NULL_PARTITION if s is None else s for s in old_subjects} | set(new_parts)
+    subjects = set(old_subjects) | set(new_parts)
     rows_delta = 0
-    for value in sorted(subjects):
+    for value in sorted(subjects, key=lambda s: (s is None, s or "")):
         path = f"{folder}/{partition_path(table, value)}"
         old = _read_published(store, path)
         old = old.cast(file_schema) if old is not None else file_schema.empty_table()
@@ -675,10 +670,10 @@ def _write_qc(
         rows_delta += combined.num_rows - old.num_rows
         if combined.num_rows == 0:
             if old.num_rows:
-                store.delete(f"{folder}/{table.name}/{partition_folder(key, value)}", recursive=True)
+                store.delete(f"{folder}/{table.name}/{folder_name(key, value)}", recursive=True)
                 report.partitions_deleted += 1
         elif not combined.equals(old):
-            store.write_parquet(path, combined)
+            store.write_parquet(path, combined.replace_schema_metadata(file_metadata(key, value)))
             report.partitions_written += 1
     if report.partitions_written or report.partitions_deleted:
         report.tables_written.append(table.name)

@@ -67,13 +67,24 @@ def test_concurrent_publishes_of_two_versions_both_reach_the_top_catalog(root):
     assert json.loads(store.read_bytes("cache_versions.json")) == ["bdc-v0.1", "bdc-v0.2"]
 
 
+def _s3_error(status: int, code: str) -> OSError:
+    """An error as s3fs raises it: an OSError caused by botocore's ClientError."""
+    from botocore.exceptions import ClientError
+
+    response = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    cause = ClientError(response, "GetObject")
+    error = OSError(f"{code}: request failed")
+    error.__cause__ = cause
+    return error
+
+
 def test_transient_errors_are_retried_and_others_raise_at_once():
     attempts = []
 
     def flaky():
         attempts.append(1)
         if len(attempts) < 3:
-            raise OSError("503 SlowDown: please reduce your request rate")
+            raise _s3_error(503, "SlowDown")
         return "ok"
 
     assert with_retries(flaky, what="test", base_delay=0.001) == "ok"
