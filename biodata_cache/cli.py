@@ -32,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--workers", type=int, default=None, help="processes for the row functions (default: CPUs)"
     )
+    build.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another publisher of the same version to finish (default: fail at once)",
+    )
 
     commands.add_parser("versions", help="list the versions in the store")
     commands.add_parser("tables", help="list the tables of a version with rows and build time")
@@ -63,6 +70,7 @@ def _build(arguments: argparse.Namespace) -> None:
         full=arguments.full,
         progress=not arguments.no_progress,
         workers=arguments.workers or default_workers(),
+        wait=arguments.wait,
     )
     print(report)
 

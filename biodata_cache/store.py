@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import random
+import socket
 import threading
 import time
 import urllib.parse
@@ -561,21 +562,46 @@ def _is_precondition_failure(error: BaseException) -> bool:
     return code in ("PreconditionFailed", "ConditionalRequestConflict") or "pre-condition" in text
 
 
+def _lock_holder_gone(path: str, stale_after: float) -> bool:
+    """Whether a lock file was left by a process that is gone (same host) or is older than ``stale_after``."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            holder = handle.read().strip()
+        age = time.time() - os.path.getmtime(path)
+    except (FileNotFoundError, UnicodeDecodeError):
+        return False
+    pid, _, host = holder.partition("@")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return age > stale_after
+
+
 @contextlib.contextmanager
 def _file_lock(path: str, timeout: float = 60.0, stale_after: float = 300.0) -> Iterator[None]:
-    """An exclusive lock between processes on one machine, held by creating ``path``."""
+    """An exclusive lock between processes on one machine, held by creating ``path``.
+
+    The file names its holder (``pid@host``); a lock left by a process that no longer exists (a killed
+    build) is removed at once, any other after ``stale_after`` seconds.
+    """
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     deadline = time.monotonic() + timeout
     while True:
         try:
             handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(handle, f"{os.getpid()}@{socket.gethostname()}".encode())
             break
         except FileExistsError:
-            with contextlib.suppress(FileNotFoundError):
-                if time.time() - os.path.getmtime(path) > stale_after:
-                    logger.warning("removing stale lock %s", path)
+            if _lock_holder_gone(path, stale_after):
+                logger.warning("removing the lock %s left by a process that is gone", path)
+                with contextlib.suppress(FileNotFoundError):
                     os.remove(path)
-                    continue
+                continue
             if time.monotonic() > deadline:
                 raise ConflictError(
                     f"could not lock {path} within {timeout:.0f}s; another publisher holds it. If no "

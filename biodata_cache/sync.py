@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from biodata_cache import config
 from biodata_cache.errors import BiodataCacheError, StoreAccessError
+from biodata_cache.lease import PublishLease
 from biodata_cache.rows import subject_id as record_subject
 from biodata_cache.rows import text
 from biodata_cache.sources import FileSource, Source, open_source, record_id
@@ -72,6 +73,8 @@ class BuildReport:
     phases
         Seconds spent reading the source (and computing rows), computing tables, writing data files
         and publishing.
+    repaired
+        Whether the previous build had not finished and this one rebuilt every table to repair it.
     """
 
     version: str
@@ -86,9 +89,12 @@ class BuildReport:
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
+    repaired: bool = False
 
     def __str__(self) -> str:
         kind = "full build" if self.full else "incremental update"
+        if self.repaired:
+            kind += " (repairing an unfinished build)"
         lines = [
             f"{kind} of {self.version} at {self.root} from {self.source}: {self.records_read} records read, "
             f"{self.records_deleted} deleted, {len(self.tables_written)} tables and "
@@ -124,13 +130,34 @@ def _records_schema() -> pa.Schema:
     )
 
 
-def _read_state(store: Store, version: str) -> tuple[dict[str, Any], dict[str, RecordState]] | None:
+def _read_state_document(store: Store, version: str) -> dict[str, Any] | None:
+    """The build state document (``_build/state.json``), or None before the first build."""
+    try:
+        document = store.read_json(f"{version}/{STATE_FILE}")
+    except FileNotFoundError:
+        return None
+    return document if isinstance(document, dict) else {"unfinished": "unreadable build state"}
+
+
+def _mark_unfinished(store: Store, version: str, document: dict[str, Any] | None) -> None:
+    """Record in the build state that a build has started writing and has not committed yet."""
+    from biodata_cache.publish import utc_now
+
+    marked = dict(document or {})
+    marked["unfinished"] = {"started_at": utc_now(), "pid": os.getpid()}
+    store.write_json(f"{version}/{STATE_FILE}", marked)
+
+
+def _read_state(
+    store: Store, version: str, state: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, RecordState]] | None:
     import io
 
     import pyarrow.parquet as pq
 
+    if state is None:
+        return None
     try:
-        state = store.read_json(f"{version}/{STATE_FILE}")
         table = pq.read_table(io.BytesIO(store.read_bytes(f"{version}/{RECORDS_FILE}")))
     except FileNotFoundError:
         return None
@@ -415,8 +442,14 @@ def update_all_tables(
     storage_options: dict[str, Any] | None = None,
     session: requests.Session | None = None,
     workers: int | None = None,
+    wait: float = 0.0,
 ) -> BuildReport:
     """Build every table from a source in one pass and publish them to the store.
+
+    The build holds the version folder's publish lease (:mod:`biodata_cache.lease`) from start to
+    commit: a second publisher of the same version waits up to ``wait`` seconds, then raises
+    :class:`~biodata_cache.errors.ConflictError`. A build that finds its predecessor did not finish
+    (killed or failed between writing data and committing the registry) rebuilds every table.
 
     Parameters
     ----------
@@ -440,15 +473,13 @@ def update_all_tables(
         processes, which re-import the calling script: call it under ``if __name__ == "__main__":``
         (the ``biodata-cache build`` command and ``builders/nightly.py`` use one worker per CPU).
         Reading the source and writing stay in this process.
+    wait
+        Seconds to wait for another publisher of the same version to finish (default: fail at once).
 
     Returns
     -------
     BuildReport
     """
-    import pyarrow as pa
-
-    from biodata_cache.publish import publish_registry, table_entry, utc_now
-    from biodata_cache.registry import read_registry
     from biodata_cache.store import Store
 
     started = time.perf_counter()
@@ -458,9 +489,46 @@ def update_all_tables(
     if not store.writable:
         raise StoreAccessError(f"cannot publish to {settings.root}: it is read-only. Pass a writable root=.")
     opened = source if isinstance(source, Source) else open_source(settings.source, session=session)
-    folder = settings.version
+    with PublishLease(store, settings.version, wait=wait) as lease:
+        return _update(
+            store,
+            opened,
+            settings,
+            full=full,
+            progress=progress,
+            workers=workers,
+            lease=lease,
+            started=started,
+        )
 
-    previous = None if full else _read_state(store, folder)
+
+def _update(
+    store: Store,
+    opened: Source,
+    settings: config.Settings,
+    *,
+    full: bool,
+    progress: bool,
+    workers: int | None,
+    lease: PublishLease,
+    started: float,
+) -> BuildReport:
+    """The build itself, under the publish lease (see :func:`update_all_tables`)."""
+    import pyarrow as pa
+
+    from biodata_cache.publish import publish_registry, table_entry, utc_now
+    from biodata_cache.registry import read_registry
+
+    folder = settings.version
+    document = _read_state_document(store, folder)
+    unfinished = (document or {}).get("unfinished")
+    if unfinished and not full:
+        logger.warning(
+            "the previous build of %s (started %s) did not finish: rebuilding every table",
+            store.url(folder),
+            unfinished.get("started_at") if isinstance(unfinished, dict) else unfinished,
+        )
+    previous = None if full or unfinished else _read_state(store, folder, document)
     try:
         registry: Registry | None = read_registry(store, folder)
     except FileNotFoundError:
@@ -468,9 +536,13 @@ def update_all_tables(
     incremental = (
         previous is not None and registry is not None and previous[0].get("source") == opened.description
     )
-    if not full and not incremental:
+    if not full and not incremental and not unfinished:
         logger.info("no usable build state in %s: building every table", store.url(folder))
     report = BuildReport(folder, settings.root, opened.description, full=not incremental)
+    report.repaired = bool(unfinished)
+    # From here on the store may hold data of this build that no registry describes yet: say so, so
+    # that if this build dies the next one rebuilds everything instead of trusting the old state.
+    _mark_unfinished(store, folder, document)
 
     old_records: dict[str, RecordState] = previous[1] if incremental and previous else {}
     seen: dict[str, str | None] = {}
@@ -593,6 +665,7 @@ def update_all_tables(
                     built_at=built_at,
                 )
             )
+    lease.check()  # commit only while this build still holds the version's lease
     publish_registry(store, folder, entries, source=opened.description, built_at=built_at)
     state = {k: v for k, v in old_records.items() if k not in set(deleted)}
     state.update(new_records)

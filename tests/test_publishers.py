@@ -1,0 +1,174 @@
+"""Concurrent publishers and unfinished builds.
+
+One publisher per version folder at a time (a lease on ``bdc-v{X}/``); publishers of different versions
+run side by side; a build that finds its predecessor died between writing data and committing the
+registry rebuilds every table, so registry and data agree again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import biodata_cache as bdc
+from biodata_cache import publish
+from biodata_cache.errors import ConflictError
+from biodata_cache.lease import LEASE_FILE, PublishLease
+from biodata_cache.store import Store
+from biodata_cache.sync import update_all_tables
+from biodata_cache.tables import TABLES
+
+RECORDS = Path(__file__).parent / "data" / "aind_records"
+
+
+def _source(tmp_path: Path, name: str, subjects: list[str]) -> str:
+    """A JSONL source whose records carry the given subject ids (one QC metric each)."""
+    path = tmp_path / f"{name}.jsonl"
+    lines = []
+    for i, subject in enumerate(subjects):
+        record = {
+            "_id": f"{name}-{i}",
+            "name": f"{name}-asset-{i}",
+            "_last_modified": "2025-01-01T00:00:00Z",
+            "subject": {"subject_id": subject},
+            "data_description": {"project_name": name, "data_level": "raw"},
+            "quality_control": {"metrics": [{"name": f"{name}-m{i}", "value": i}]},
+        }
+        lines.append(json.dumps(record) + "\n")
+    path.write_text("".join(lines))
+    return str(path)
+
+
+def _snapshot(monkeypatch, root: str) -> dict:
+    """Every table of the store as sorted rows, checked against the registry's row counts."""
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    registry = bdc.get_cache_registry()
+    tables = {}
+    for table in TABLES:
+        rows = bdc.read_table(table.name).to_pylist()
+        assert registry[table.name].rows == len(rows), f"registry disagrees with {table.name}"
+        tables[table.name] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
+    assert registry["qc"].partitions == len({json.loads(r)["subject_id"] for r in tables["qc"]})
+    return tables
+
+
+@pytest.fixture(params=["local", "memory", "s3"])
+def root(request, tmp_path):
+    if request.param == "local":
+        return str(tmp_path / "store")
+    if request.param == "memory":
+        return "memory://publishers"
+    return request.getfixturevalue("s3_root")
+
+
+def test_a_second_publisher_of_the_same_version_fails_clearly_then_waits(root, tmp_path):
+    source = _source(tmp_path, "alpha", ["1", "2"])
+    holder = PublishLease(Store(root), "bdc-v0.1")
+    holder.acquire()
+    try:
+        with pytest.raises(ConflictError, match=r"another publisher is publishing bdc-v0\.1.*process"):
+            update_all_tables(source=source, root=root, progress=False)
+        threading.Timer(0.5, holder.release).start()
+        report = update_all_tables(source=source, root=root, progress=False, wait=30)
+    finally:
+        holder.release()
+    assert report.rows["qc"] == 2
+
+
+def test_concurrent_publishers_of_one_version_never_mix_builds(monkeypatch, root, tmp_path):
+    sources = [_source(tmp_path, "alpha", ["1", "2", "3"]), _source(tmp_path, "beta", ["3", "4"])]
+    expected = {}
+    for i, source in enumerate(sources):
+        expected_root = str(tmp_path / f"expected-{i}")
+        update_all_tables(source=source, root=expected_root, progress=False)
+        expected[source] = _snapshot(monkeypatch, expected_root)
+    for trial in range(3):
+        order = sources if trial % 2 == 0 else sources[::-1]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            reports = list(
+                pool.map(
+                    lambda s: update_all_tables(source=s, root=root, progress=False, full=True, wait=60),
+                    order,
+                )
+            )
+        assert all(r.rows for r in reports)
+        found = _snapshot(monkeypatch, root)
+        assert found in (expected[sources[0]], expected[sources[1]])
+
+
+def test_publishers_of_different_versions_run_concurrently(monkeypatch, root, tmp_path):
+    source = _source(tmp_path, "alpha", ["1", "2"])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(
+            pool.map(
+                lambda v: update_all_tables(source=source, root=root, version=v, progress=False),
+                ["0.1", "0.2"],
+            )
+        )
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    assert bdc.get_cache_versions() == ["bdc-v0.1", "bdc-v0.2"]
+
+
+def test_a_lease_left_by_a_killed_local_publisher_is_taken_over_at_once(tmp_path):
+    root = str(tmp_path / "store")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    lease = Path(root) / "bdc-v0.1" / LEASE_FILE
+    lease.parent.mkdir(parents=True)
+    lease.write_text(
+        json.dumps({"owner": "killed", "host": os.uname().nodename, "pid": int(dead.stdout), "expires": 4e9})
+    )
+    report = update_all_tables(source=_source(tmp_path, "alpha", ["1"]), root=root, progress=False)
+    assert report.rows["qc"] == 1
+
+
+def test_an_expired_lease_is_taken_over_and_a_live_one_is_not(s3_root):
+    store = Store(s3_root)
+    first = PublishLease(store, "bdc-v0.1", ttl=0.5)
+    first.acquire()
+    first._stop.set()  # the holder stops renewing, as a killed process would
+    with pytest.raises(ConflictError):
+        PublishLease(store, "bdc-v0.1").acquire()
+    second = PublishLease(store, "bdc-v0.1", wait=10)
+    second.acquire()  # after the first one's lease expired
+    with pytest.raises(ConflictError, match="lost its publish lease"):
+        first.check()
+    second.release()
+
+
+def test_a_build_killed_between_data_and_registry_is_repaired_by_the_next(monkeypatch, tmp_path):
+    records = tmp_path / "records"
+    shutil.copytree(RECORDS, records)
+    root = str(tmp_path / "store")
+    update_all_tables(source=str(records), root=root, progress=False)
+
+    derived = records / "v2_derived.json"
+    record = json.loads(derived.read_text())
+    record["_last_modified"] = "2026-03-01T00:00:00.000Z"
+    record["quality_control"]["metrics"] = record["quality_control"]["metrics"][:5]
+    derived.write_text(json.dumps(record))
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed after the data, before the registry")
+
+    monkeypatch.setattr(publish, "publish_registry", killed)
+    monkeypatch.setattr("biodata_cache.publish.publish_registry", killed)
+    with pytest.raises(KeyboardInterrupt):
+        update_all_tables(source=str(records), root=root, progress=False)
+    monkeypatch.undo()
+
+    report = update_all_tables(source=str(records), root=root, progress=False)
+    assert report.repaired and report.full
+    assert "repairing an unfinished build" in str(report)
+    update_all_tables(source=str(records), root=str(tmp_path / "fresh"), progress=False)
+    assert _snapshot(monkeypatch, root) == _snapshot(monkeypatch, str(tmp_path / "fresh"))
+    assert _snapshot(monkeypatch, root)["qc"] != []
+    again = update_all_tables(source=str(records), root=root, progress=False)
+    assert not again.full and not again.repaired  # the repair finished the job: back to incremental
