@@ -36,5 +36,29 @@ class SourceError(BiodataCacheError):
     """Metadata records could not be read from a source (unreachable, malformed, misconfigured)."""
 
 
+class RecordError(SourceError):
+    """One metadata record cannot be read: not JSON, not UTF-8, not an object, or a field of the wrong type.
+
+    A build skips such a record with a warning that names it (``file:line`` or its ``_id``) and counts it
+    in :attr:`BuildReport.records_skipped <biodata_cache.sync.BuildReport>`; reading a source outside a
+    build raises it.
+
+    Attributes
+    ----------
+    where
+        The record: ``file:line``, a file, or ``_id "..." name "..."``.
+    reason
+        What is wrong, e.g. ``quality_control.metrics: expected a list of objects, found an object``.
+    """
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}" if where else reason)
+        self.where = where
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # picklable across worker processes
+        return type(self), (self.where, self.reason)
+
+
 class ConflictError(BiodataCacheError):
     """A conditional update of a shared file kept losing to concurrent writers."""

@@ -129,7 +129,8 @@ def render_api() -> str:
         "<!-- generated from the docstrings by builders/regenerate_docs.py; do not edit -->",
         "",
         "Errors: `BiodataCacheError` and its subclasses `InvalidInputError`, `TableNotFoundError`,",
-        "`VersionNotFoundError`, `StoreAccessError`, `StoreUnavailableError`, `SourceError`, `ConflictError`",
+        "`VersionNotFoundError`, `StoreAccessError`, `StoreUnavailableError`, `SourceError` (and its",
+        "`RecordError`: one record that cannot be read, which a build skips and counts), `ConflictError`",
         "(all importable from `biodata_cache`).",
         "",
     ]

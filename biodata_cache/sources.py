@@ -12,20 +12,21 @@ A source yields records (dicts shaped like DocDB v2 records) and lists the ids i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
-import io
 import json
 import logging
 import os
 import random
 import time
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from biodata_cache import config
-from biodata_cache.errors import SourceError
-from biodata_cache.rows import CORE_FILES, timestamp
+from biodata_cache.errors import RecordError, SourceError
+from biodata_cache.rows import CORE_FILES, describe_value, record_key, timestamp
 from biodata_cache.tables import projection
 
 if TYPE_CHECKING:
@@ -48,9 +49,16 @@ def sample_path() -> str:
 
 
 def record_id(record: dict[str, Any]) -> str | None:
-    """A record's id: ``_id``, else its name."""
-    value = record.get("_id") or record.get("name")
-    return str(value) if value is not None else None
+    """A record's id: ``_id`` (a string, or an integer as its text), else its name; None without either.
+
+    An ``_id`` of another type (an object, a list, a float) is no id: such a record has none (see
+    :func:`biodata_cache.rows.record_key`).
+    """
+    return record_key(record)
+
+
+#: Called with ``(where, reason)`` for each record a source cannot read (see :meth:`Source.records`).
+Skip = Callable[[str, str], None]
 
 
 class Source:
@@ -64,9 +72,18 @@ class Source:
     cheap_ids = False
 
     def records(
-        self, since: dt.datetime | str | None = None, ids: Iterable[str] | None = None
+        self,
+        since: dt.datetime | str | None = None,
+        ids: Iterable[str] | None = None,
+        *,
+        skip: Skip | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield records, optionally only those changed after ``since`` or with one of ``ids``."""
+        """Yield records, optionally only those changed after ``since`` or with one of ``ids``.
+
+        A record the source cannot parse (not JSON, not UTF-8, not an object) raises
+        :class:`~biodata_cache.errors.RecordError`; with ``skip`` it is passed to ``skip(where, reason)``
+        instead and left out (a build counts it and goes on).
+        """
         raise NotImplementedError
 
     def ids(self) -> Iterator[tuple[str, str | None]]:
@@ -97,6 +114,12 @@ def _wanted(record: dict[str, Any], since: dt.datetime | None, ids: set[str] | N
     return False
 
 
+def _skipped(skip: Skip | None, error: RecordError) -> None:
+    if skip is None:
+        raise error
+    skip(error.where, error.reason)
+
+
 # -- files ----------------------------------------------------------------------------------------------
 
 
@@ -107,6 +130,11 @@ class FileSource(Source):
     record or a list), a folder of ``*.json`` records, or a folder of asset mounts, each a sub-folder with
     ``metadata.json`` and optional component files (``subject.json``, ``data_description.json``, ...)
     that override the matching fields.
+
+    Files are UTF-8 (a byte-order mark is ignored). A line, file, list item or mount that is not UTF-8,
+    not JSON or not an object is one bad record (see :meth:`Source.records`); the other records of the
+    file are still read. A ``.gz`` file that is damaged or cut short raises
+    :class:`~biodata_cache.errors.SourceError`: what it held cannot be known.
     """
 
     def __init__(self, path: str, *, description: str | None = None) -> None:
@@ -119,19 +147,28 @@ class FileSource(Source):
         if self._fs is None:
             import fsspec.core
 
-            self._fs, self._local = fsspec.core.url_to_fs(self.path)
+            try:
+                self._fs, self._local = fsspec.core.url_to_fs(self.path)
+            except (ValueError, ImportError) as error:
+                raise SourceError(
+                    f"cannot open the record source {self.path!r}: {error}. {_CONFIGURE}"
+                ) from error
         return self._fs
 
     def records(
-        self, since: dt.datetime | str | None = None, ids: Iterable[str] | None = None
+        self,
+        since: dt.datetime | str | None = None,
+        ids: Iterable[str] | None = None,
+        *,
+        skip: Skip | None = None,
     ) -> Iterator[dict[str, Any]]:
         since_time = timestamp(since) if since is not None else None
         wanted_ids = set(ids) if ids is not None else None
-        for record in self._all():
+        for record in self._all(skip):
             if _wanted(record, since_time, wanted_ids):
                 yield record
 
-    def _all(self) -> Iterator[dict[str, Any]]:
+    def _all(self, skip: Skip | None) -> Iterator[dict[str, Any]]:
         fs = self.fs
         try:
             is_dir = fs.isdir(self._local)
@@ -141,80 +178,158 @@ class FileSource(Source):
         if not exists:
             raise SourceError(f"the record source {self.path} does not exist. {_CONFIGURE}")
         if not is_dir:
-            yield from self._file(self._local)
+            yield from self._file(self._local, skip)
             return
         for entry in sorted(fs.ls(self._local, detail=True), key=lambda e: e["name"]):
             name = entry["name"]
             if entry["type"] == "directory":
                 if fs.exists(f"{name}/metadata.json"):
-                    yield self._mount(name)
+                    record = self._mount(name, skip)
+                    if record is not None:
+                        yield record
             elif name.endswith((".json", ".jsonl", ".jsonl.gz", ".json.gz")):
-                yield from self._file(name)
+                yield from self._file(name, skip)
 
-    def jsonl_lines(self) -> Iterator[tuple[str, str]] | None:
-        """For a single ``.jsonl`` / ``.jsonl.gz`` source, its records as unparsed ``(where, line)``.
+    def jsonl_lines(self) -> Iterator[tuple[str, bytes]] | None:
+        """For a single ``.jsonl`` / ``.jsonl.gz`` source, its records as undecoded ``(where, line)``.
 
-        Lets a build parse records in worker processes. ``None`` for every other layout.
+        Lets a build decode and parse records in worker processes (:func:`parse_record`). ``None`` for
+        every other layout.
         """
         if not self.path.endswith((".jsonl", ".jsonl.gz")) or not self.fs.isfile(self._local):
             return None
         return self._lines(self._local)
 
-    def _lines(self, path: str) -> Iterator[tuple[str, str]]:
+    @contextlib.contextmanager
+    def _opened(self, path: str) -> Iterator[Any]:
         with self.fs.open(path, "rb") as raw:
-            handle = (
-                gzip.open(raw, "rt", encoding="utf-8")  # noqa: SIM115  (closed with raw)
-                if path.endswith(".gz")
-                else io.TextIOWrapper(raw, encoding="utf-8")
-            )
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield f"{path}:{number}", line
+            if path.endswith(".gz"):
+                with gzip.GzipFile(fileobj=raw) as handle:
+                    yield handle
+            else:
+                yield raw
 
-    def _file(self, path: str) -> Iterator[dict[str, Any]]:
-        lines = path.endswith((".jsonl", ".jsonl.gz"))
-        with self.fs.open(path, "rb") as raw:
-            handle = (
-                gzip.open(raw, "rt", encoding="utf-8")  # noqa: SIM115  (closed with raw)
-                if path.endswith(".gz")
-                else io.TextIOWrapper(raw, encoding="utf-8")
-            )
-            if lines:
-                for number, line in enumerate(handle, start=1):
-                    if line.strip():
-                        yield _parse(line, f"{path}:{number}")
-                return
-            document = _parse(handle.read(), path)
-        for item in document if isinstance(document, list) else [document]:
-            if not isinstance(item, dict):
-                raise SourceError(f"{path}: expected a record (JSON object) or a list of records")
-            yield item
+    def _read(self, path: str) -> bytes:
+        return b"\n".join(self._byte_lines(path))
 
-    def _mount(self, folder: str) -> dict[str, Any]:
-        record = next(iter(self._file(f"{folder}/metadata.json")))
-        for component in COMPONENT_FILES:
-            path = f"{folder}/{component}.json"
-            if self.fs.exists(path):
-                record[component] = next(iter(self._file(path)))
+    def _byte_lines(self, path: str) -> Iterator[bytes]:
+        """The lines of a file as bytes (without the newline), read in chunks."""
+        with self._opened(path) as handle:
+            pending = b""
+            while True:
+                try:
+                    chunk = handle.read(1 << 20)
+                except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+                    raise SourceError(
+                        f"{path} is damaged or cut short ({type(error).__name__}: {error}); its records "
+                        f"cannot all be read. Fetch or export the file again."
+                    ) from error
+                except OSError as error:
+                    raise SourceError(f"cannot read the record source file {path}: {error}") from error
+                if not chunk:
+                    break
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                yield from lines
+            if pending:
+                yield pending
+
+    def _lines(self, path: str) -> Iterator[tuple[str, bytes]]:
+        for number, line in enumerate(self._byte_lines(path), start=1):
+            if line.strip():
+                yield f"{path}:{number}", line
+
+    def _file(self, path: str, skip: Skip | None) -> Iterator[dict[str, Any]]:
+        if path.endswith((".jsonl", ".jsonl.gz")):
+            for where, line in self._lines(path):
+                try:
+                    record = parse_record(line, where)
+                except RecordError as error:
+                    _skipped(skip, error)
+                    continue
+                yield record
+            return
+        try:
+            document = _parse(self._read(path), path)
+        except RecordError as error:
+            _skipped(skip, error)
+            return
+        if isinstance(document, dict):
+            yield document
+            return
+        if not isinstance(document, list):
+            _skipped(
+                skip,
+                RecordError(
+                    path, f"expected a record or a list of records, found {describe_value(document)}"
+                ),
+            )
+            return
+        for index, item in enumerate(document):
+            if isinstance(item, dict):
+                yield item
+            else:
+                _skipped(
+                    skip,
+                    RecordError(
+                        f"{path}[{index}]", f"expected a record (a JSON object), found {describe_value(item)}"
+                    ),
+                )
+
+    def _object(self, path: str) -> dict[str, Any]:
+        value = _parse(self._read(path), path)
+        if not isinstance(value, dict):
+            raise RecordError(path, f"expected a JSON object, found {describe_value(value)}")
+        return value
+
+    def _mount(self, folder: str, skip: Skip | None) -> dict[str, Any] | None:
+        """An asset mount's ``metadata.json`` with its component files; None if one of them is bad."""
+        try:
+            record = self._object(f"{folder}/metadata.json")
+            for component in COMPONENT_FILES:
+                path = f"{folder}/{component}.json"
+                if self.fs.exists(path):
+                    record[component] = self._object(path)
+        except RecordError as error:
+            _skipped(skip, error)
+            return None
         return record
 
 
-def parse_record(text: str, where: str) -> dict[str, Any]:
-    """Parse one JSON record; a malformed one raises :class:`SourceError` naming ``where``."""
-    record = _parse(text, where)
+_BOM = b"\xef\xbb\xbf"
+
+
+def parse_record(data: str | bytes, where: str) -> dict[str, Any]:
+    """Decode (UTF-8, a byte-order mark ignored) and parse one JSON record.
+
+    Raises
+    ------
+    RecordError
+        Naming ``where``, if the bytes are not UTF-8, not JSON or not a JSON object.
+    """
+    record = _parse(data, where)
     if not isinstance(record, dict):
-        raise SourceError(f"{where}: expected a record (JSON object), found a list")
+        raise RecordError(where, f"expected a record (a JSON object), found {describe_value(record)}")
     return record
 
 
-def _parse(text: str, where: str) -> Any:
+def _parse(data: str | bytes, where: str) -> Any:
+    if isinstance(data, bytes):
+        data = data.removeprefix(_BOM)
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise RecordError(
+                where,
+                f"not UTF-8 text (byte 0x{data[error.start]:02x} at position {error.start}); re-encode the "
+                f"file as UTF-8",
+            ) from error
     try:
-        value = json.loads(text)
+        return json.loads(data.removeprefix("\ufeff"))
+    except RecursionError as error:
+        raise RecordError(where, "not valid JSON (nested too deeply); fix or remove this record") from error
     except ValueError as error:
-        raise SourceError(f"{where}: not valid JSON ({error}); fix or remove this record.") from error
-    if not isinstance(value, (dict, list)):
-        raise SourceError(f"{where}: expected a record (JSON object), found {type(value).__name__}")
-    return value
+        raise RecordError(where, f"not valid JSON ({error}); fix or remove this record") from error
 
 
 # -- DocDB ----------------------------------------------------------------------------------------------
@@ -319,8 +434,14 @@ class DocDBSource(Source):
                 return
 
     def records(
-        self, since: dt.datetime | str | None = None, ids: Iterable[str] | None = None
+        self,
+        since: dt.datetime | str | None = None,
+        ids: Iterable[str] | None = None,
+        *,
+        skip: Skip | None = None,
     ) -> Iterator[dict[str, Any]]:
+        # DocDB returns parsed JSON objects: there is nothing to skip at this level (a build checks each
+        # record's fields itself).
         fields = dict.fromkeys(projection(), 1)
         if ids is not None:
             chunk: list[str] = []

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from biodata_cache import config
-from biodata_cache.errors import BiodataCacheError, StoreAccessError
+from biodata_cache.errors import BiodataCacheError, RecordError, StoreAccessError
 from biodata_cache.lease import PublishLease
+from biodata_cache.rows import check_record, record_label, text
 from biodata_cache.rows import subject_id as record_subject
-from biodata_cache.rows import text
 from biodata_cache.sources import FileSource, Source, open_source, record_id
 from biodata_cache.tables import TABLES, TABLES_BY_NAME, Table, project, projection
 
@@ -48,6 +48,9 @@ RECORDS_FILE = "_build/records.pqt"
 QC_BUCKETS = 64
 BATCH_RECORDS = 1000
 WRITE_THREADS = 8
+#: Skipped records listed in the build report, and logged one by one as warnings (the rest at DEBUG).
+SKIPPED_EXAMPLES = 5
+SKIPPED_LOGGED = 20
 
 
 @dataclass
@@ -75,6 +78,13 @@ class BuildReport:
         and publishing.
     repaired
         Whether the previous build had not finished and this one rebuilt every table to repair it.
+    records_skipped
+        Records left out of every table because they could not be read: a line or file that is not UTF-8
+        or not JSON, a record without ``_id`` or ``name``, or a field of the wrong type (see
+        :mod:`biodata_cache.rows`). Each is logged as a warning naming it (``file:line`` or its
+        ``_id``); ``records_read`` does not count them.
+    skipped
+        ``"where: reason"`` of the first few skipped records (shown by ``str(report)``).
     """
 
     version: str
@@ -90,6 +100,22 @@ class BuildReport:
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
     repaired: bool = False
+    records_skipped: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def skip(self, where: str, reason: str) -> None:
+        """Count a record left out of the tables and log a warning naming it and the reason."""
+        self.records_skipped += 1
+        if len(self.skipped) < SKIPPED_EXAMPLES:
+            self.skipped.append(f"{where}: {reason}")
+        if self.records_skipped <= SKIPPED_LOGGED:
+            logger.warning("skipping record %s: %s", where, reason)
+            if self.records_skipped == SKIPPED_LOGGED:
+                logger.warning(
+                    "further skipped records are logged at DEBUG level; the build report counts all"
+                )
+        else:
+            logger.debug("skipping record %s: %s", where, reason)
 
     def __str__(self) -> str:
         kind = "full build" if self.full else "incremental update"
@@ -102,6 +128,12 @@ class BuildReport:
             f"{self.seconds:.1f} s",
         ]
         lines += [f"  {name:<22} {rows:>10,} rows" for name, rows in self.rows.items()]
+        if self.records_skipped:
+            plural = "s" if self.records_skipped != 1 else ""
+            lines.append(
+                f"  {self.records_skipped} record{plural} skipped (in no table; logged as warnings), e.g.:"
+            )
+            lines += [f"    {example}" for example in self.skipped]
         return "\n".join(lines)
 
 
@@ -190,10 +222,9 @@ def _write_state(store: Store, version: str, source: str, records: dict[str, Rec
 
 
 def state_of(record: dict[str, Any]) -> tuple[str, RecordState] | None:
-    """A record's id and what the build state keeps of it; None for a record without id or name."""
+    """A record's id and what the build state keeps of it; None for a record without a usable id."""
     identifier = record_id(record)
     if identifier is None:
-        logger.warning("skipping a record with neither _id nor name")
         return None
     modified = record.get("_last_modified")
     state = RecordState(
@@ -202,8 +233,26 @@ def state_of(record: dict[str, Any]) -> tuple[str, RecordState] | None:
     return identifier, state
 
 
-def rows_of_batch(records: list[dict[str, Any]]) -> dict[str, pa.Table]:
-    """Every per-record table's rows for a batch of records, as arrow tables (runs in worker processes)."""
+#: A record left out of the tables: ``(its id or None, where, reason)``.
+Skipped = tuple[str | None, str, str]
+
+
+def _checked(records: list[tuple[str, dict[str, Any]]]) -> tuple[list[dict[str, Any]], list[Skipped]]:
+    """The records that pass :func:`~biodata_cache.rows.check_record`, and the others as skipped."""
+    good, skipped = [], []
+    for where, record in records:
+        try:
+            check_record(record)
+        except RecordError as error:
+            skipped.append(
+                (record_id(record), f"{where} ({error.where})" if where else error.where, error.reason)
+            )
+        else:
+            good.append(record)
+    return good, skipped
+
+
+def _rows(records: list[dict[str, Any]]) -> dict[str, pa.Table]:
     from biodata_cache.publish import rows_to_arrow
 
     return {
@@ -213,13 +262,32 @@ def rows_of_batch(records: list[dict[str, Any]]) -> dict[str, pa.Table]:
     }
 
 
-def rows_of_lines(lines: list[tuple[str, str]]) -> tuple[dict[str, pa.Table], list[tuple[str, RecordState]]]:
-    """Parse a batch of JSONL lines and compute their rows and build states (runs in worker processes)."""
+def rows_of_batch(records: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, pa.Table], list[Skipped]]:
+    """Every per-record table's rows for a batch of ``(where, record)`` (runs in worker processes).
+
+    Each record is first checked (:func:`biodata_cache.rows.check_record`); one that does not pass is
+    left out and returned as skipped, with its ``where`` (``file:line``, or empty) and the reason.
+    """
+    good, skipped = _checked(records)
+    return _rows(good), skipped
+
+
+def rows_of_lines(
+    lines: list[tuple[str, bytes]],
+) -> tuple[dict[str, pa.Table], list[tuple[str, RecordState]], list[Skipped]]:
+    """Decode and parse a batch of JSONL lines; compute their rows, build states and skipped records
+    (runs in worker processes). A line that is not UTF-8, not JSON or not a good record is skipped."""
     from biodata_cache.sources import parse_record
 
-    records = [parse_record(line, where) for where, line in lines]
-    states = [state for state in map(state_of, records) if state is not None]
-    return rows_of_batch([r for r in records if record_id(r) is not None]), states
+    parsed, skipped = [], []
+    for where, line in lines:
+        try:
+            parsed.append((where, parse_record(line, where)))
+        except RecordError as error:
+            skipped.append((None, error.where, error.reason))
+    good, bad = _checked(parsed)
+    states = [state for state in map(state_of, good) if state is not None]
+    return _rows(good), states, skipped + bad
 
 
 class _Staging:
@@ -241,16 +309,17 @@ class _Staging:
         self.paths = [path.split(".") for path in projection()]
         self.lines = False
         self.states: dict[str, RecordState] = {}
+        self.skipped: list[Skipped] = []
 
     def add(self, record: dict[str, Any]) -> None:
         """Stage a parsed record (its build state is kept by the caller)."""
         # Workers get only the fields the tables need: pickling whole records would cost the main
         # process as much as computing the rows itself.
-        self.batch.append(project(record, self.paths) if self.workers > 1 else record)
+        self.batch.append(("", project(record, self.paths) if self.workers > 1 else record))
         if len(self.batch) >= BATCH_RECORDS:
             self._submit(final=False)
 
-    def add_line(self, where: str, line: str) -> None:
+    def add_line(self, where: str, line: bytes) -> None:
         """Stage an unparsed JSONL record; workers parse it and report its build state."""
         self.lines = True
         self.batch.append((where, line))
@@ -274,10 +343,12 @@ class _Staging:
             self._receive(self.inflight.popleft().result())
 
     def _receive(self, result: Any) -> None:
-        tables = result
         if self.lines:
-            tables, states = result
+            tables, states, skipped = result
             self.states.update(states)
+        else:
+            tables, skipped = result
+        self.skipped += skipped
         for table in TABLES:
             data = tables.get(table.name)
             if data is None or data.num_rows == 0:
@@ -417,6 +488,16 @@ def _changed(current: dict[str, str | None], old_records: dict[str, RecordState]
     )
 
 
+def _skip_unidentified(report: BuildReport, record: Any) -> None:
+    """Count a record whose ``_id`` / ``name`` cannot identify it (the reason from the record check)."""
+    try:
+        check_record(record)
+    except RecordError as error:
+        report.skip(error.where, error.reason)
+    else:  # pragma: no cover  (check_record rejects every record without an id)
+        report.skip(record_label(record), "no usable _id or name")
+
+
 def _changed_records(
     records: Iterable[dict[str, Any]], old_records: dict[str, RecordState], seen: dict[str, str | None]
 ) -> Iterator[dict[str, Any]]:
@@ -424,6 +505,7 @@ def _changed_records(
     for record in records:
         identifier = record_id(record)
         if identifier is None:
+            yield record  # the build skips it and says why
             continue
         modified = record.get("_last_modified")
         seen[identifier] = None if modified is None else str(modified)
@@ -450,6 +532,12 @@ def update_all_tables(
     commit: a second publisher of the same version waits up to ``wait`` seconds, then raises
     :class:`~biodata_cache.errors.ConflictError`. A build that finds its predecessor did not finish
     (killed or failed between writing data and committing the registry) rebuilds every table.
+
+    A record that cannot be read (a line that is not UTF-8 or not JSON, a record without ``_id`` or
+    ``name``, a field of the wrong type: see :mod:`biodata_cache.rows`) never stops the build: it is
+    left out of every table, logged as a warning naming it (``file:line`` or its ``_id``) and counted in
+    :attr:`BuildReport.records_skipped`. A source that cannot be read at all (missing, unreachable, a
+    damaged ``.gz``) raises :class:`~biodata_cache.errors.SourceError` before anything is published.
 
     Parameters
     ----------
@@ -546,17 +634,19 @@ def _update(
 
     old_records: dict[str, RecordState] = previous[1] if incremental and previous else {}
     seen: dict[str, str | None] = {}
+    # A file source reports records it cannot parse instead of raising: they are skipped and counted.
+    skip = {"skip": report.skip} if isinstance(opened, FileSource) else {}
     if incremental and opened.cheap_ids:
         # DocDB: one projected query lists every id and time; only changed records are fetched.
         seen = dict(opened.ids())
         changed = _changed(seen, old_records)
-        records: Iterable[dict[str, Any]] = opened.records(ids=changed) if changed else []
+        records: Iterable[dict[str, Any]] = opened.records(ids=changed, **skip) if changed else []
         total: int | None = len(changed)
     elif incremental:
         # A file has no index: read it once, keep the records whose time differs from the last build.
-        records, total = _changed_records(opened.records(), old_records, seen), None
+        records, total = _changed_records(opened.records(**skip), old_records, seen), None
     else:
-        records, total = opened.records(), None
+        records, total = opened.records(**skip), None
 
     with tempfile.TemporaryDirectory(prefix="biodata-cache-build-") as scratch:
         staging = _Staging(scratch, max(1, workers or 1))
@@ -574,13 +664,19 @@ def _update(
                     records, enabled=progress, total=total, description=f"reading {opened.description}"
                 ):
                     state = state_of(record)
-                    if state is not None:
-                        new_records[state[0]] = state[1]
-                        staging.add(record)
+                    if state is None:
+                        _skip_unidentified(report, record)
+                        continue
+                    new_records[state[0]] = state[1]
+                    staging.add(record)
             staging.finish()
         finally:
             staging.close()
         new_records.update(staging.states)
+        for identifier, where, reason in staging.skipped:
+            report.skip(where, reason)
+            if identifier is not None:
+                new_records.pop(identifier, None)  # no state kept: the next build reads it again
         report.records_read = len(new_records)
         report.phases["read"] = time.perf_counter() - started
         changed = _changed(seen, old_records) if incremental else []

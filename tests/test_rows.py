@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from biodata_cache import errors as bdc_errors
 from biodata_cache import rows
 
 RECORDS = Path(__file__).parent / "data" / "aind_records"
@@ -191,3 +193,61 @@ def test_numeric_subject_ids_become_strings_and_values_sorted_json():
 )
 def test_timestamps_in_every_iso_form_become_utc(text, expected):
     assert rows.timestamp(text) == expected
+
+
+# -- the record shape check (one place, before the row functions) -------------------------------------
+
+
+def test_every_real_record_passes_the_shape_check(raw, derived, ophys):
+    from biodata_cache.sources import open_source
+
+    for record in (raw, derived, ophys, *open_source("sample").records()):
+        rows.check_record(record)
+
+
+def test_a_metrics_object_is_rejected_naming_the_field_what_was_expected_and_found(derived):
+    record = json.loads(json.dumps(derived))
+    record["quality_control"]["metrics"] = {m["name"]: m for m in record["quality_control"]["metrics"]}
+    with pytest.raises(bdc_errors.RecordError) as caught:
+        rows.check_record(record)
+    assert caught.value.where == f'_id "{derived["_id"]}" name "{DERIVED}"'
+    assert caught.value.reason.startswith(
+        "quality_control.metrics: expected a list of objects, found an object {"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": ["a"]}, "name: expected a string, found a list"),
+        ({"_id": {"$oid": "65f0"}}, "_id: expected a string (or an integer) id, found an object"),
+        ({"_last_modified": 1700000000}, "_last_modified: expected an ISO 8601 time"),
+        ({"acquisition": {"acquisition_start_time": "yesterday"}}, 'acquisition_start_time: expected an ISO'),
+        ({"subject": {"subject_id": 692478.0}}, "subject.subject_id: expected a string (or an integer)"),
+        ({"data_description": {"source_data": {"name": "x"}}}, "source_data: expected a list"),
+        ({"quality_control": {"metrics": [{"status_history": [{"timestamp": 5}]}]}},
+         "quality_control.metrics[0].status_history[0].timestamp: expected an ISO 8601 time"),
+        ({"procedures": []}, "procedures: expected an object, found a list"),
+    ],
+)  # fmt: skip
+def test_a_field_of_the_wrong_type_is_rejected_with_its_path(change, field):
+    with pytest.raises(bdc_errors.RecordError, match=re.escape(field)):
+        rows.check_record({"_id": "x", "name": "n", **change})
+
+
+def test_a_record_without_id_or_name_is_rejected():
+    for record in ({}, {"_id": None, "name": "  "}, {"_id": ""}, []):
+        with pytest.raises(bdc_errors.RecordError, match=r"_id|record"):
+            rows.check_record(record)
+
+
+def test_documented_readings_int_subject_id_plain_string_modality_and_one_source_string(raw):
+    record = json.loads(json.dumps(raw))
+    record["subject"]["subject_id"] = 828418
+    record["data_description"]["modalities"] = "behavior"
+    record["data_description"]["source_data"] = "some_raw_asset"
+    record["other_identifiers"]["Code Ocean"] = "abc"
+    rows.check_record(record)
+    (row,) = rows.asset_basics_rows(record)
+    assert (row["subject_id"], row["modalities"], row["code_ocean"]) == ("828418", ["behavior"], ["abc"])
+    assert [r["source_data"] for r in rows.source_data_rows(record)] == ["some_raw_asset"]

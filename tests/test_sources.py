@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from docdb_fake import FakeDocDB, matches, project, session_for
 
-from biodata_cache.errors import SourceError
+from biodata_cache.errors import RecordError, SourceError
 from biodata_cache.sources import DocDBSource, FileSource, open_source
 from biodata_cache.tables import projection
 
@@ -176,3 +176,58 @@ def test_bundled_sample_is_what_make_sample_generates(tmp_path):
     assert (tmp_path / "sample.jsonl.gz").read_bytes() == Path(sample_path()).read_bytes(), (
         "the bundled sample is stale: run `python builders/make_sample.py` and commit the result"
     )
+
+
+# -- bad lines, bytes and files -------------------------------------------------------------------------
+
+
+def test_undecodable_line_outside_a_build_raises_a_record_error_naming_file_and_line(tmp_path):
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(b'{"_id": "a", "name": "ok"}\n{"_id": "b", "name": "caf\xe9"}\n')
+    with pytest.raises(RecordError, match=r"records\.jsonl:2: not UTF-8 text \(byte 0xe9"):
+        list(open_source(str(path)).records())
+
+
+def test_bad_lines_go_to_skip_and_every_other_record_is_read(tmp_path):
+    path = tmp_path / "records.jsonl.gz"
+    lines = [
+        b'\xef\xbb\xbf{"_id": "a"}',
+        b'{"_id": "b", "name": "\xff"}',
+        b"[1]",
+        b"{oops",
+        b'{"_id": "c"}\r',
+    ]
+    path.write_bytes(gzip.compress(b"\n".join(lines)))
+    skipped: list[tuple[str, str]] = []
+    records = list(open_source(str(path)).records(skip=lambda where, reason: skipped.append((where, reason))))
+    assert [r["_id"] for r in records] == ["a", "c"]
+    assert [(w.rsplit("/", 1)[1], r.split(" (")[0]) for w, r in skipped] == [
+        ("records.jsonl.gz:2", "not UTF-8 text"),
+        ("records.jsonl.gz:3", "expected a record"),
+        ("records.jsonl.gz:4", "not valid JSON"),
+    ]
+
+
+def test_folder_files_and_mounts_that_cannot_be_read_are_skipped_one_by_one(tmp_path):
+    (tmp_path / "a.json").write_text('{"_id": "a"}')
+    (tmp_path / "bad.json").write_bytes(b'{"_id": "\xff"}')
+    (tmp_path / "list.json").write_text('[{"_id": "b"}, 7]')
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "metadata.json").write_text('{"_id": "m"}')
+    (tmp_path / "m" / "subject.json").write_text('[{"subject_id": "1"}]')
+    skipped: list[str] = []
+    records = list(open_source(str(tmp_path)).records(skip=lambda where, reason: skipped.append(where)))
+    assert [r["_id"] for r in records] == ["a", "b"]
+    assert [w.removeprefix(str(tmp_path) + "/") for w in skipped] == [
+        "bad.json",
+        "list.json[1]",
+        "m/subject.json",
+    ]
+
+
+def test_truncated_gzip_is_a_source_error_naming_the_file(tmp_path):
+    data = gzip.compress(b"\n".join(json.dumps(r).encode() for r in real_records()))
+    path = tmp_path / "records.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SourceError, match=r"records\.jsonl\.gz is damaged or cut short"):
+        list(open_source(str(path)).records(skip=lambda where, reason: None))

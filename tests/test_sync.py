@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -217,7 +218,7 @@ def test_worker_processes_build_the_same_tables_as_one_process(monkeypatch, tmp_
     )
 
 
-def test_malformed_line_in_a_worker_names_file_and_line(monkeypatch, tmp_path):
+def test_malformed_line_in_a_worker_is_skipped_named_and_counted(monkeypatch, tmp_path, caplog):
     import gzip
 
     import biodata_cache.sync as sync
@@ -229,9 +230,14 @@ def test_malformed_line_in_a_worker_names_file_and_line(monkeypatch, tmp_path):
     lines[150] = lines[150][:40]
     broken = tmp_path / "records.jsonl"
     broken.write_text("\n".join(lines))
-    with pytest.raises(bdc.SourceError, match=r"records\.jsonl:151: not valid JSON"):
-        update_all_tables(source=str(broken), root=str(tmp_path / "store"), progress=False, workers=2)
-    assert not (tmp_path / "store" / "bdc-v0.1" / "catalog.yaml").exists()
+    root = tmp_path / "store"
+    with caplog.at_level(logging.WARNING, logger="biodata_cache.sync"):
+        report = update_all_tables(source=str(broken), root=str(root), progress=False, workers=2)
+    assert report.records_skipped == 1 and report.records_read == len(lines) - 1
+    assert re.search(r"records\.jsonl:151: not valid JSON", caplog.text)
+    assert "records.jsonl:151: not valid JSON" in str(report)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
+    assert len(bdc.asset_basics()) == len(lines) - 1
 
 
 def test_docdb_incremental_fetches_only_changed_records_and_drops_deleted(monkeypatch, tmp_path):
@@ -270,3 +276,66 @@ def test_subject_that_disappears_loses_its_qc_partition(monkeypatch, records_fol
     monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
     assert bdc.qc("692478").empty
     assert bdc.get_cache_registry()["qc"].partitions == 1
+
+
+# -- records that cannot be read are skipped, named and counted ------------------------------------------
+
+
+def test_build_skips_a_record_with_undecodable_bytes_and_counts_it(monkeypatch, tmp_path, caplog):
+    records = [json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))]
+    lines = [json.dumps(r).encode() for r in records]
+    lines.insert(1, json.dumps(records[1]).encode().replace(b'"828418"', b'"828\xe9418"', 1))
+    source = tmp_path / "records.jsonl"
+    source.write_bytes(b"\n".join(lines))
+    root = str(tmp_path / "store")
+    with caplog.at_level(logging.WARNING, logger="biodata_cache.sync"):
+        report = update_all_tables(source=str(source), root=root, progress=False)
+    assert (report.records_read, report.records_skipped) == (3, 1)
+    assert re.search(r"skipping record .*records\.jsonl:2: not UTF-8 text \(byte 0xe9", caplog.text)
+    assert "1 record skipped" in str(report) and "records.jsonl:2: not UTF-8" in str(report)
+    update_all_tables(source=str(RECORDS), root=str(tmp_path / "clean"), progress=False)
+    assert read_all(monkeypatch, root) == read_all(monkeypatch, str(tmp_path / "clean"))
+
+
+def test_build_from_docdb_skips_a_record_whose_metrics_is_an_object_and_names_it(
+    monkeypatch, tmp_path, caplog
+):
+    records = [json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))]
+    derived = next(r for r in records if r["name"] == DERIVED)
+    derived["quality_control"]["metrics"] = {m["name"]: m for m in derived["quality_control"]["metrics"]}
+    source = DocDBSource("docdb.example", session=session_for(FakeDocDB(records)), batch_size=2)
+    root = str(tmp_path / "store")
+    with caplog.at_level(logging.WARNING, logger="biodata_cache.sync"):
+        report = update_all_tables(source=source, root=root, progress=False)
+    assert (report.records_read, report.records_skipped) == (2, 1)
+    assert f'_id "{derived["_id"]}" name "{DERIVED}": quality_control.metrics: expected a list' in caplog.text
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    assert DERIVED not in set(bdc.asset_basics()["name"])  # left out of every table, not half-read
+    assert bdc.qc("828418").empty and len(bdc.qc("692478")) == 4
+
+
+def test_a_record_that_turns_bad_loses_its_rows_and_is_reported_by_every_build(
+    monkeypatch, records_folder, tmp_path
+):
+    root = str(tmp_path / "store")
+    update_all_tables(source=str(records_folder), root=root, progress=False)
+    raw = json.loads((records_folder / "v2_raw.json").read_text())
+    raw["_last_modified"] = "2026-03-01T00:00:00Z"
+    raw["subject"]["subject_id"] = {"id": "828418"}
+    (records_folder / "v2_raw.json").write_text(json.dumps(raw))
+    for _ in range(2):  # no build state is kept for it: the next build reads and reports it again
+        report = update_all_tables(source=str(records_folder), root=root, progress=False)
+        assert not report.full and report.records_skipped == 1
+        assert "subject.subject_id: expected a string (or an integer), found an object" in report.skipped[0]
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    assert RAW not in set(bdc.asset_basics()["name"])
+
+
+def test_skipped_records_beyond_twenty_are_logged_at_debug_but_all_counted(tmp_path, caplog):
+    source = tmp_path / "records.jsonl"
+    source.write_text("\n".join(["{oops"] * 25 + ['{"_id": "a", "name": "a"}']))
+    with caplog.at_level(logging.DEBUG, logger="biodata_cache.sync"):
+        report = update_all_tables(source=str(source), root=str(tmp_path / "store"), progress=False)
+    assert (report.records_read, report.records_skipped, len(report.skipped)) == (1, 25, 5)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "skipping record" in r.message]
+    assert len(warnings) == 20 and "logged at DEBUG" in caplog.text
