@@ -16,6 +16,9 @@ variable                  meaning                                               
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import os
 import re
 from dataclasses import dataclass, field
@@ -28,7 +31,21 @@ BACKENDS = ("S3", "MEMORY", "LOCAL")
 PRODUCTION_ROOT = "s3://allen-data-views/data-asset-cache"
 MEMORY_ROOT = "memory://biodata-cache"
 VERSION_PREFIX = "bdc-v"
-_VERSION_PATTERN = re.compile(r"^(?:bdc-v|v)?(\d+)\.(\d+)(?:\.\d+.*)?$")
+#: ``MAJOR.MINOR``, optionally ``.PATCH`` and a PEP 440 pre/post/dev/local suffix, with an optional
+#: ``v`` or ``bdc-v`` prefix. ASCII digits only (``\d`` would also take e.g. Arabic-Indic digits).
+_VERSION_PATTERN = re.compile(
+    r"^(?:bdc-v|v)?([0-9]+)\.([0-9]+)(?:\.[0-9]+)?(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?"
+    r"(?:\+[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*)?$"
+)
+_VERSION_FORMS = (
+    "expected 'MAJOR.MINOR' such as '0.1', a package version such as '0.1.3', or a folder name such as "
+    "'bdc-v0.1'"
+)
+LOCAL_PROTOCOLS = ("file", "local")
+#: Options every fsspec filesystem takes (instance and listings caches).
+_COMMON_OPTIONS = frozenset(
+    {"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths"}
+)
 
 
 def default_local_root() -> str:
@@ -43,26 +60,36 @@ def version_folder(version: str | None = None) -> str:
     Parameters
     ----------
     version
-        ``"0.1"``, ``"v0.1"``, ``"bdc-v0.1"`` or a full package version such as ``"0.1.3"``;
-        ``None`` gives the installed package's ``major.minor``.
+        ``"0.1"``, ``"v0.1"``, ``"bdc-v0.1"`` or a full package version such as ``"0.1.3"`` or
+        ``"0.1.0rc1"`` (surrounding blanks are ignored); ``None`` gives the installed package's
+        ``major.minor``. Digits are ASCII; a float (``0.10`` would be ``0.1``) is rejected.
 
     Returns
     -------
     str
         The folder name, e.g. ``"bdc-v0.1"``.
+
+    Raises
+    ------
+    InvalidInputError
+        For anything else (``"0.1.2.3"``, ``"bdc-v"``, ``"1e3"``, ``"latest"``, an int or a float).
     """
     if version is None:
         version = __version__
     if not isinstance(version, str):
+        hint = " (as a float, 0.10 is 0.1)" if isinstance(version, float) else ""
         raise InvalidInputError(
-            f"version must be a string such as '0.1' or 'bdc-v0.1', got {type(version).__name__} {version!r}."
+            f"version must be a string such as '0.1' or 'bdc-v0.1', got {type(version).__name__} "
+            f"{version!r}{hint}. Pass it quoted: version='0.1'."
+        )
+    if not version.strip():
+        raise InvalidInputError(
+            f"version must not be empty, got {version!r}; {_VERSION_FORMS}, or leave it out for the "
+            f"installed version."
         )
     match = _VERSION_PATTERN.match(version.strip())
     if not match:
-        raise InvalidInputError(
-            f"version {version!r} is not a version: expected 'MAJOR.MINOR' such as '0.1', or a "
-            f"folder name such as 'bdc-v0.1'."
-        )
+        raise InvalidInputError(f"version {version!r} is not a version: {_VERSION_FORMS}.")
     return f"{VERSION_PREFIX}{int(match.group(1))}.{int(match.group(2))}"
 
 
@@ -91,7 +118,7 @@ class Settings:
     backend
         ``S3``, ``MEMORY`` or ``LOCAL``.
     root
-        fsspec URL of the store root.
+        fsspec URL of the store root (a local folder as an absolute path).
     version
         Version folder name, e.g. ``bdc-v0.1``.
     source
@@ -117,6 +144,181 @@ class Settings:
         return self.backend in ("MEMORY", "LOCAL") and self.version == version_folder(None)
 
 
+def _given(value: Any, argument: str, variable: str) -> tuple[str | None, str]:
+    """The argument if given, else the environment variable (empty: unset); and where it came from."""
+    if value is not None:
+        if not isinstance(value, str):
+            raise InvalidInputError(f"{argument} must be a string, got {type(value).__name__} {value!r}.")
+        if not value.strip():
+            raise InvalidInputError(
+                f"{argument} must not be empty, got {value!r}; pass a value, or leave it out (None) to use "
+                f"{variable} or the default."
+            )
+        return value, f"{argument}={value!r}"
+    found = os.environ.get(variable)
+    return (found or None), f"{variable}={found!r}"
+
+
+def source_spec(source: str | None = None) -> str:
+    """The source specification: the argument, else ``BIODATA_CACHE_SOURCE``, else ``docdb``.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``source`` is not a string or is empty.
+    """
+    spec, origin = _given(source, "source", "BIODATA_CACHE_SOURCE")
+    if spec is not None and not spec.strip():
+        raise InvalidInputError(f"{origin} is blank: set it to 'docdb', 'sample' or a path/URL of records.")
+    return spec or "docdb"
+
+
+def _check_root(root: str, origin: str) -> str:
+    """A root as the store uses it, or InvalidInputError naming what is wrong and the fix."""
+    examples = "e.g. s3://bucket/prefix, https://mirror/prefix, memory://biodata-cache or a folder"
+    if not root.strip() or root != root.strip():
+        raise InvalidInputError(
+            f"{origin} is not a store root: it is blank or has blanks around it. Give the folder or URL "
+            f"itself ({examples})."
+        )
+    if "://" not in root:
+        folder = os.path.abspath(os.path.expanduser(root))
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise InvalidInputError(
+                f"{origin}: {folder} is a file, expected a folder (a store root holds cache_versions.json "
+                f"and bdc-v* folders). Pass the folder that holds it."
+            )
+        return folder.rstrip("/") or "/"
+    protocol, rest = root.split("://", 1)
+    if not rest.strip("/"):
+        raise InvalidInputError(f"{origin} has nothing after {protocol}://: name the store ({examples}).")
+    if protocol in LOCAL_PROTOCOLS:
+        folder = rest
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise InvalidInputError(f"{origin}: {folder} is a file, expected a folder. Pass the folder.")
+    elif protocol in ("s3", "s3a") and not rest.split("/", 1)[0]:
+        raise InvalidInputError(f"{origin} names no bucket: expected s3://BUCKET/prefix.")
+    else:
+        _filesystem_class(protocol, origin)
+    return root.rstrip("/")
+
+
+@functools.lru_cache(maxsize=32)
+def _filesystem(protocol: str) -> tuple[type | None, str]:
+    import fsspec
+
+    if protocol not in fsspec.available_protocols():
+        return None, "unknown"
+    try:
+        return fsspec.get_filesystem_class(protocol), ""
+    except (ImportError, ValueError) as error:
+        return None, str(error)
+
+
+def _filesystem_class(protocol: str, origin: str) -> type:
+    cls, problem = _filesystem(protocol)
+    if cls is None and problem == "unknown":
+        raise InvalidInputError(
+            f"{origin}: {protocol}:// is not a protocol fsspec knows. Use s3://, https:// (a read-only "
+            f"mirror), memory://, a local folder, or another fsspec URL."
+        )
+    if cls is None:
+        raise InvalidInputError(
+            f"{origin}: {protocol}:// stores need a package that is not installed: {problem}"
+        )
+    return cls
+
+
+@functools.lru_cache(maxsize=32)
+def _filesystem_options(cls: type) -> frozenset[str]:
+    """Option names a filesystem class takes: its (and its bases') named ``__init__`` parameters."""
+    names = set(_COMMON_OPTIONS)
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for parameter in inspect.signature(init).parameters.values():
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+                names.add(parameter.name)
+    names.discard("self")
+    if "http" in (cls.protocol if isinstance(cls.protocol, (tuple, list)) else (cls.protocol,)):
+        try:  # HTTPFileSystem passes its other options to each aiohttp request (headers, auth, ...)
+            import aiohttp
+
+            names |= set(inspect.signature(aiohttp.ClientSession._request).parameters) - {"self"}
+        except (ImportError, TypeError, ValueError):  # pragma: no cover
+            pass
+    return frozenset(names)
+
+
+def check_storage_options(root: str, options: Any) -> dict[str, Any]:
+    """Validate fsspec ``storage_options`` for a store root and return a copy.
+
+    Parameters
+    ----------
+    root
+        The store root the options are for (its protocol decides which options exist).
+    options
+        ``None`` or a dict of option names (str) to values.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InvalidInputError
+        If ``options`` is not a dict, a name is not an option of the root's filesystem (the message
+        suggests the closest names), ``anon`` is not a bool, or credentials are incomplete (a ``key``
+        without its ``secret`` or the reverse, a ``token`` without a ``key``).
+    """
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise InvalidInputError(
+            f"storage_options must be a dict of fsspec options such as {{'anon': True}}, got "
+            f"{type(options).__name__} {options!r:.100}."
+        )
+    if not options:
+        return {}
+    names = [name for name in options if not isinstance(name, str)]
+    if names:
+        raise InvalidInputError(f"storage_options names must be strings, got {names!r:.100}.")
+    protocol = root.split("://", 1)[0] if "://" in root else "file"
+    what = "local folder" if protocol in LOCAL_PROTOCOLS else f"{protocol}://"
+    allowed = _filesystem_options(_filesystem_class(protocol, f"root {root!r}"))
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        hints = []
+        for name in unknown:
+            prefixes = sorted((a for a in allowed if name.startswith(a) or a.startswith(name)), key=len)
+            close = prefixes[:1] or difflib.get_close_matches(name, allowed, n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        listed = ", ".join(sorted(n for n in allowed if n not in _COMMON_OPTIONS and n not in ("loop",)))
+        raise InvalidInputError(
+            f"storage_options {', '.join(hints)} {'is' if len(unknown) == 1 else 'are'} not "
+            f"{'an option' if len(unknown) == 1 else 'options'} of {what} stores ({root}); their options: "
+            f"{listed[:600]}."
+        )
+    if protocol in ("s3", "s3a"):
+        if "anon" in options and not isinstance(options["anon"], bool):
+            raise InvalidInputError(f"storage_options 'anon' must be True or False, got {options['anon']!r}.")
+        given = {name for name in ("key", "secret", "token") if options.get(name) is not None}
+        for name in given:
+            if not isinstance(options[name], str):
+                raise InvalidInputError(
+                    f"storage_options {name!r} must be a string, got {type(options[name]).__name__}."
+                )
+        if (given and "key" not in given) or ("key" in given and "secret" not in given):
+            raise InvalidInputError(
+                f"storage_options has {' and '.join(sorted(given))} but not "
+                f"{'secret' if 'key' in given else 'key'}: AWS credentials need an access key ('key') and "
+                f"its secret ('secret'), plus 'token' for temporary ones. Give both, or neither to use "
+                f"AWS_PROFILE / AWS_ACCESS_KEY_ID, or {{'anon': True}} to read a public bucket."
+            )
+    return dict(options)
+
+
 def resolve(
     *,
     backend: str | None = None,
@@ -127,39 +329,54 @@ def resolve(
 ) -> Settings:
     """Resolve the configuration: argument, then environment variable, then default.
 
+    An argument must be a non-empty string (``None``: not given); an empty environment variable counts
+    as unset. A local folder root is made absolute (``~`` expanded).
+
     Parameters
     ----------
     backend, root, version, source
         Override ``BIODATA_CACHE_BACKEND``, ``BIODATA_CACHE_ROOT``, ``BIODATA_CACHE_VERSION`` and
         ``BIODATA_CACHE_SOURCE``.
     storage_options
-        fsspec options for the store root (e.g. ``{"anon": True}``).
+        fsspec options for the store root (e.g. ``{"anon": True}``), checked against the options the
+        root's filesystem takes (see :func:`check_storage_options`).
 
     Returns
     -------
     Settings
+
+    Raises
+    ------
+    InvalidInputError
+        For a value that is not a string, an empty argument, an unknown backend, a root that is blank,
+        names no bucket or path, uses a protocol fsspec does not know or is a file, a version that is not
+        a version (see :func:`version_folder`), or bad ``storage_options``.
     """
-    env = os.environ
-    root = root or env.get("BIODATA_CACHE_ROOT") or None
-    backend = backend or env.get("BIODATA_CACHE_BACKEND") or None
-    if backend is None:
-        backend = _infer_backend(root) if root else "MEMORY"
-    backend = backend.upper()
-    if backend not in BACKENDS:
+    given_root, root_origin = _given(root, "root", "BIODATA_CACHE_ROOT")
+    given_backend, backend_origin = _given(backend, "backend", "BIODATA_CACHE_BACKEND")
+    if given_root is not None:
+        given_root = _check_root(given_root, root_origin)
+    if given_backend is None:
+        chosen = _infer_backend(given_root) if given_root else "MEMORY"
+    else:
+        chosen = given_backend.upper()
+    if chosen not in BACKENDS:
         raise InvalidInputError(
-            f"BIODATA_CACHE_BACKEND={backend!r} is not a backend; choose one of {', '.join(BACKENDS)} "
+            f"{backend_origin} is not a backend; choose one of {', '.join(BACKENDS)} "
             f"(or set BIODATA_CACHE_ROOT to any fsspec URL)."
         )
-    if root is None:
-        root = {"S3": PRODUCTION_ROOT, "MEMORY": MEMORY_ROOT, "LOCAL": default_local_root()}[backend]
-    if storage_options is not None and not isinstance(storage_options, dict):
-        raise InvalidInputError(
-            f"storage_options must be a dict of fsspec options, got {type(storage_options).__name__}."
-        )
+    final_root = (
+        given_root or {"S3": PRODUCTION_ROOT, "MEMORY": MEMORY_ROOT, "LOCAL": default_local_root()}[chosen]
+    )
+    given_version, version_origin = _given(version, "version", "BIODATA_CACHE_VERSION")
+    try:
+        folder = version_folder(given_version)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{version_origin}: {error}") from None
     return Settings(
-        backend=backend,
-        root=root.rstrip("/") if root not in ("/",) else root,
-        version=version_folder(version or env.get("BIODATA_CACHE_VERSION") or None),
-        source=source or env.get("BIODATA_CACHE_SOURCE") or "docdb",
-        storage_options=dict(storage_options or {}),
+        backend=chosen,
+        root=final_root,
+        version=folder,
+        source=source_spec(source),
+        storage_options=check_storage_options(final_root, storage_options),
     )

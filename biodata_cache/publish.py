@@ -26,6 +26,7 @@ from biodata_cache.registry import (
     Registry,
     add_version,
     read_registry,
+    registry_from_bytes,
     registry_path,
 )
 
@@ -184,12 +185,12 @@ def publish_registry(
     new = {t.name: t for t in tables}
 
     def change(current: bytes | None) -> bytes:
-        previous = Registry.from_json(json.loads(current)).tables if current else []
+        previous = registry_from_bytes(store, version, current).tables if current else []
         kept = [t for t in previous if t.name not in new]
         registry = Registry(version, [*new.values(), *kept], built_at, source, __version__)
         return json.dumps(registry.to_json(), indent=2).encode()
 
-    registry = Registry.from_json(json.loads(store.update_bytes(registry_path(version), change)))
+    registry = registry_from_bytes(store, version, store.update_bytes(registry_path(version), change))
     publish_catalogs(store, version)
     logger.info("published %s with %d tables at %s", version, len(registry), store.url(version))
     return registry

@@ -74,18 +74,44 @@ def _load_catalog(store: Store, settings: config.Settings) -> dict[str, Any] | N
     only when its bytes changed. The parsed document is shared between calls: treat it as read-only.
     """
     from biodata_cache.catalog import CATALOG_FILE
+    from biodata_cache.store import DamagedObjectError
+
+    url = store.url(settings.version, CATALOG_FILE)
+
+    def parse(text: bytes) -> Any:
+        import yaml
+
+        try:
+            return _parse_catalog(text)
+        except (yaml.YAMLError, UnicodeDecodeError) as error:  # cut short in transit, or damaged
+            raise DamagedObjectError(f"{url} is not valid YAML: {error}") from error
 
     try:
-        text = store.read_bytes(f"{settings.version}/{CATALOG_FILE}")
+        document = store.read_bytes(f"{settings.version}/{CATALOG_FILE}", parse)
     except FileNotFoundError:
         return None
-    document = _parse_catalog(text)
-    if not isinstance(document, dict) or not isinstance(document.get("sources"), dict):
-        raise BiodataCacheError(
-            f"{store.url(settings.version, CATALOG_FILE)} is not a biodata-cache catalog (no "
-            f"'sources' mapping). Regenerate it with `biodata-cache catalog` or republish the version."
+    problem = _catalog_problem(document)
+    if problem:
+        raise DamagedObjectError(
+            f"{url} is not a biodata-cache catalog: {problem}. Regenerate it from the registry with "
+            f"`biodata-cache catalog --republish`, or republish the version (`biodata-cache build`)."
         )
     return document
+
+
+def _catalog_problem(document: Any) -> str | None:
+    """What makes a parsed catalog unusable (expected a ``sources`` mapping of entries), or None."""
+    if not isinstance(document, dict) or not isinstance(document.get("sources"), dict):
+        return f"expected a mapping with a 'sources' mapping, found {type(document).__name__}"
+    for name, entry in document["sources"].items():
+        args = entry.get("args") if isinstance(entry, dict) else None
+        if not isinstance(args, dict) or not isinstance(args.get("urlpath"), str):
+            return f"entry {name!r} has no 'args' mapping with a 'urlpath' string (found {entry!r:.100})"
+        if not isinstance(entry.get("parameters") or {}, dict) or not isinstance(
+            entry.get("metadata") or {}, dict
+        ):
+            return f"entry {name!r} has 'parameters' or 'metadata' that are not mappings"
+    return None
 
 
 @functools.lru_cache(maxsize=16)
@@ -177,11 +203,39 @@ def read_table(
     version: str | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> pa.Table:
-    """Read a published table as an arrow table (the path every reader takes)."""
+    """Read a published table as an arrow table (the path every reader takes).
+
+    Parameters
+    ----------
+    name
+        A published table (``biodata_cache.TABLES``) or a custom table, ``custom_<name>``.
+    columns
+        Columns to read, each once (default: all).
+    filters
+        ``(column, operator, value)`` triples pushed down to parquet and combined with AND. Operators:
+        ``==``, ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, and ``in`` / ``not in`` with a list of values.
+    parameters
+        Values of the entry's parameters as str, e.g. ``{"subject_id": "692478"}`` for ``qc``.
+    version, storage_options
+        See :func:`unique_project_names`.
+
+    Returns
+    -------
+    pyarrow.Table
+
+    Raises
+    ------
+    InvalidInputError
+        For arguments of the wrong type or a column (in ``columns`` or ``filters``) the table does not have.
+    VersionNotFoundError, TableNotFoundError
+        When the version or the table does not exist in the store.
+    """
     from biodata_cache.store import translate_errors
 
+    _check_read_arguments(name, columns, filters, parameters)
     settings = _settings(version, storage_options)
     source = open_source_entry(name, settings, parameters=parameters, columns=columns, filters=filters)
+    _check_column_names(name, source.metadata, columns, filters)
     with translate_errors(source._urlpath):
         try:
             return source.read_arrow()
@@ -193,6 +247,68 @@ def read_table(
 
 
 # -- argument checks --------------------------------------------------------------------------------
+
+_FILTER_OPERATORS = ("==", "=", "!=", "<", "<=", ">", ">=", "in", "not in")
+
+
+def _check_read_arguments(name: Any, columns: Any, filters: Any, parameters: Any) -> None:
+    """Check the types of :func:`read_table`'s arguments before anything is read."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError(
+            f"table name must be a non-empty str, got {type(name).__name__} {name!r}; published tables: "
+            f"{', '.join(TABLES_BY_NAME)} (custom tables: 'custom_<name>')."
+        )
+    if columns is not None:
+        if isinstance(columns, str) or not isinstance(columns, (list, tuple)):
+            raise InvalidInputError(f"columns must be a list of column names, got {columns!r:.100}.")
+        if not columns or not all(isinstance(c, str) for c in columns) or len(set(columns)) != len(columns):
+            raise InvalidInputError(
+                f"columns must be a non-empty list of distinct column names (str), got {columns!r:.100}."
+            )
+    if filters is not None:
+        if isinstance(filters, (str, bytes)) or not isinstance(filters, (list, tuple)):
+            raise InvalidInputError(
+                f"filters must be a list of (column, operator, value) triples, got {filters!r:.100}."
+            )
+        for item in filters:
+            if not isinstance(item, (list, tuple)) or len(item) != 3 or not isinstance(item[0], str):
+                raise InvalidInputError(
+                    f"filters must be (column, operator, value) triples such as ('subject_id', '==', "
+                    f"'692478'), got {item!r:.100}."
+                )
+            column, operator, value = item
+            if operator not in _FILTER_OPERATORS:
+                raise InvalidInputError(
+                    f"filter operator {operator!r} (on {column!r}) is not one of "
+                    f"{', '.join(_FILTER_OPERATORS)}."
+                )
+            if (operator in ("in", "not in")) != isinstance(value, (list, tuple, set, frozenset)):
+                raise InvalidInputError(
+                    f"filter ({column!r}, {operator!r}, {value!r:.60}): 'in' and 'not in' take a list of "
+                    f"values, the other operators one value."
+                )
+    if parameters is not None and (
+        not isinstance(parameters, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in parameters.items())
+    ):
+        raise InvalidInputError(
+            f"parameters must be a dict of names to non-empty str values such as {{'subject_id': '692478'}}, "
+            f"got {parameters!r:.100} (subject ids are strings: '692478', not 692478)."
+        )
+
+
+def _check_column_names(name: str, metadata: dict[str, Any], columns: Any, filters: Any) -> None:
+    """Columns and filter columns must be columns of the entry (as its catalog metadata declares)."""
+    declared = [c.get("name") for c in metadata.get("columns") or [] if isinstance(c, dict)]
+    if not declared:
+        return
+    wanted = list(columns or []) + [item[0] for item in filters or []]
+    unknown = [c for c in wanted if c not in declared]
+    if unknown:
+        raise InvalidInputError(
+            f"table {name!r} has no column {', '.join(map(repr, dict.fromkeys(unknown)))}; its columns are: "
+            f"{', '.join(declared)}."
+        )
 
 
 def _check_strings(argument: str, value: Any) -> list[str] | None:
@@ -460,6 +576,8 @@ def raw_to_derived(
         If an asset name is not in ``asset_basics`` at all (a typo, or an asset not yet published).
     """
     single = isinstance(asset_name, str)
+    if asset_name is None:
+        raise InvalidInputError("asset_name must be a str or a list of str (raw asset names), got None.")
     names = _check_strings("asset_name", asset_name)
     assert names is not None
     modalities = _check_strings("modality", modality)
@@ -616,7 +734,7 @@ def _write_custom(settings: config.Settings, name: str, table: pa.Table, descrip
     import json
 
     from biodata_cache.publish import publish_catalogs, utc_now
-    from biodata_cache.registry import CUSTOM_PREFIX, CacheTable, Registry, registry_path
+    from biodata_cache.registry import CUSTOM_PREFIX, CacheTable, Registry, registry_from_bytes, registry_path
 
     store = _store(settings)
     path = f"custom/{name}.pqt"
@@ -639,7 +757,7 @@ def _write_custom(settings: config.Settings, name: str, table: pa.Table, descrip
         from biodata_cache._version import __version__
 
         registry = (
-            Registry.from_json(json.loads(current))
+            registry_from_bytes(store, settings.version, current)
             if current
             else Registry(settings.version, [], None, None, __version__)
         )

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 from biodata_cache.config import version_sort_key
-from biodata_cache.errors import InvalidInputError, TableNotFoundError
+from biodata_cache.errors import BiodataCacheError, InvalidInputError, TableNotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 REGISTRY_FILE = "cache_registry.json"
 VERSIONS_FILE = "cache_versions.json"
 CUSTOM_PREFIX = "custom_"
+VERSION_FOLDER = re.compile(r"^bdc-v[0-9]+\.[0-9]+$")
 
 
 @dataclass
@@ -73,7 +75,16 @@ class CacheTable:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CacheTable:
-        """Build from a registry JSON entry, ignoring keys this version does not know."""
+        """Build from a registry JSON entry, ignoring keys this version does not know.
+
+        Raises
+        ------
+        InvalidInputError
+            If ``data`` is not an object, lacks a field or holds one of the wrong type.
+        """
+        problem = _entry_problem(data)
+        if problem:
+            raise InvalidInputError(f"a cache registry entry {problem}")
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -177,14 +188,92 @@ class Registry:
         )
 
 
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "description": (str,),
+    "location": (str,),
+    "path": (str,),
+    "partitioned": (bool,),
+    "partition_key": (str, type(None)),
+    "type": (str,),
+    "columns": (list,),
+    "rows": (int,),
+    "built_at": (str,),
+    "source": (str,),
+    "partitions": (int,),
+}
+
+
+def _entry_problem(data: Any) -> str | None:
+    """What is wrong with a registry entry (``must ...``), or None."""
+    if not isinstance(data, dict):
+        return f"must be an object, found {type(data).__name__} {data!r:.60}"
+    missing = [key for key in _ENTRY_TYPES if key not in data and key != "partitions"]
+    if missing:
+        return f"{data.get('name')!r} lacks {', '.join(missing)}"
+    for key, types in _ENTRY_TYPES.items():
+        value = data.get(key, 1)
+        if not isinstance(value, types) or (types == (int,) and isinstance(value, bool)):
+            expected = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            return f"{data.get('name')!r}: {key} must be {expected}, found {value!r:.60}"
+    for column in data["columns"]:
+        if not isinstance(column, dict) or not all(isinstance(column.get(k), str) for k in ("name", "dtype")):
+            return f"{data['name']!r}: columns must be objects with a name and a dtype, found {column!r:.60}"
+    return None
+
+
+def _damaged(store: Store, relpath: str, problem: str) -> BiodataCacheError:
+    from biodata_cache.store import DamagedObjectError
+
+    return DamagedObjectError(
+        f"{store.url(relpath)} is damaged: {problem}. Republish the version (`biodata-cache build --root "
+        f"{store.root}`) or restore the file from a copy of the store."
+    )
+
+
 def registry_path(version: str) -> str:
     """Path of a version's registry, relative to the root."""
     return f"{version}/{REGISTRY_FILE}"
 
 
 def read_registry(store: Store, version: str) -> Registry:
-    """Read a version's registry. Raises ``FileNotFoundError`` if the version has none."""
-    return Registry.from_json(store.read_json(registry_path(version)))
+    """Read a version's registry. Raises ``FileNotFoundError`` if the version has none.
+
+    Raises
+    ------
+    DamagedObjectError
+        (a :class:`~biodata_cache.BiodataCacheError`) naming the file, if it is not JSON or not a registry.
+    """
+    return parse_registry(store, registry_path(version), store.read_json(registry_path(version)))
+
+
+def parse_registry(store: Store, relpath: str, document: Any) -> Registry:
+    """A parsed registry document as a :class:`Registry`, or an error naming the file and the fix."""
+    try:
+        return Registry.from_json(document)
+    except InvalidInputError as error:
+        raise _damaged(store, relpath, str(error)) from None
+
+
+def registry_from_bytes(store: Store, version: str, data: bytes) -> Registry:
+    """The registry in ``data`` (the bytes of a version's ``cache_registry.json``), or an error naming it."""
+    try:
+        document = json.loads(data)
+    except ValueError as error:
+        raise _damaged(store, registry_path(version), f"not valid JSON ({error})") from None
+    return parse_registry(store, registry_path(version), document)
+
+
+def parse_versions(store: Store, document: Any) -> list[str]:
+    """The version folders of a parsed ``cache_versions.json``, or an error naming the file and the fix."""
+    if not isinstance(document, list) or not all(isinstance(v, str) for v in document):
+        raise _damaged(
+            store, VERSIONS_FILE, f"expected a JSON array of version folder names, found {document!r:.200}"
+        )
+    bad = [v for v in document if not VERSION_FOLDER.match(v)]
+    if bad:
+        raise _damaged(store, VERSIONS_FILE, f"{bad!r:.100} are not version folder names (bdc-vMAJOR.MINOR)")
+    return sorted(set(document), key=version_sort_key)
 
 
 def read_versions(store: Store) -> list[str]:
@@ -193,19 +282,17 @@ def read_versions(store: Store) -> list[str]:
         versions = store.read_json(VERSIONS_FILE)
     except FileNotFoundError:
         return []
-    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
-        raise InvalidInputError(
-            f"{store.url(VERSIONS_FILE)} must be a JSON array of version folder names, found "
-            f"{str(versions)[:200]}."
-        )
-    return sorted(set(versions), key=version_sort_key)
+    return parse_versions(store, versions)
 
 
 def add_version(store: Store, version: str) -> list[str]:
     """Add a version folder to ``cache_versions.json`` with a conditional write; return the new list."""
 
     def change(current: bytes | None) -> bytes:
-        versions = json.loads(current) if current else []
+        try:
+            versions = parse_versions(store, json.loads(current)) if current else []
+        except ValueError as error:  # a damaged file is never overwritten: other versions would be lost
+            raise _damaged(store, VERSIONS_FILE, f"not valid JSON ({error})") from None
         return (json.dumps(sorted(set(versions) | {version}, key=version_sort_key)) + "\n").encode()
 
     return json.loads(store.update_bytes(VERSIONS_FILE, change))

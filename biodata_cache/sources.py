@@ -487,9 +487,14 @@ def open_source(spec: str | None = None, *, session: requests.Session | None = N
     session
         ``requests.Session`` for the DocDB client (tests inject a fake transport).
     """
-    spec = config.resolve(source=spec).source
+    spec = config.source_spec(spec)
     if spec == "docdb" or spec.startswith("docdb://"):
-        host = spec[len("docdb://") :] or DOCDB_HOST if spec.startswith("docdb://") else DOCDB_HOST
+        host = spec[len("docdb://") :] if spec.startswith("docdb://") else DOCDB_HOST
+        if not host.strip() or host != host.strip() or "/" in host:
+            raise SourceError(
+                f"source {spec!r} names no DocDB host: expected 'docdb' (production) or 'docdb://HOST' such "
+                f"as 'docdb://{DOCDB_HOST}'. " + _CONFIGURE
+            )
         return DocDBSource(host, session=session)
     if spec == "sample":
         return FileSource(sample_path(), description="sample (bundled synthetic records)")

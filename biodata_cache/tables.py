@@ -124,13 +124,18 @@ class Table:
         Raises
         ------
         InvalidInputError
-            If ``columns`` is not a list of str or names a column the table does not have.
+            If ``columns`` is not a list of str, is empty, repeats a name or names a column the table
+            does not have.
         """
         if columns is None:
             return None
         if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
             raise InvalidInputError(
                 f"columns must be a list of column names of table {self.name!r}, got {columns!r}."
+            )
+        if not columns or len(set(columns)) != len(columns):
+            raise InvalidInputError(
+                f"columns must name at least one column of table {self.name!r}, each once; got {columns!r}."
             )
         unknown = [c for c in columns if c not in self.column_names]
         if unknown:

@@ -73,3 +73,79 @@ def test_version_sort_is_numeric():
 def test_only_the_installed_version_is_built_on_read():
     assert config.resolve(backend="LOCAL").builds_on_read
     assert not config.resolve(backend="LOCAL", version="0.9").builds_on_read
+
+
+@pytest.mark.parametrize("bad", ["0.1.2.3", "bdc-v", "٠.١", "1e3", "0.1.2garbage", "", "0.1\u200b"])
+def test_version_folder_rejects_odd_spellings_with_the_expected_forms(bad):
+    with pytest.raises(InvalidInputError, match=r"expected 'MAJOR\.MINOR'"):
+        config.version_folder(bad)
+
+
+def test_version_folder_reads_padding_and_package_versions_and_rejects_floats():
+    assert config.version_folder(" 0.1\n") == "bdc-v0.1"
+    assert config.version_folder("0.1.0rc1") == "bdc-v0.1"
+    assert config.version_folder("0.1.0.dev3+g1a2b") == "bdc-v0.1"
+    with pytest.raises(InvalidInputError, match=r"as a float, 0\.10 is 0\.1"):
+        config.version_folder(0.10)
+
+
+@pytest.mark.parametrize(
+    ("root", "message"),
+    [
+        ("", "root must not be empty"),
+        (" ", "root must not be empty"),
+        ("/tmp/x ", "blanks around it"),
+        ("s3://", "nothing after s3://"),
+        ("s3:///prefix", "names no bucket"),
+        ("memory://", "nothing after memory://"),
+        ("nosuch://x", "not a protocol fsspec knows"),
+    ],
+)
+def test_odd_roots_are_rejected_naming_the_root(root, message):
+    with pytest.raises(InvalidInputError, match=message):
+        config.resolve(root=root)
+
+
+def test_a_file_is_not_a_root_and_local_roots_are_absolute(monkeypatch, tmp_path):
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(InvalidInputError, match=r"file\.txt is a file, expected a folder"):
+        config.resolve(root=str(tmp_path / "file.txt"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert config.resolve(root="store").root == str(tmp_path / "store")
+    assert config.resolve(root="~/store").root == str(tmp_path / "home" / "store")
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", "")
+    assert config.resolve().root == config.MEMORY_ROOT  # an empty variable is unset
+
+
+@pytest.mark.parametrize(
+    ("root", "options", "message"),
+    [
+        (
+            "s3://b/p",
+            {"anonymous": True},
+            "'anonymous' \\(did you mean 'anon'\\?\\) is not an option of s3://",
+        ),
+        ("s3://b/p", {"key": "AKIAEXAMPLE"}, "has key but not secret"),
+        ("s3://b/p", {"secret": "x"}, "has secret but not key"),
+        ("s3://b/p", {"anon": "yes"}, "'anon' must be True or False"),
+        ("/tmp/store", {"anon": True}, "'anon' is not an option of local folder stores"),
+        ("s3://b/p", [("anon", True)], "must be a dict"),
+    ],
+)
+def test_storage_options_are_checked_against_the_store_before_any_request(root, options, message):
+    with pytest.raises(InvalidInputError, match=message):
+        config.resolve(root=root, storage_options=options)
+
+
+def test_valid_storage_options_pass_unchanged():
+    options = {"anon": True, "client_kwargs": {"region_name": "us-west-2"}, "skip_instance_cache": True}
+    assert config.resolve(root="s3://b/p", storage_options=options).storage_options == options
+    assert config.resolve(root="https://m.example/x", storage_options={"headers": {}}).storage_options
+
+
+@pytest.mark.parametrize("argument", ["backend", "source", "version"])
+def test_empty_or_non_string_arguments_are_rejected(argument):
+    for value in ("", 5):
+        with pytest.raises(InvalidInputError, match=argument):
+            config.resolve(**{argument: value})

@@ -111,3 +111,95 @@ def test_injection_shaped_subject_ids_read_nothing_outside_their_partition(monke
     assert bdc.qc(value).empty
     assert bdc.asset_basics(subject_id=value).empty
     assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+# -- damaged store files ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def damaged(monkeypatch, tmp_path):
+    """Publish the fixture to a folder; return a function that overwrites one of its files."""
+    publish_fixture(str(tmp_path))
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(tmp_path))
+    monkeypatch.setattr(
+        "biodata_cache.store.time.sleep", lambda seconds: None
+    )  # damaged content is refetched
+
+    def write(relative: str, data: bytes) -> None:
+        (tmp_path / relative).write_bytes(data)
+
+    return write
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"bdc-v0.1": true}', "expected a JSON array of version folder names"),
+        (b'["../x", "bdc-v0.1"]', "are not version folder names"),
+        (b'["bdc-v0.1"', "not valid JSON"),
+    ],
+)
+def test_damaged_version_list_is_an_error_naming_the_file_and_the_fix(damaged, data, message):
+    damaged("cache_versions.json", data)
+    with pytest.raises(bdc.BiodataCacheError, match=rf"cache_versions\.json.*{message}") as caught:
+        bdc.get_cache_versions()
+    assert "JSON" in str(caught.value) or "Republish" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"[]", "must be an object with a 'tables' list"),
+        (b'{"tables": [1]}', "must be an object, found int"),
+        (b'{"tables": [{"name": "qc"}]}', "'qc' lacks description"),
+    ],
+)
+def test_damaged_registry_is_an_error_naming_the_file_and_the_fix(damaged, data, message):
+    damaged("bdc-v0.1/cache_registry.json", data)
+    with pytest.raises(
+        bdc.BiodataCacheError, match=rf"cache_registry\.json is damaged: .*{message}.*Republish"
+    ):
+        bdc.get_cache_registry()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"sources: [\n", "is not valid YAML"),
+        (b"\xff\xfe\x00", "is not valid YAML"),
+        (b"sources: {asset_basics: 5}\n", "entry 'asset_basics' has no 'args' mapping"),
+        (b"- 1\n", "expected a mapping with a 'sources' mapping"),
+    ],
+)
+def test_damaged_catalog_is_an_error_naming_the_file(damaged, data, message):
+    damaged("bdc-v0.1/catalog.yaml", data)
+    with pytest.raises(bdc.BiodataCacheError, match=rf"catalog\.yaml.*{message}"):
+        bdc.asset_basics()
+
+
+def test_a_build_never_overwrites_a_damaged_version_list(damaged, tmp_path):
+    from biodata_cache.sync import update_all_tables
+
+    damaged("cache_versions.json", b'{"bdc-v0.1": true}')
+    with pytest.raises(bdc.BiodataCacheError, match=r"cache_versions\.json is damaged"):
+        update_all_tables(source="sample", root=str(tmp_path), progress=False, version="0.2")
+    assert (tmp_path / "cache_versions.json").read_bytes() == b'{"bdc-v0.1": true}'
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"columns": ["nope"]}, "has no column 'nope'"),
+        ({"columns": "name"}, "columns must be a list"),
+        ({"filters": [("nope", "==", "x")]}, "has no column 'nope'"),
+        ({"filters": "x"}, "filters must be a list"),
+        ({"filters": [("name", "LIKE", "x")]}, "operator 'LIKE'"),
+        ({"filters": [("name", "in", "x")]}, "take a list of values"),
+        ({"parameters": {"subject_id": 692478}}, "subject ids are strings"),
+    ],
+)
+def test_read_table_checks_its_arguments(monkeypatch, tmp_path, arguments, message):
+    publish_fixture(str(tmp_path))
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(tmp_path))
+    with pytest.raises(InvalidInputError, match=message):
+        bdc.read_table("asset_basics" if "parameters" not in arguments else "qc", **arguments)

@@ -231,3 +231,9 @@ def test_truncated_gzip_is_a_source_error_naming_the_file(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(SourceError, match=r"records\.jsonl\.gz is damaged or cut short"):
         list(open_source(str(path)).records(skip=lambda where, reason: None))
+
+
+@pytest.mark.parametrize(("spec", "message"), [("nosuch://x", "nosuch"), ("docdb://", "names no DocDB host")])
+def test_unknown_protocol_and_docdb_without_host_are_source_errors(spec, message):
+    with pytest.raises(SourceError, match=message):
+        list(open_source(spec).records())
