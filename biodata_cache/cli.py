@@ -76,12 +76,15 @@ def _build(arguments: argparse.Namespace) -> None:
 
 
 def _versions(arguments: argparse.Namespace) -> None:
-    from biodata_cache import get_cache_versions
+    from biodata_cache import config, get_cache_versions
 
     versions = get_cache_versions()
     if not versions:
+        settings = config.resolve()
+        missing = " (no such folder)" if settings.missing_local_root else ""
         raise BiodataCacheError(
-            "the store has no published versions; publish one with `biodata-cache build`."
+            f"the store {settings.root}{missing} has no published versions; publish one with "
+            f"`biodata-cache build --root {settings.root}`."
         )
     print("\n".join(versions))
 
@@ -144,7 +147,13 @@ def _catalog(arguments: argparse.Namespace) -> None:
     settings = config.resolve()
     store = Store(settings.root, settings.storage_options)
     if arguments.republish:
-        publish_catalogs(store, settings.version)
+        try:
+            publish_catalogs(store, settings.version)
+        except FileNotFoundError:
+            raise BiodataCacheError(
+                f"{store.url(settings.version)} has no cache_registry.json to generate a catalog from; "
+                f"build the version first (`biodata-cache build --root {settings.root}`)."
+            ) from None
     try:
         text = store.read_bytes(f"{settings.version}/{CATALOG_FILE}").decode()
     except FileNotFoundError:

@@ -109,6 +109,14 @@ def _infer_backend(root: str) -> str:
     return "S3"
 
 
+def local_path(root: str) -> str | None:
+    """The folder of a local root (a path, ``file://`` or ``local://`` URL); None for other URLs."""
+    if "://" not in root:
+        return root
+    protocol, rest = root.split("://", 1)
+    return rest if protocol in LOCAL_PROTOCOLS else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration of one call.
@@ -125,6 +133,8 @@ class Settings:
         Source specification: ``docdb``, ``sample`` or a path/URL.
     storage_options
         Options for the fsspec filesystem of the root.
+    explicit_root
+        Whether the root was given (argument or ``BIODATA_CACHE_ROOT``) rather than the backend's default.
     """
 
     backend: str
@@ -132,16 +142,28 @@ class Settings:
     version: str
     source: str
     storage_options: dict[str, Any] = field(default_factory=dict)
+    explicit_root: bool = False
 
     @property
     def builds_on_read(self) -> bool:
         """Whether a table missing from the store is built from the source when first read.
 
-        Only the private backends (``MEMORY`` and ``LOCAL``) do, and only for the installed version
-        (this package's builders produce that version's tables, not another's); a shared store (``S3``,
-        HTTPS, any other URL) never gets written behind the user's back.
+        Only the private backends do, and only for the installed version (this package's builders produce
+        that version's tables, not another's): ``MEMORY``, the default ``LOCAL`` cache folder, and a
+        ``LOCAL`` root the user named that already exists. A named folder that does not exist is never
+        created by a read (a typo in ``--root`` must not start a build: build there with
+        ``biodata-cache build --root ...``). A shared store (``S3``, HTTPS, any other URL) never gets
+        written behind the user's back.
         """
-        return self.backend in ("MEMORY", "LOCAL") and self.version == version_folder(None)
+        if self.version != version_folder(None) or self.backend not in ("MEMORY", "LOCAL"):
+            return False
+        return self.backend == "MEMORY" or not self.missing_local_root
+
+    @property
+    def missing_local_root(self) -> bool:
+        """Whether the root is a local folder the user named (not the default one) that does not exist."""
+        folder = local_path(self.root)
+        return self.explicit_root and folder is not None and not os.path.isdir(folder)
 
 
 def _given(value: Any, argument: str, variable: str) -> tuple[str | None, str]:
@@ -379,4 +401,5 @@ def resolve(
         version=folder,
         source=source_spec(source),
         storage_options=check_storage_options(final_root, storage_options),
+        explicit_root=given_root is not None and given_root != default_local_root(),
     )

@@ -55,6 +55,13 @@ def _store(settings: config.Settings) -> Store:
 def _missing_version_error(store: Store, settings: config.Settings) -> VersionNotFoundError:
     from biodata_cache.registry import read_versions
 
+    if settings.missing_local_root:
+        return VersionNotFoundError(
+            f"the store root {settings.root} does not exist (no such folder), so it has no version "
+            f"{settings.version}; a read never creates it. Check the path (--root / BIODATA_CACHE_ROOT), or "
+            f"create a store there: `biodata-cache build --root {settings.root}` (add --source sample for "
+            f"the bundled sample records)."
+        )
     try:
         versions = read_versions(store)
         listed = ", ".join(versions) if versions else "none: the store has no cache_versions.json"

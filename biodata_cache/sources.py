@@ -395,6 +395,26 @@ class DocDBSource(Source):
             self._client = MetadataDbClient(host=self.host, version=self.version, session=session)
         return self._client
 
+    def check_reachable(self) -> None:
+        """Ask DocDB for one record id, once and without retries, to fail at once when it cannot be reached.
+
+        Only a failure to connect (no network, unknown host, refused, timed out) raises; an HTTP error
+        from a server that answered is left to the build, which retries it.
+
+        Raises
+        ------
+        SourceError
+            Naming the host, chained to the network error.
+        """
+        import requests
+
+        try:
+            self.client.retrieve_docdb_records(filter_query={}, projection={"_id": 1}, limit=1)
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise SourceError(
+                f"DocDB at {self.host} cannot be reached: {type(error).__name__}: {_summary(error)}"
+            ) from error
+
     def _page(self, query: dict[str, Any], fields: dict[str, int], last_id: str | None) -> list[dict]:
         import requests
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from biodata_cache import config
-from biodata_cache.errors import BiodataCacheError, RecordError, StoreAccessError
+from biodata_cache.errors import BiodataCacheError, RecordError, SourceError, StoreAccessError
 from biodata_cache.lease import PublishLease
 from biodata_cache.rows import check_record, record_label, text
 from biodata_cache.rows import subject_id as record_subject
@@ -856,7 +856,21 @@ def default_workers() -> int:
 
 
 def build_for_read(settings: config.Settings, *, reason: str) -> None:
-    """Build every table from the source into a private store before a read (MEMORY / LOCAL backends)."""
+    """Build every table from the source into a private store before a read (MEMORY / LOCAL backends).
+
+    A DocDB source is asked for one record first, without retries: without a network (or with DocDB
+    down) the read fails at once with a short :class:`~biodata_cache.errors.SourceError` that says how
+    to read the published tables instead, rather than after a crawl and with a long traceback.
+    """
+    from biodata_cache.sources import DocDBSource
+
+    source = open_source(settings.source)
+    if isinstance(source, DocDBSource):
+        try:
+            source.check_reachable()
+        except SourceError as error:
+            cause = _without_traceback(error)
+            raise _docdb_error(settings, f"DocDB at {source.host} cannot be reached ({cause})") from cause
     logger.warning(
         "%s: building every table from source %r into %s now. This reads every record and is slow; to "
         "read the published tables instead set BIODATA_CACHE_BACKEND=S3 (or BIODATA_CACHE_ROOT to a "
@@ -867,13 +881,46 @@ def build_for_read(settings: config.Settings, *, reason: str) -> None:
     )
     try:
         update_all_tables(
-            source=settings.source,
+            source=source,
             root=settings.root,
             version=settings.version,
             storage_options=settings.storage_options,
             progress=True,
         )
+    except SourceError as error:
+        if not isinstance(source, DocDBSource):
+            raise
+        cause = _without_traceback(error)
+        raise _docdb_error(settings, f"building from DocDB failed: {error}") from cause
     except BiodataCacheError:
         raise
     except Exception as error:
         raise BiodataCacheError(f"building tables from {settings.source!r} failed: {error}") from error
+
+
+def _docdb_error(settings: config.Settings, what: str) -> SourceError:
+    return SourceError(
+        f"{what}. The {settings.backend} backend builds tables from DocDB on first read. To read the "
+        f"published tables instead set BIODATA_CACHE_BACKEND=S3 (anonymous reads, no AWS credentials "
+        f"needed); to try the bundled sample records set BIODATA_CACHE_SOURCE=sample."
+    )
+
+
+def _without_traceback(error: BaseException) -> BaseException:
+    """The innermost cause of ``error`` (e.g. ``gaierror: Name or service not known``), cut loose.
+
+    It stays chained as the cause of the short error a read raises (so it is known what failed), but
+    without its traceback and its own causes it prints as one line instead of a hundred lines of
+    urllib3 and requests frames.
+    """
+    root, seen = error, {id(error)}
+    while (root.__cause__ or root.__context__) is not None and len(seen) < 20:
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+        if id(root) in seen:
+            break
+        seen.add(id(root))
+    root.__traceback__ = None
+    root.__cause__ = None
+    root.__context__ = None
+    root.__suppress_context__ = True
+    return root

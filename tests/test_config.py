@@ -149,3 +149,11 @@ def test_empty_or_non_string_arguments_are_rejected(argument):
     for value in ("", 5):
         with pytest.raises(InvalidInputError, match=argument):
             config.resolve(**{argument: value})
+
+
+def test_a_named_local_root_that_does_not_exist_does_not_build_on_read(monkeypatch, tmp_path):
+    assert not config.resolve(root=str(tmp_path / "typo")).builds_on_read
+    assert config.resolve(root=str(tmp_path)).builds_on_read  # an existing folder still does
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "nothing-yet"))
+    assert config.resolve(backend="LOCAL").builds_on_read  # the default cache folder is created
+    assert config.resolve(root=config.default_local_root()).builds_on_read
