@@ -10,6 +10,7 @@ single partition directly when ``partition_value`` is given: one file, no listin
 
 from __future__ import annotations
 
+import logging
 import urllib.parse
 import warnings
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from biodata_cache.store import (
     protocol_of,
     translate_errors,
 )
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -265,10 +268,14 @@ class BiodataParquetSource(ParquetSource):
             fs, _ = self._filesystem(self._urlpath)
             with translate_errors(self._urlpath):
                 contents = fs.cat([p for p, _, _ in files], on_error="return") if files else {}
-            parts = [
-                self._read_partition(fs, path, url, folder, data=contents.get(path))
-                for path, url, folder in files
-            ]
+            parts = []
+            for path, url, folder in files:
+                try:
+                    parts.append(self._read_partition(fs, path, url, folder, data=contents.get(path)))
+                except FileNotFoundError:
+                    # A folder without its data file is a partition being written or deleted by a
+                    # publisher right now: it holds no committed rows.
+                    logger.debug("%s has no data file; skipped", url)
             empty = _with_key(self._empty_file_table(self._file_columns()), key, [])
             table = _concat(parts) if parts else empty
         else:

@@ -56,6 +56,8 @@ HTTP_TIMEOUTS = {"sock_connect": 5, "sock_read": 10}
 #: before the store gives up, and for HTTP(S) mirrors, attempts after transient errors.
 FETCH_ATTEMPTS = 3
 _MEMORY_LOCK = threading.Lock()
+#: Local writes go to ``<file>.tmp-<pid>-<random>`` first, then are renamed over the file.
+TEMPORARY_MARK = ".tmp-"
 _CREDENTIAL_ERRORS = {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"}
 _UNAVAILABLE_NAMES = {
     "EndpointConnectionError",
@@ -463,7 +465,7 @@ class Store:
         with translate_errors(url):
             if self.protocol in ("file", "local"):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+                temporary = f"{path}{TEMPORARY_MARK}{os.getpid()}-{uuid.uuid4().hex}"
                 with open(temporary, "wb") as handle:
                     handle.write(data)
                 os.replace(temporary, path)
@@ -481,6 +483,26 @@ class Store:
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
         self.write_bytes(relpath, buffer.getvalue())
+
+    def remove_abandoned_temporary_files(self, relpath: str) -> int:
+        """Delete the temporary files that killed writers left under a local folder; return how many.
+
+        Only files of processes that no longer exist (on this host) are removed. Other stores write
+        each object in one PUT and leave none.
+        """
+        if self.protocol not in ("file", "local"):
+            return 0
+        removed = 0
+        for folder, _, files in os.walk(self._path(relpath)):
+            for name in files:
+                pid = name.rpartition(TEMPORARY_MARK)[2].split("-", 1)[0]
+                if TEMPORARY_MARK in name and pid.isdigit() and not _process_exists(int(pid)):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(os.path.join(folder, name))
+                        removed += 1
+        if removed:
+            logger.info("removed %d temporary files left by killed writers under %s", removed, relpath)
+        return removed
 
     def delete(self, relpath: str, *, recursive: bool = False) -> None:
         """Delete an object or folder; a missing one is not an error."""
@@ -572,14 +594,19 @@ def _lock_holder_gone(path: str, stale_after: float) -> bool:
         return False
     pid, _, host = holder.partition("@")
     if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return not _process_exists(int(pid))
     return age > stale_after
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager

@@ -48,6 +48,7 @@ RECORDS_FILE = "_build/records.pqt"
 QC_BUCKETS = 64
 BATCH_RECORDS = 1000
 WRITE_THREADS = 8
+BUILD_ON_READ_WAIT = 900.0
 
 
 @dataclass
@@ -543,6 +544,7 @@ def _update(
     # From here on the store may hold data of this build that no registry describes yet: say so, so
     # that if this build dies the next one rebuilds everything instead of trusting the old state.
     _mark_unfinished(store, folder, document)
+    store.remove_abandoned_temporary_files(folder)
 
     old_records: dict[str, RecordState] = previous[1] if incremental and previous else {}
     seen: dict[str, str | None] = {}
@@ -776,6 +778,7 @@ def build_for_read(settings: config.Settings, *, reason: str) -> None:
             version=settings.version,
             storage_options=settings.storage_options,
             progress=True,
+            wait=BUILD_ON_READ_WAIT,  # another thread or process may be building the same store
         )
     except BiodataCacheError:
         raise
