@@ -6,6 +6,10 @@ otherwise needs fastparquet), and hive partitions with numeric-looking values (A
 ``692478``) are inferred as integers. This driver reads with pyarrow, types partition keys as strings,
 answers ``discover()`` from the parquet footer or the catalog metadata without reading data, and opens a
 single partition directly when ``partition_value`` is given: one file, no listing of the table.
+
+Both drivers (``biodata_parquet`` and the catalog driver ``biodata_catalog``) never display secrets:
+``repr()``, ``yaml()``, ``describe()`` and the HTML views show ``storage_options`` through
+:func:`biodata_cache.config.redacted`.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from intake.catalog import Catalog
 from intake.catalog.local import YAMLFileCatalog
+from intake.source.base import NoEntry
 from intake_parquet.source import ParquetSource
 
 from biodata_cache._version import __version__
+from biodata_cache.config import redacted
 from biodata_cache.partitions import PARTITION_FILE, folder_name, value_of_file, value_of_folder
 from biodata_cache.store import (
     READ_ONLY_PROTOCOLS,
@@ -99,7 +105,40 @@ def _url_segment(folder: str, protocol: str) -> str:
     return folder
 
 
-class BiodataParquetSource(ParquetSource):
+def _redacted_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Open arguments as displayed: ``storage_options`` and URLs with their credentials redacted."""
+    return {
+        name: redacted(value) if name == "storage_options" or isinstance(value, str) else value
+        for name, value in args.items()
+    }
+
+
+class SafeDisplayMixin:
+    """What a source or catalog displays (``repr()``, ``yaml()``, ``describe()``) holds no secret.
+
+    intake builds all three from the arguments the object was created with, ``storage_options``
+    included; these are shown redacted (the object keeps the real values for fsspec). For an object not
+    made from a catalog entry, ``describe()`` describes the object itself instead of raising ``NoEntry``.
+    """
+
+    def _yaml(self) -> dict[str, Any]:
+        data = super()._yaml()  # type: ignore[misc]
+        for spec in data["sources"].values():
+            spec["args"] = _redacted_args(spec.get("args") or {})
+        return data
+
+    def describe(self) -> dict[str, Any]:
+        """Description from the catalog entry (or of this object), with secrets redacted."""
+        try:
+            described = dict(super().describe())  # type: ignore[misc]
+        except NoEntry:
+            spec = next(iter(self._yaml()["sources"].values()))
+            return {"name": self.name, "container": self.container, **spec}  # type: ignore[attr-defined]
+        described["args"] = _redacted_args(described.get("args") or {})
+        return described
+
+
+class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
     """Parquet table (one file, or a hive-partitioned folder) of a biodata-cache store.
 
     Parameters
@@ -361,7 +400,7 @@ class _DaskPartition:
         return table.select([c for c in order if c in table.column_names]).to_pandas()
 
 
-class HtmlCatalogMixin:
+class HtmlCatalogMixin(SafeDisplayMixin):
     """Displays an intake catalog as an HTML table of its entries.
 
     intake 2.0.9 shows catalogs only as YAML, and its ``_ipython_display_`` pre-empts other formatters;
