@@ -117,8 +117,10 @@ class SafeDisplayMixin:
     """What a source or catalog displays (``repr()``, ``yaml()``, ``describe()``) holds no secret.
 
     intake builds all three from the arguments the object was created with, ``storage_options``
-    included; these are shown redacted (the object keeps the real values for fsspec). For an object not
-    made from a catalog entry, ``describe()`` describes the object itself instead of raising ``NoEntry``.
+    included; these are shown redacted (the object keeps the real values for fsspec). ``describe()`` also
+    shows the entry's metadata as intake renders it (user text exactly as written, see
+    :func:`biodata_cache.catalog.from_catalog_text`) and, for an object not made from a catalog entry,
+    describes the object itself instead of raising ``NoEntry``.
     """
 
     def _yaml(self) -> dict[str, Any]:
@@ -129,12 +131,15 @@ class SafeDisplayMixin:
 
     def describe(self) -> dict[str, Any]:
         """Description from the catalog entry (or of this object), with secrets redacted."""
+        from biodata_cache.catalog import from_catalog_text
+
         try:
             described = dict(super().describe())  # type: ignore[misc]
         except NoEntry:
             spec = next(iter(self._yaml()["sources"].values()))
             return {"name": self.name, "container": self.container, **spec}  # type: ignore[attr-defined]
         described["args"] = _redacted_args(described.get("args") or {})
+        described["metadata"] = from_catalog_text(described.get("metadata") or {})
         return described
 
 
@@ -411,6 +416,7 @@ class HtmlCatalogMixin(SafeDisplayMixin):
     _get_entry = _quietly(Catalog._get_entry)
 
     def _entry_rows(self) -> list[dict[str, Any]]:
+        from biodata_cache.catalog import from_catalog_text
         from biodata_cache.html import entry_metadata
 
         rows = []
@@ -419,7 +425,7 @@ class HtmlCatalogMixin(SafeDisplayMixin):
             for name, entry in self._get_entries().items():
                 described = entry.describe()
                 parameters = [p["name"] for p in described.get("user_parameters") or []]
-                metadata = described.get("metadata") or {}
+                metadata = from_catalog_text(described.get("metadata") or {})
                 rows.append(entry_metadata(name, described.get("description"), metadata, parameters))
         return rows
 

@@ -13,8 +13,10 @@ import logging
 import warnings
 
 import intake
+import pandas as pd
 import pytest
 import s3fs
+import yaml
 from helpers import publish_fixture
 
 import biodata_cache as bdc
@@ -104,3 +106,95 @@ def test_storage_option_secrets_show_nowhere_in_catalogs_entries_sources_or_logs
     for secret in (SECRET, TOKEN, NESTED_SECRET):
         assert secret not in shown
     assert "<redacted>" in configured.yaml() and "<redacted>" in nested.yaml()
+
+
+# -- item 12: user text is never templated ----------------------------------------------------------
+
+ENV_VALUE = "ENV-VALUE-that-must-never-appear-5d1e"
+COLUMNS = [
+    "{{ env('BDC_TEST_SECRET') }}",
+    "{% if true %}block{% endif %}",
+    "note {# a comment #} end",
+    "{{ shell('hostname') }}",
+]
+DESCRIPTION = "Scores {{ env('BDC_TEST_SECRET') }} {% for x in [1] %}{{ x }}{% endfor %} {# c #}"
+
+
+def _evil_frame() -> pd.DataFrame:
+    return pd.DataFrame({name: [i, i + 1] for i, name in enumerate(COLUMNS)})
+
+
+def test_catalog_text_escapes_only_templates_and_round_trips_through_jinja():
+    from jinja2 import Environment
+
+    from biodata_cache.catalog import from_catalog_text, to_catalog_text
+
+    for text in [*COLUMNS, DESCRIPTION, "a\r\nb", "tail\n", "{{", "{{ '{' }}", "plain {single} braces"]:
+        escaped = to_catalog_text(text)
+        assert Environment().from_string(escaped).render({}) == text  # what intake renders
+        assert from_catalog_text(escaped) == text  # what our reader shows
+    assert to_catalog_text("plain {single} braces") == "plain {single} braces"
+    assert to_catalog_text("Quality-control metrics") == "Quality-control metrics"
+
+
+def test_custom_columns_and_description_are_never_templated(tmp_path, monkeypatch):
+    monkeypatch.setenv("BDC_TEST_SECRET", ENV_VALUE)
+    root = str(tmp_path / "store")
+    publish_fixture(root)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    frame = _evil_frame()
+    written = bdc.custom("scores", frame, description=DESCRIPTION)
+    assert list(written.columns) == COLUMNS
+
+    registry = bdc.get_cache_registry()["custom_scores"]  # the registry keeps the original text
+    assert registry.column_names == COLUMNS and registry.description == DESCRIPTION
+    assert list(bdc.custom("scores").columns) == COLUMNS
+    assert list(bdc.open_catalog()["custom_scores"].read().columns) == COLUMNS
+
+    version = config.version_folder()
+    shown = []
+    for url in (f"{root}/{CATALOG_FILE}", f"{root}/{version}/{CATALOG_FILE}"):
+        cat = intake.open_catalog(url)
+        cat = cat.latest if "latest" in cat else cat
+        source = cat.custom_scores
+        pd.testing.assert_frame_equal(source.read(), frame)
+        assert [c["name"] for c in source.metadata["columns"]] == COLUMNS
+        described = source.describe()
+        assert [c["name"] for c in described["metadata"]["columns"]] == COLUMNS
+        assert described["description"] == DESCRIPTION and source.description == DESCRIPTION
+        assert source.discover()["shape"] == (2, len(COLUMNS))
+        html = source._repr_html_()
+        assert "{{ env(&#x27;BDC_TEST_SECRET&#x27;) }}" in html
+        shown += [html, source.yaml(), repr(source), str(described), str(source.metadata)]
+        shown.append(cat._repr_html_() if hasattr(cat, "_repr_html_") else "")
+    shown.append(bdc.open_catalog()._repr_html_())
+    shown.append(bdc.open_catalog().custom_scores._repr_html_())
+    text = "\n".join(shown)
+    assert ENV_VALUE not in text
+    assert "{{ '{' }}" not in text  # nothing shows the escaped form
+
+
+def test_text_jinja_would_change_or_reject_reads_back_exactly(tmp_path, monkeypatch):
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(tmp_path))
+    publish_fixture(str(tmp_path))
+    columns = ["{{", "a\r\nb", "tail\n", "{% endraw %}"]
+    frame = pd.DataFrame({name: [1.5] for name in columns})
+    bdc.custom("odd", frame, description="two lines\n")
+    source = intake.open_catalog(str(tmp_path / CATALOG_FILE)).latest.custom_odd
+    pd.testing.assert_frame_equal(source.read(), frame)
+    assert [c["name"] for c in source.metadata["columns"]] == columns
+    assert list(bdc.custom("odd").columns) == columns
+
+
+def test_catalog_yaml_holds_escaped_metadata_and_raw_description(tmp_path, monkeypatch):
+    from biodata_cache.catalog import from_catalog_text
+
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(tmp_path))
+    publish_fixture(str(tmp_path))
+    bdc.custom("scores", _evil_frame(), description=DESCRIPTION)
+    text = (tmp_path / config.version_folder() / CATALOG_FILE).read_text()
+    entry = yaml.safe_load(text)["sources"]["custom_scores"]
+    assert entry["description"] == DESCRIPTION  # intake never renders descriptions: kept readable
+    names = [c["name"] for c in entry["metadata"]["columns"]]
+    assert names[0] == "{{ '{' }}{{ '{' }} env('BDC_TEST_SECRET') }}"
+    assert [from_catalog_text(n) for n in names] == COLUMNS
