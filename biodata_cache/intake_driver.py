@@ -7,9 +7,10 @@ otherwise needs fastparquet), and hive partitions with numeric-looking values (A
 answers ``discover()`` from the parquet footer or the catalog metadata without reading data, and opens a
 single partition directly when ``partition_value`` is given: one file, no listing of the table.
 
-Both drivers (``biodata_parquet`` and the catalog driver ``biodata_catalog``) never display secrets:
-``repr()``, ``yaml()``, ``describe()`` and the HTML views show ``storage_options`` through
-:func:`biodata_cache.config.redacted`.
+Both drivers (``biodata_parquet`` and the catalog driver ``biodata_catalog``) read ``s3://`` anonymously
+when their ``storage_options`` choose no credentials and botocore finds none (the store's rule,
+:func:`biodata_cache.store.filesystem_options`), and never display secrets: ``repr()``, ``yaml()``,
+``describe()`` and the HTML views show ``storage_options`` through :func:`biodata_cache.config.redacted`.
 """
 
 from __future__ import annotations
@@ -447,6 +448,15 @@ class HtmlCatalogMixin(SafeDisplayMixin):
 
 
 class BiodataCatalog(HtmlCatalogMixin, YAMLFileCatalog):
-    """A biodata-cache catalog file (registered as ``biodata_catalog``) that displays as HTML."""
+    """A biodata-cache catalog file (registered as ``biodata_catalog``) that displays as HTML.
+
+    Opened from ``s3://`` with no credentials in ``storage_options`` and none found by botocore, it reads
+    anonymously, and so do its entries (intake hands them the catalog's filesystem options).
+    """
 
     name = "biodata_catalog"
+
+    def __init__(self, path: Any = None, **kwargs: Any) -> None:
+        if isinstance(path, str):
+            kwargs["storage_options"] = filesystem_options(path, kwargs.get("storage_options")) or None
+        super().__init__(path, **kwargs)

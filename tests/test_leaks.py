@@ -22,6 +22,8 @@ from helpers import publish_fixture
 import biodata_cache as bdc
 from biodata_cache import config
 from biodata_cache.catalog import CATALOG_FILE
+from biodata_cache.intake_driver import BiodataParquetSource
+from biodata_cache.store import _has_aws_credentials
 
 SECRET = "s3cr3t-VALUE-do-not-show-7f3a"
 NESTED_SECRET = "nested-s3cr3t-in-client-kwargs-91c2"
@@ -198,3 +200,97 @@ def test_catalog_yaml_holds_escaped_metadata_and_raw_description(tmp_path, monke
     names = [c["name"] for c in entry["metadata"]["columns"]]
     assert names[0] == "{{ '{' }}{{ '{' }} env('BDC_TEST_SECRET') }}"
     assert [from_catalog_text(n) for n in names] == COLUMNS
+
+
+# -- item 13: anonymous reads when no credentials are configured -----------------------------------
+
+
+@pytest.fixture
+def no_credentials(s3_root, monkeypatch, tmp_path):
+    """A store published with credentials in a publicly readable bucket; afterwards botocore finds none."""
+    import json
+
+    import boto3
+
+    publish_fixture(s3_root)
+    bucket = s3_root.split("/")[2]
+    # As on the production bucket, anyone may list and read (moto checks a HEAD as "s3:HeadObject").
+    read = ["s3:GetObject", "s3:HeadObject"]
+    public_read = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": read, "Resource": f"arn:aws:s3:::{bucket}/*"},
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:ListBucket"],
+                "Resource": f"arn:aws:s3:::{bucket}",
+            },
+        ],
+    }
+    boto3.client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(public_read))
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    s3fs.S3FileSystem.clear_instance_cache()
+    assert not _has_aws_credentials(), "botocore still finds credentials: the test would prove nothing"
+    return s3_root
+
+
+def test_top_catalog_opened_with_anon_reads_nested_catalogs_and_entries_anonymously(no_credentials):
+    cat = intake.open_catalog(f"{no_credentials}/{CATALOG_FILE}", storage_options={"anon": True})
+    assert cat.latest.qc(subject_id="692478").read()["subject_id"].tolist() == ["692478", "692478"]
+    assert len(cat.latest.qc.read()) == 4
+    assert len(cat["bdc-v0.1"].asset_basics.read()) == 5
+    assert len(cat.latest.qc(subject_id="692478").to_dask().compute()) == 2
+
+
+def test_one_liners_and_open_catalog_read_anonymously_without_options(no_credentials, monkeypatch):
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", no_credentials)
+    cat = bdc.open_catalog()
+    assert cat.qc(subject_id="828418").read()["name"].tolist() == ["licks"]
+    assert len(cat.asset_basics.read()) == 5
+    assert bdc.qc("828418")["name"].tolist() == ["licks"]
+    from biodata_cache.production import ProductionCatalog
+
+    assert len(ProductionCatalog().latest.unique_subject_ids.read()) == 2
+
+
+def test_our_drivers_fall_back_to_anonymous_reads_without_credentials(no_credentials):
+    # intake opens the first file itself (no fallback there), but our drivers do fall back:
+    cat = intake.open_catalog(f"{no_credentials}/{CATALOG_FILE}", driver="biodata_catalog")
+    assert cat.latest.qc(subject_id="692478").read()["subject_id"].tolist() == ["692478", "692478"]
+    assert len(cat.latest.asset_basics.read()) == 5
+    version = config.version_folder()
+    source = BiodataParquetSource(f"{no_credentials}/{version}/asset_basics.pqt")
+    assert len(source.read()) == 5
+    from botocore.exceptions import NoCredentialsError
+
+    with pytest.raises(
+        NoCredentialsError
+    ):  # intake's own first read: what docs/how-to/read-from-s3.md explains
+        intake.open_catalog(f"{no_credentials}/{CATALOG_FILE}")
+
+
+def test_explicit_credentials_disable_the_anonymous_fallback(no_credentials):
+    from biodata_cache.store import filesystem_options
+
+    assert filesystem_options("s3://b/k", None)["anon"] is True
+    assert filesystem_options("s3://b/k", {"anon": False})["anon"] is False
+    chosen = ({"key": "k", "secret": "s"}, {"profile": "lab"}, {"client_kwargs": {"aws_access_key_id": "k"}})
+    for given in chosen:
+        assert "anon" not in filesystem_options("s3://b/k", given)
+    assert "anon" not in filesystem_options("/local/folder", None)
+    assert "anon" not in filesystem_options("https://mirror/x", {})
