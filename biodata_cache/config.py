@@ -29,12 +29,51 @@ PRODUCTION_ROOT = "s3://allen-data-views/data-asset-cache"
 MEMORY_ROOT = "memory://biodata-cache"
 VERSION_PREFIX = "bdc-v"
 _VERSION_PATTERN = re.compile(r"^(?:bdc-v|v)?(\d+)\.(\d+)(?:\.\d+.*)?$")
+REDACTED = "<redacted>"
+# Option names that hold credentials: key/secret/token (s3fs), aws_*_key*, password, Authorization headers,
+# cookies, SAS tokens, connection strings, private keys, ... matched anywhere in the lowercased name.
+_SECRET_NAME = re.compile(r"secret|token|key|passw|pwd|credential|auth|cookie|signature|connection_string")
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
 
 def default_local_root() -> str:
     """Return the default folder of the ``LOCAL`` backend (``$XDG_CACHE_HOME/biodata-cache``)."""
     cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(cache_home, "biodata-cache")
+
+
+def redacted(value: Any) -> Any:
+    """A copy of ``value`` safe to display: credentials replaced by ``"<redacted>"``.
+
+    The one redaction helper of the package, used by every repr, ``yaml()``, ``describe()``, HTML view and
+    log line that could show ``storage_options``. Mappings are walked at any depth (``client_kwargs``,
+    ``config_kwargs``, ``headers``, lists of them): the value of every key whose name looks like a
+    credential (``key``, ``secret``, ``token``, ``password``, ``Authorization``, ...) is replaced, and
+    so is the user-info part of any URL (``https://user:pass@host`` -> ``https://<redacted>@host``).
+    The original is never modified: the real values still reach fsspec.
+
+    Parameters
+    ----------
+    value
+        ``storage_options`` (a dict), a URL, or any value holding them.
+
+    Returns
+    -------
+    Any
+        The same shape, with credentials replaced.
+    """
+    if isinstance(value, dict):
+        return {
+            key: REDACTED
+            if isinstance(key, str) and item is not None and _SECRET_NAME.search(key.lower())
+            else redacted(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return type(value)(redacted(item) for item in value)
+    if isinstance(value, str):
+        return _URL_USERINFO.sub(lambda match: f"{match.group('scheme')}{REDACTED}@", value)
+    return value
 
 
 def version_folder(version: str | None = None) -> str:
@@ -97,7 +136,8 @@ class Settings:
     source
         Source specification: ``docdb``, ``sample`` or a path/URL.
     storage_options
-        Options for the fsspec filesystem of the root.
+        Options for the fsspec filesystem of the root. The repr shows them with credentials redacted
+        (see :func:`redacted`); the attribute holds the real values.
     """
 
     backend: str
@@ -105,6 +145,16 @@ class Settings:
     version: str
     source: str
     storage_options: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        fields = {
+            "backend": self.backend,
+            "root": redacted(self.root),
+            "version": self.version,
+            "source": redacted(self.source),
+            "storage_options": redacted(self.storage_options),
+        }
+        return f"Settings({', '.join(f'{name}={value!r}' for name, value in fields.items())})"
 
     @property
     def builds_on_read(self) -> bool:

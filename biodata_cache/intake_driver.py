@@ -6,6 +6,11 @@ otherwise needs fastparquet), and hive partitions with numeric-looking values (A
 ``692478``) are inferred as integers. This driver reads with pyarrow, types partition keys as strings,
 answers ``discover()`` from the parquet footer or the catalog metadata without reading data, and opens a
 single partition directly when ``partition_value`` is given: one file, no listing of the table.
+
+Both drivers (``biodata_parquet`` and the catalog driver ``biodata_catalog``) read ``s3://`` anonymously
+when their ``storage_options`` choose no credentials and botocore finds none (the store's rule,
+:func:`biodata_cache.store.filesystem_options`), and never display secrets: ``repr()``, ``yaml()``,
+``describe()`` and the HTML views show ``storage_options`` through :func:`biodata_cache.config.redacted`.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from intake.catalog import Catalog
 from intake.catalog.local import YAMLFileCatalog
+from intake.source.base import NoEntry
 from intake_parquet.source import ParquetSource
 
 from biodata_cache._version import __version__
+from biodata_cache.config import redacted
 from biodata_cache.partitions import PARTITION_FILE, folder_name, value_of_file, value_of_folder
 from biodata_cache.store import (
     READ_ONLY_PROTOCOLS,
@@ -102,7 +109,45 @@ def _url_segment(folder: str, protocol: str) -> str:
     return folder
 
 
-class BiodataParquetSource(ParquetSource):
+def _redacted_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Open arguments as displayed: ``storage_options`` and URLs with their credentials redacted."""
+    return {
+        name: redacted(value) if name == "storage_options" or isinstance(value, str) else value
+        for name, value in args.items()
+    }
+
+
+class SafeDisplayMixin:
+    """What a source or catalog displays (``repr()``, ``yaml()``, ``describe()``) holds no secret.
+
+    intake builds all three from the arguments the object was created with, ``storage_options``
+    included; these are shown redacted (the object keeps the real values for fsspec). ``describe()`` also
+    shows the entry's metadata as intake renders it (user text exactly as written, see
+    :func:`biodata_cache.catalog.from_catalog_text`) and, for an object not made from a catalog entry,
+    describes the object itself instead of raising ``NoEntry``.
+    """
+
+    def _yaml(self) -> dict[str, Any]:
+        data = super()._yaml()  # type: ignore[misc]
+        for spec in data["sources"].values():
+            spec["args"] = _redacted_args(spec.get("args") or {})
+        return data
+
+    def describe(self) -> dict[str, Any]:
+        """Description from the catalog entry (or of this object), with secrets redacted."""
+        from biodata_cache.catalog import from_catalog_text
+
+        try:
+            described = dict(super().describe())  # type: ignore[misc]
+        except NoEntry:
+            spec = next(iter(self._yaml()["sources"].values()))
+            return {"name": self.name, "container": self.container, **spec}  # type: ignore[attr-defined]
+        described["args"] = _redacted_args(described.get("args") or {})
+        described["metadata"] = from_catalog_text(described.get("metadata") or {})
+        return described
+
+
+class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
     """Parquet table (one file, or a hive-partitioned folder) of a biodata-cache store.
 
     Parameters
@@ -368,7 +413,7 @@ class _DaskPartition:
         return table.select([c for c in order if c in table.column_names]).to_pandas()
 
 
-class HtmlCatalogMixin:
+class HtmlCatalogMixin(SafeDisplayMixin):
     """Displays an intake catalog as an HTML table of its entries.
 
     intake 2.0.9 shows catalogs only as YAML, and its ``_ipython_display_`` pre-empts other formatters;
@@ -379,6 +424,7 @@ class HtmlCatalogMixin:
     _get_entry = _quietly(Catalog._get_entry)
 
     def _entry_rows(self) -> list[dict[str, Any]]:
+        from biodata_cache.catalog import from_catalog_text
         from biodata_cache.html import entry_metadata
 
         rows = []
@@ -387,7 +433,7 @@ class HtmlCatalogMixin:
             for name, entry in self._get_entries().items():
                 described = entry.describe()
                 parameters = [p["name"] for p in described.get("user_parameters") or []]
-                metadata = described.get("metadata") or {}
+                metadata = from_catalog_text(described.get("metadata") or {})
                 rows.append(entry_metadata(name, described.get("description"), metadata, parameters))
         return rows
 
@@ -409,6 +455,15 @@ class HtmlCatalogMixin:
 
 
 class BiodataCatalog(HtmlCatalogMixin, YAMLFileCatalog):
-    """A biodata-cache catalog file (registered as ``biodata_catalog``) that displays as HTML."""
+    """A biodata-cache catalog file (registered as ``biodata_catalog``) that displays as HTML.
+
+    Opened from ``s3://`` with no credentials in ``storage_options`` and none found by botocore, it reads
+    anonymously, and so do its entries (intake hands them the catalog's filesystem options).
+    """
 
     name = "biodata_catalog"
+
+    def __init__(self, path: Any = None, **kwargs: Any) -> None:
+        if isinstance(path, str):
+            kwargs["storage_options"] = filesystem_options(path, kwargs.get("storage_options")) or None
+        super().__init__(path, **kwargs)

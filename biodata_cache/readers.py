@@ -128,6 +128,7 @@ def open_source_entry(
     VersionNotFoundError, TableNotFoundError
         When the version or the entry does not exist and the backend does not build on read.
     """
+    from biodata_cache.catalog import from_catalog_text
     from biodata_cache.intake_driver import BiodataParquetSource
 
     store = _store(settings)
@@ -159,9 +160,9 @@ def open_source_entry(
         args["columns"] = columns
     if filters:
         args["filters"] = filters
-    return BiodataParquetSource(
-        metadata=dict(entry.get("metadata") or {}), storage_options=store.storage_options or None, **args
-    )
+    # The metadata as intake would render it: user text (column names, ...) exactly as written.
+    metadata = from_catalog_text(dict(entry.get("metadata") or {}))
+    return BiodataParquetSource(metadata=metadata, storage_options=store.storage_options or None, **args)
 
 
 def _settings(version: str | None, storage_options: dict[str, Any] | None) -> config.Settings:
@@ -563,7 +564,9 @@ def custom(
     df
         The DataFrame to store. ``None`` reads the custom table back.
     description
-        What the table holds, shown in the registry and the catalog (default: a generic line).
+        What the table holds, shown in the registry and the catalog (default: a generic line). The
+        description and the column names are stored as written and read back exactly: intake never
+        renders them as templates (``{{ ... }}`` stays text).
     version, storage_options
         See :func:`unique_project_names`.
 

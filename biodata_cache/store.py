@@ -282,19 +282,35 @@ def fetch(
         return with_retries(attempt, what=url, transport=_retries_transport(fs))
 
 
+# s3fs options that choose the credentials (or their absence) explicitly; and their client_kwargs forms.
+_CREDENTIAL_OPTIONS = frozenset({"anon", "key", "secret", "token", "profile", "session"})
+_CREDENTIAL_CLIENT_KWARGS = frozenset({"aws_access_key_id", "aws_secret_access_key", "aws_session_token"})
+
+
+def _chooses_credentials(options: dict[str, Any]) -> bool:
+    client_kwargs = options.get("client_kwargs")
+    return bool(_CREDENTIAL_OPTIONS & set(options)) or (
+        isinstance(client_kwargs, dict) and bool(_CREDENTIAL_CLIENT_KWARGS & set(client_kwargs))
+    )
+
+
 def filesystem_options(url: str, options: dict[str, Any] | None) -> dict[str, Any]:
     """The fsspec options biodata-cache opens ``url`` with: the caller's, plus its defaults.
 
-    For ``s3://`` without credentials in the options (``anon``, ``key``) and none found by botocore,
-    ``anon=True`` (public buckets read without credentials); the timeouts and retries of
-    :data:`S3_CONFIG` unless the caller set them. For ``http(s)://``, connect and read timeouts. The
-    caller's options always win.
+    The one place that decides anonymous S3 access, used by :class:`Store` and by both intake drivers
+    (``biodata_parquet`` and ``biodata_catalog``): for ``s3://`` whose options choose no credentials
+    (none of ``anon``, ``key``, ``secret``, ``token``, ``profile``, ``session`` or credentials in
+    ``client_kwargs``) and for which botocore finds none, ``anon=True`` (public buckets read without
+    credentials). Also the timeouts and retries of :data:`S3_CONFIG` unless the caller set them; for
+    ``http(s)://``, connect and read timeouts. The caller's options always win; they are not modified.
     """
+    from biodata_cache.config import redacted
+
     result = dict(options or {})
     protocol = protocol_of(url)
     if protocol in S3_PROTOCOLS:
-        if not {"anon", "key", "profile", "session"} & set(result) and not _has_aws_credentials():
-            logger.info("no AWS credentials found; reading %s anonymously", url)
+        if not _chooses_credentials(result) and not _has_aws_credentials():
+            logger.info("no AWS credentials found; reading %s anonymously", redacted(url))
             result["anon"] = True
         config = dict(S3_CONFIG)
         config.update(result.get("config_kwargs") or {})
