@@ -28,6 +28,7 @@ from intake_parquet.source import ParquetSource
 
 from biodata_cache._version import __version__
 from biodata_cache.config import redacted
+from biodata_cache.errors import InvalidInputError
 from biodata_cache.partitions import PARTITION_FILE, folder_name, value_of_file, value_of_folder
 from biodata_cache.store import (
     READ_ONLY_PROTOCOLS,
@@ -165,12 +166,16 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         fsspec options for the urlpath.
     **parquet_kwargs
         ``columns`` (list of names) and ``filters`` (pyarrow DNF filters) are pushed down to parquet.
+        Any other name raises :class:`~biodata_cache.errors.InvalidInputError`: intake passes a
+        parameter the entry does not declare (``cat.qc(subjectid=...)``) straight to the driver, which
+        would otherwise ignore it and read the whole table.
     """
 
     name = "biodata_parquet"
     version = __version__
     container = "dataframe"
     partition_access = True
+    PARQUET_KWARGS = ("columns", "filters")  # keywords the driver takes besides its named arguments
 
     def __init__(
         self,
@@ -181,12 +186,58 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         storage_options: dict[str, Any] | None = None,
         **parquet_kwargs: Any,
     ) -> None:
+        self._reject_unknown_parameters(urlpath, partition_key, metadata, parquet_kwargs)
         super().__init__(urlpath, metadata=metadata, storage_options=storage_options, **parquet_kwargs)
         self._partition_key = partition_key or None
         self._partition_value = str(partition_value) if partition_value not in (None, "") else None
         self._fs_options: dict[str, Any] | None = None
         if self._partition_value is not None and self._partition_key is None:
             raise ValueError(f"{urlpath} is not partitioned; it takes no partition value")
+
+    @classmethod
+    def _reject_unknown_parameters(
+        cls, urlpath: str, key: str | None, metadata: dict[str, Any] | None, kwargs: dict[str, Any]
+    ) -> None:
+        """Raise for a keyword that is neither an entry parameter nor a driver option.
+
+        Every call style (``cat.qc(...)``, ``cat["qc"](...)``, ``.get(...)``, ``src(...)``, the entry
+        itself) reaches the driver here: intake renders the entry's declared parameters (``subject_id``
+        of a partitioned entry) into its arguments and passes every other keyword through.
+        """
+        import difflib
+
+        unknown = [k for k in kwargs if k not in cls.PARQUET_KWARGS]
+        if not unknown:
+            return
+        folder, _, leaf = urlpath.rstrip("/").rpartition("/")
+        table = ("custom_" if folder.endswith("/custom") else "") + leaf.removesuffix(".pqt")
+        parameters = [key] if key else []  # the catalog names a partitioned entry's parameter after its key
+        valid = [*parameters, *cls.PARQUET_KWARGS, "storage_options"]
+        columns = [c.get("name") for c in (metadata or {}).get("columns") or []]
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, valid, n=1)
+            if close:
+                hints.append(f"did you mean {close[0]!r}" + ("?" if len(unknown) == 1 else f" for {name!r}?"))
+            elif name in columns:
+                hints.append(
+                    f"to keep rows by column {name!r}, pass filters=[({name!r}, '==', {kwargs[name]!r})]"
+                )
+        names = ", ".join(map(repr, unknown))
+        message = f"{table} got an unknown parameter{'s' if len(unknown) > 1 else ''} {names}" + (
+            f" ({'; '.join(hints)})" if hints else ""
+        )
+        if parameters:
+            message += (
+                f". Valid parameters: {key} (the entry's parameter: read only this {key}'s partition), and "
+                f"columns, filters, storage_options (passed to the driver)."
+            )
+        else:
+            message += (
+                f". {table} takes no entry parameters; valid parameters are columns, filters, "
+                f"storage_options (passed to the driver)."
+            )
+        raise InvalidInputError(message)
 
     # -- helpers ----------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""A filter value that is not in the table warns (NoMatchWarning).
+"""A filter value that is not in the table warns (NoMatchWarning); unknown intake parameters raise.
 
 An empty answer is only silent when it is genuine: the value exists in the table but matches no rows in
 combination with the other filters, or a known subject has no QC metrics.
@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import warnings
 
+import intake
 import pytest
 from helpers import ROWS, publish_fixture
 
 import biodata_cache as bdc
+from biodata_cache.catalog import CATALOG_FILE
 from biodata_cache.cli import main
 from biodata_cache.errors import InvalidInputError
 
@@ -252,3 +254,48 @@ def test_cli_show_with_a_mistyped_subject_prints_a_warning_line(root, capsys):
 def test_cli_show_qc_with_an_asset_name_is_an_error(root, capsys):
     assert main(["show", "qc", "--subject-id", RAW]) == 1
     assert "is an asset name, not a subject id" in capsys.readouterr().err
+
+
+# -- intake parameters -----------------------------------------------------------------------------------
+
+
+def _catalog(root: str):
+    return intake.open_catalog(f"{root}/bdc-v0.1/{CATALOG_FILE}")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda cat: cat.qc(subjectid="692478"),
+        lambda cat: cat["qc"](subjectid="692478"),
+        lambda cat: cat.qc.get(subjectid="692478"),
+        lambda cat: cat.qc(subject_id="692478")(subjectid="692478"),
+        lambda cat: cat.qc.entry(subjectid="692478"),
+        lambda cat: bdc.open_catalog().qc(subjectid="692478"),
+    ],
+    ids=["attribute", "item", "get", "configured-source", "entry", "open_catalog"],
+)
+def test_misspelt_intake_parameter_raises_naming_it_and_the_valid_ones(root, call):
+    with pytest.raises(InvalidInputError) as caught:
+        call(_catalog(root))
+    message = str(caught.value)
+    assert "'subjectid'" in message and "did you mean 'subject_id'?" in message
+    for valid in ("subject_id", "columns", "filters", "storage_options"):
+        assert valid in message
+    assert isinstance(caught.value, bdc.BiodataCacheError)
+
+
+def test_unknown_parameter_of_an_entry_without_parameters_raises(root):
+    cat = _catalog(root)
+    with pytest.raises(InvalidInputError, match=r"asset_basics got an unknown parameter 'foo'") as caught:
+        cat.asset_basics(foo=1)
+    assert "columns, filters, storage_options" in str(caught.value)
+    with pytest.raises(InvalidInputError, match=r"takes no entry parameters"):
+        cat.asset_basics(subject_id="692478")
+
+
+def test_valid_intake_parameters_still_read(root):
+    cat = _catalog(root)
+    assert len(cat.qc(subject_id="692478", columns=["name"]).read()) == 2
+    frame = cat.asset_basics(filters=[("subject_id", "==", "828418")], storage_options={}).read()
+    assert sorted(frame["_id"]) == ["4", "5"]
