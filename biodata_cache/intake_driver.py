@@ -386,7 +386,21 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
             table = table.drop_columns([self._partition_key])
         return table.select(columns) if columns is not None else table
 
-    configure_new = _quietly(ParquetSource.configure_new)
+    _configure_new = _quietly(ParquetSource.configure_new)
+
+    def configure_new(self, **kwargs: Any) -> BiodataParquetSource:
+        """A new source from the same catalog entry with these parameters changed.
+
+        The entry parameter this source was opened with (``subject_id``) is kept unless it is given
+        again: intake 2.0.8 re-opens the entry with only the arguments the driver received, so
+        ``cat.qc(subject_id="692478")(columns=[...])`` would otherwise read every subject.
+        """
+        key = self._partition_key
+        passed = getattr(self, "_passed_kwargs", None) or ()
+        if self._entry is not None and key and key in passed and key not in kwargs:
+            kwargs = {key: self._partition_value or "", **kwargs}
+        return self._configure_new(**kwargs)
+
     __call__ = get = configure_new
 
     def _repr_html_(self) -> str:

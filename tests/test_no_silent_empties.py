@@ -299,3 +299,11 @@ def test_valid_intake_parameters_still_read(root):
     assert len(cat.qc(subject_id="692478", columns=["name"]).read()) == 2
     frame = cat.asset_basics(filters=[("subject_id", "==", "828418")], storage_options={}).read()
     assert sorted(frame["_id"]) == ["4", "5"]
+
+
+def test_reconfiguring_a_source_keeps_its_subject_partition(root):
+    one = _catalog(root).qc(subject_id="692478")
+    narrowed = one(columns=["asset_name", "name"])
+    frame = narrowed.read()
+    assert len(frame) == 2 and list(frame.columns) == ["asset_name", "name"]
+    assert narrowed(subject_id="828418").read()["name"].tolist() == ["licks"]
