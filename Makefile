@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test docs bench lint generated clean
+.PHONY: setup demo test bare-install-check docs bench lint generated clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/mkdocs build --strict
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory bare-install-check
+
+# A fresh venv with `pip install .` and no extras: build from the sample, read through intake (~40 s).
+bare-install-check: setup
+	$(BIN)/python tests/bare_install_check.py
 
 bench: setup
 	$(BIN)/python tests/benchmarks/run.py

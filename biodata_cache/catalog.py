@@ -10,12 +10,24 @@ both read:
 
 Catalog metadata says ``release``, never ``version`` (a ``version`` above 1 makes intake 2.0.9 parse the
 file as its v2 format).
+
+User text is never templated. When an entry is opened, intake 2.0.8 (``LocalCatalogEntry._create_open_args``
+-> ``merge_pars`` -> ``expand_templates``) renders every string of the entry's ``args`` and ``metadata``,
+at any depth, with jinja2 and its ``env()`` and ``shell()`` functions: a custom column named
+``{{ env('AWS_SECRET_ACCESS_KEY') }}`` would become the variable's value. It does not render entry names,
+descriptions, parameter descriptions or the catalog's own metadata. So every string of an entry's
+``metadata`` (column names and descriptions, source, ...) goes through :func:`to_catalog_text`, which
+leaves ordinary text as it is and rewrites text jinja would change into a template that renders back to
+exactly the original; :func:`from_catalog_text` undoes it where the YAML is read without intake (our
+reader, ``describe()``, the HTML views). Descriptions stay as written. The registry JSON keeps the
+original text.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +43,68 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_JINJA_LITERALS = {"{": "{{ '{' }}", "\r": "{{ '\\r' }}", "\n": "{{ '\\n' }}"}
+_JINJA_LITERAL = re.compile(r"\{\{ '(\{|\\r|\\n)' \}\}")
+_FROM_JINJA_LITERAL = {"{": "{", "\\r": "\r", "\\n": "\n"}
+
 CATALOG_FILE = "catalog.yaml"
 DRIVER = "biodata_parquet"
 CATALOG_DRIVER = "biodata_catalog"
+
+
+def needs_escaping(text: str) -> bool:
+    """Whether jinja2 (as intake runs it) would render ``text`` differently from itself.
+
+    True for text holding ``{{``, ``{%`` or ``{#`` (templates, blocks, comments), a carriage return
+    (jinja normalises newlines) or a trailing newline (jinja drops it).
+    """
+    return "{{" in text or "{%" in text or "{#" in text or "\r" in text or text.endswith("\n")
+
+
+def to_catalog_text(value: Any) -> Any:
+    """User text as written into a catalog entry's metadata: intake's jinja2 renders it back exactly.
+
+    Strings that :func:`needs_escaping` get each ``{`` written as ``{{ '{' }}``, each carriage return as
+    ``{{ '\\r' }}`` and a trailing newline as ``{{ '\\n' }}``: jinja2 outputs those literally and nothing
+    in the text can start a template, block or comment. Other strings are unchanged. Dicts and lists are
+    walked (values, not keys).
+
+    Parameters
+    ----------
+    value
+        A string, or a dict / list holding strings.
+
+    Returns
+    -------
+    Any
+        The same shape, escaped where needed.
+    """
+    if isinstance(value, dict):
+        return {key: to_catalog_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [to_catalog_text(item) for item in value]
+    if not isinstance(value, str) or not needs_escaping(value):
+        return value
+    text = value.replace("{", _JINJA_LITERALS["{"]).replace("\r", _JINJA_LITERALS["\r"])
+    if text.endswith("\n"):
+        text = text[:-1] + _JINJA_LITERALS["\n"]
+    return text
+
+
+def from_catalog_text(value: Any) -> Any:
+    """The original user text of catalog entry metadata written by :func:`to_catalog_text`.
+
+    What intake's rendering gives, without running jinja2 (for readers that parse the YAML themselves
+    and for ``describe()`` / HTML views, which show the YAML as written). Unescaped text is returned as it
+    is: it never holds ``{{``, so it cannot hold an escape sequence.
+    """
+    if isinstance(value, dict):
+        return {key: from_catalog_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [from_catalog_text(item) for item in value]
+    if not isinstance(value, str) or "{{ '" not in value:
+        return value
+    return _JINJA_LITERAL.sub(lambda match: _FROM_JINJA_LITERAL[match.group(1)], value)
 
 
 def table_path(table: Table) -> str:
@@ -84,7 +155,7 @@ def _entry(table: CacheTable) -> dict[str, Any]:
         }
         entry["args"]["partition_key"] = key
         entry["args"]["partition_value"] = "{{ " + key + " }}"
-    entry["metadata"] = metadata
+    entry["metadata"] = to_catalog_text(metadata)  # intake renders metadata with jinja2: never template it
     return entry
 
 

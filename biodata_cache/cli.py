@@ -11,9 +11,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from biodata_cache.errors import BiodataCacheError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,12 +100,41 @@ def _tables(arguments: argparse.Namespace) -> None:
 
 
 def _show(arguments: argparse.Namespace) -> None:
+    import warnings
+
+    import pandas as pd
+
+    from biodata_cache.errors import NoMatchWarning
+
+    columns = [c.strip() for c in arguments.columns.split(",")] if arguments.columns else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NoMatchWarning)
+        frame = _show_frame(arguments, columns)
+    for warning in caught:
+        if issubclass(warning.category, NoMatchWarning):  # a value matched nothing: say so, briefly
+            print(f"biodata-cache: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    total = len(frame)
+    if arguments.limit:
+        frame = frame.head(arguments.limit)
+    if arguments.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif arguments.format == "json":
+        print(frame.to_json(orient="records", date_format="iso", indent=1))
+    else:
+        with pd.option_context("display.max_columns", None, "display.width", 160, "display.max_colwidth", 40):
+            print(frame.to_string(index=False))
+        print(f"({len(frame)} of {total} rows)")
+
+
+def _show_frame(arguments: argparse.Namespace, columns: list[str] | None) -> pd.DataFrame:
+    """The rows ``show`` prints (before --limit)."""
     import pandas as pd
 
     import biodata_cache
     from biodata_cache.tables import TABLES_BY_NAME
 
-    columns = [c.strip() for c in arguments.columns.split(",")] if arguments.columns else None
     name = arguments.table
     frame: pd.DataFrame
     if name.startswith("custom_"):
@@ -125,17 +157,7 @@ def _show(arguments: argparse.Namespace) -> None:
         )
     if columns and name.startswith("custom_"):
         frame = frame[columns]
-    total = len(frame)
-    if arguments.limit:
-        frame = frame.head(arguments.limit)
-    if arguments.format == "csv":
-        frame.to_csv(sys.stdout, index=False)
-    elif arguments.format == "json":
-        print(frame.to_json(orient="records", date_format="iso", indent=1))
-    else:
-        with pd.option_context("display.max_columns", None, "display.width", 160, "display.max_colwidth", 40):
-            print(frame.to_string(index=False))
-        print(f"({len(frame)} of {total} rows)")
+    return frame
 
 
 def _catalog(arguments: argparse.Namespace) -> None:

@@ -46,12 +46,51 @@ LOCAL_PROTOCOLS = ("file", "local")
 _COMMON_OPTIONS = frozenset(
     {"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths"}
 )
+REDACTED = "<redacted>"
+# Option names that hold credentials: key/secret/token (s3fs), aws_*_key*, password, Authorization headers,
+# cookies, SAS tokens, connection strings, private keys, ... matched anywhere in the lowercased name.
+_SECRET_NAME = re.compile(r"secret|token|key|passw|pwd|credential|auth|cookie|signature|connection_string")
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
 
 def default_local_root() -> str:
     """Return the default folder of the ``LOCAL`` backend (``$XDG_CACHE_HOME/biodata-cache``)."""
     cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(cache_home, "biodata-cache")
+
+
+def redacted(value: Any) -> Any:
+    """A copy of ``value`` safe to display: credentials replaced by ``"<redacted>"``.
+
+    The one redaction helper of the package, used by every repr, ``yaml()``, ``describe()``, HTML view and
+    log line that could show ``storage_options``. Mappings are walked at any depth (``client_kwargs``,
+    ``config_kwargs``, ``headers``, lists of them): the value of every key whose name looks like a
+    credential (``key``, ``secret``, ``token``, ``password``, ``Authorization``, ...) is replaced, and
+    so is the user-info part of any URL (``https://user:pass@host`` -> ``https://<redacted>@host``).
+    The original is never modified: the real values still reach fsspec.
+
+    Parameters
+    ----------
+    value
+        ``storage_options`` (a dict), a URL, or any value holding them.
+
+    Returns
+    -------
+    Any
+        The same shape, with credentials replaced.
+    """
+    if isinstance(value, dict):
+        return {
+            key: REDACTED
+            if isinstance(key, str) and item is not None and _SECRET_NAME.search(key.lower())
+            else redacted(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return type(value)(redacted(item) for item in value)
+    if isinstance(value, str):
+        return _URL_USERINFO.sub(lambda match: f"{match.group('scheme')}{REDACTED}@", value)
+    return value
 
 
 def version_folder(version: str | None = None) -> str:
@@ -132,7 +171,8 @@ class Settings:
     source
         Source specification: ``docdb``, ``sample`` or a path/URL.
     storage_options
-        Options for the fsspec filesystem of the root.
+        Options for the fsspec filesystem of the root. The repr shows them with credentials redacted
+        (see :func:`redacted`); the attribute holds the real values.
     explicit_root
         Whether the root was given (argument or ``BIODATA_CACHE_ROOT``) rather than the backend's default.
     """
@@ -143,6 +183,16 @@ class Settings:
     source: str
     storage_options: dict[str, Any] = field(default_factory=dict)
     explicit_root: bool = False
+
+    def __repr__(self) -> str:
+        fields = {
+            "backend": self.backend,
+            "root": redacted(self.root),
+            "version": self.version,
+            "source": redacted(self.source),
+            "storage_options": redacted(self.storage_options),
+        }
+        return f"Settings({', '.join(f'{name}={value!r}' for name, value in fields.items())})"
 
     @property
     def builds_on_read(self) -> bool:

@@ -2,7 +2,8 @@
 
 Every outcome a caller may need to tell apart has its own class: a missing table, a missing version, a
 store that refuses access, a store that cannot be reached and bad input. A genuinely empty table is not an
-error: it reads as an empty DataFrame (or list) with the declared columns.
+error: it reads as an empty DataFrame (or list) with the declared columns. A filter value that does not occur
+in the table at all (a typo, a wrong case) gives an empty answer too, with a :class:`NoMatchWarning`.
 """
 
 from __future__ import annotations
@@ -62,3 +63,12 @@ class RecordError(SourceError):
 
 class ConflictError(BiodataCacheError):
     """A conditional update of a shared file kept losing to concurrent writers."""
+
+
+class NoMatchWarning(UserWarning):
+    """A filter value does not occur in the table at all, so nothing matches it (a typo, a wrong case).
+
+    The message names the argument, the value and the closest existing values. A value that exists but
+    matches no row together with the other filters gives a genuinely empty answer and no warning. Make it
+    an error with ``warnings.filterwarnings("error", category=biodata_cache.NoMatchWarning)``.
+    """

@@ -6,10 +6,16 @@ otherwise needs fastparquet), and hive partitions with numeric-looking values (A
 ``692478``) are inferred as integers. This driver reads with pyarrow, types partition keys as strings,
 answers ``discover()`` from the parquet footer or the catalog metadata without reading data, and opens a
 single partition directly when ``partition_value`` is given: one file, no listing of the table.
+
+Both drivers (``biodata_parquet`` and the catalog driver ``biodata_catalog``) read ``s3://`` anonymously
+when their ``storage_options`` choose no credentials and botocore finds none (the store's rule,
+:func:`biodata_cache.store.filesystem_options`), and never display secrets: ``repr()``, ``yaml()``,
+``describe()`` and the HTML views show ``storage_options`` through :func:`biodata_cache.config.redacted`.
 """
 
 from __future__ import annotations
 
+import logging
 import urllib.parse
 import warnings
 from collections.abc import Callable
@@ -17,9 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from intake.catalog import Catalog
 from intake.catalog.local import YAMLFileCatalog
+from intake.source.base import NoEntry
 from intake_parquet.source import ParquetSource
 
 from biodata_cache._version import __version__
+from biodata_cache.config import redacted
+from biodata_cache.errors import InvalidInputError
 from biodata_cache.partitions import PARTITION_FILE, folder_name, value_of_file, value_of_folder
 from biodata_cache.store import (
     READ_ONLY_PROTOCOLS,
@@ -30,6 +39,8 @@ from biodata_cache.store import (
     protocol_of,
     translate_errors,
 )
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -99,7 +110,45 @@ def _url_segment(folder: str, protocol: str) -> str:
     return folder
 
 
-class BiodataParquetSource(ParquetSource):
+def _redacted_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Open arguments as displayed: ``storage_options`` and URLs with their credentials redacted."""
+    return {
+        name: redacted(value) if name == "storage_options" or isinstance(value, str) else value
+        for name, value in args.items()
+    }
+
+
+class SafeDisplayMixin:
+    """What a source or catalog displays (``repr()``, ``yaml()``, ``describe()``) holds no secret.
+
+    intake builds all three from the arguments the object was created with, ``storage_options``
+    included; these are shown redacted (the object keeps the real values for fsspec). ``describe()`` also
+    shows the entry's metadata as intake renders it (user text exactly as written, see
+    :func:`biodata_cache.catalog.from_catalog_text`) and, for an object not made from a catalog entry,
+    describes the object itself instead of raising ``NoEntry``.
+    """
+
+    def _yaml(self) -> dict[str, Any]:
+        data = super()._yaml()  # type: ignore[misc]
+        for spec in data["sources"].values():
+            spec["args"] = _redacted_args(spec.get("args") or {})
+        return data
+
+    def describe(self) -> dict[str, Any]:
+        """Description from the catalog entry (or of this object), with secrets redacted."""
+        from biodata_cache.catalog import from_catalog_text
+
+        try:
+            described = dict(super().describe())  # type: ignore[misc]
+        except NoEntry:
+            spec = next(iter(self._yaml()["sources"].values()))
+            return {"name": self.name, "container": self.container, **spec}  # type: ignore[attr-defined]
+        described["args"] = _redacted_args(described.get("args") or {})
+        described["metadata"] = from_catalog_text(described.get("metadata") or {})
+        return described
+
+
+class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
     """Parquet table (one file, or a hive-partitioned folder) of a biodata-cache store.
 
     Parameters
@@ -117,12 +166,16 @@ class BiodataParquetSource(ParquetSource):
         fsspec options for the urlpath.
     **parquet_kwargs
         ``columns`` (list of names) and ``filters`` (pyarrow DNF filters) are pushed down to parquet.
+        Any other name raises :class:`~biodata_cache.errors.InvalidInputError`: intake passes a
+        parameter the entry does not declare (``cat.qc(subjectid=...)``) straight to the driver, which
+        would otherwise ignore it and read the whole table.
     """
 
     name = "biodata_parquet"
     version = __version__
     container = "dataframe"
     partition_access = True
+    PARQUET_KWARGS = ("columns", "filters")  # keywords the driver takes besides its named arguments
 
     def __init__(
         self,
@@ -133,12 +186,58 @@ class BiodataParquetSource(ParquetSource):
         storage_options: dict[str, Any] | None = None,
         **parquet_kwargs: Any,
     ) -> None:
+        self._reject_unknown_parameters(urlpath, partition_key, metadata, parquet_kwargs)
         super().__init__(urlpath, metadata=metadata, storage_options=storage_options, **parquet_kwargs)
         self._partition_key = partition_key or None
         self._partition_value = str(partition_value) if partition_value not in (None, "") else None
         self._fs_options: dict[str, Any] | None = None
         if self._partition_value is not None and self._partition_key is None:
             raise ValueError(f"{urlpath} is not partitioned; it takes no partition value")
+
+    @classmethod
+    def _reject_unknown_parameters(
+        cls, urlpath: str, key: str | None, metadata: dict[str, Any] | None, kwargs: dict[str, Any]
+    ) -> None:
+        """Raise for a keyword that is neither an entry parameter nor a driver option.
+
+        Every call style (``cat.qc(...)``, ``cat["qc"](...)``, ``.get(...)``, ``src(...)``, the entry
+        itself) reaches the driver here: intake renders the entry's declared parameters (``subject_id``
+        of a partitioned entry) into its arguments and passes every other keyword through.
+        """
+        import difflib
+
+        unknown = [k for k in kwargs if k not in cls.PARQUET_KWARGS]
+        if not unknown:
+            return
+        folder, _, leaf = urlpath.rstrip("/").rpartition("/")
+        table = ("custom_" if folder.endswith("/custom") else "") + leaf.removesuffix(".pqt")
+        parameters = [key] if key else []  # the catalog names a partitioned entry's parameter after its key
+        valid = [*parameters, *cls.PARQUET_KWARGS, "storage_options"]
+        columns = [c.get("name") for c in (metadata or {}).get("columns") or []]
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, valid, n=1)
+            if close:
+                hints.append(f"did you mean {close[0]!r}" + ("?" if len(unknown) == 1 else f" for {name!r}?"))
+            elif name in columns:
+                hints.append(
+                    f"to keep rows by column {name!r}, pass filters=[({name!r}, '==', {kwargs[name]!r})]"
+                )
+        names = ", ".join(map(repr, unknown))
+        message = f"{table} got an unknown parameter{'s' if len(unknown) > 1 else ''} {names}" + (
+            f" ({'; '.join(hints)})" if hints else ""
+        )
+        if parameters:
+            message += (
+                f". Valid parameters: {key} (the entry's parameter: read only this {key}'s partition), and "
+                f"columns, filters, storage_options (passed to the driver)."
+            )
+        else:
+            message += (
+                f". {table} takes no entry parameters; valid parameters are columns, filters, "
+                f"storage_options (passed to the driver)."
+            )
+        raise InvalidInputError(message)
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -265,10 +364,14 @@ class BiodataParquetSource(ParquetSource):
             fs, _ = self._filesystem(self._urlpath)
             with translate_errors(self._urlpath):
                 contents = fs.cat([p for p, _, _ in files], on_error="return") if files else {}
-            parts = [
-                self._read_partition(fs, path, url, folder, data=contents.get(path))
-                for path, url, folder in files
-            ]
+            parts = []
+            for path, url, folder in files:
+                try:
+                    parts.append(self._read_partition(fs, path, url, folder, data=contents.get(path)))
+                except FileNotFoundError:
+                    # A folder without its data file is a partition being written or deleted by a
+                    # publisher right now: it holds no committed rows.
+                    logger.debug("%s has no data file; skipped", url)
             empty = _with_key(self._empty_file_table(self._file_columns()), key, [])
             table = _concat(parts) if parts else empty
         else:
@@ -283,7 +386,21 @@ class BiodataParquetSource(ParquetSource):
             table = table.drop_columns([self._partition_key])
         return table.select(columns) if columns is not None else table
 
-    configure_new = _quietly(ParquetSource.configure_new)
+    _configure_new = _quietly(ParquetSource.configure_new)
+
+    def configure_new(self, **kwargs: Any) -> BiodataParquetSource:
+        """A new source from the same catalog entry with these parameters changed.
+
+        The entry parameter this source was opened with (``subject_id``) is kept unless it is given
+        again: intake 2.0.8 re-opens the entry with only the arguments the driver received, so
+        ``cat.qc(subject_id="692478")(columns=[...])`` would otherwise read every subject.
+        """
+        key = self._partition_key
+        passed = getattr(self, "_passed_kwargs", None) or ()
+        if self._entry is not None and key and key in passed and key not in kwargs:
+            kwargs = {key: self._partition_value or "", **kwargs}
+        return self._configure_new(**kwargs)
+
     __call__ = get = configure_new
 
     def _repr_html_(self) -> str:
@@ -361,7 +478,7 @@ class _DaskPartition:
         return table.select([c for c in order if c in table.column_names]).to_pandas()
 
 
-class HtmlCatalogMixin:
+class HtmlCatalogMixin(SafeDisplayMixin):
     """Displays an intake catalog as an HTML table of its entries.
 
     intake 2.0.9 shows catalogs only as YAML, and its ``_ipython_display_`` pre-empts other formatters;
@@ -372,6 +489,7 @@ class HtmlCatalogMixin:
     _get_entry = _quietly(Catalog._get_entry)
 
     def _entry_rows(self) -> list[dict[str, Any]]:
+        from biodata_cache.catalog import from_catalog_text
         from biodata_cache.html import entry_metadata
 
         rows = []
@@ -380,7 +498,7 @@ class HtmlCatalogMixin:
             for name, entry in self._get_entries().items():
                 described = entry.describe()
                 parameters = [p["name"] for p in described.get("user_parameters") or []]
-                metadata = described.get("metadata") or {}
+                metadata = from_catalog_text(described.get("metadata") or {})
                 rows.append(entry_metadata(name, described.get("description"), metadata, parameters))
         return rows
 
@@ -402,6 +520,15 @@ class HtmlCatalogMixin:
 
 
 class BiodataCatalog(HtmlCatalogMixin, YAMLFileCatalog):
-    """A biodata-cache catalog file (registered as ``biodata_catalog``) that displays as HTML."""
+    """A biodata-cache catalog file (registered as ``biodata_catalog``) that displays as HTML.
+
+    Opened from ``s3://`` with no credentials in ``storage_options`` and none found by botocore, it reads
+    anonymously, and so do its entries (intake hands them the catalog's filesystem options).
+    """
 
     name = "biodata_catalog"
+
+    def __init__(self, path: Any = None, **kwargs: Any) -> None:
+        if isinstance(path, str):
+            kwargs["storage_options"] = filesystem_options(path, kwargs.get("storage_options")) or None
+        super().__init__(path, **kwargs)

@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from biodata_cache.errors import ConflictError
+from biodata_cache.store import _process_exists
 
 if TYPE_CHECKING:
     from biodata_cache.store import Store
@@ -47,16 +48,6 @@ class _HeldError(Exception):
 
 def _iso(moment: float) -> str:
     return dt.datetime.fromtimestamp(moment, dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class PublishLease:
@@ -112,7 +103,7 @@ class PublishLease:
             return True
         local = self.store.protocol in ("file", "local")
         if local and lease.get("host") == socket.gethostname() and isinstance(lease.get("pid"), int):
-            return not _process_alive(lease["pid"])
+            return not _process_exists(lease["pid"])
         return False
 
     def _take(self, current: bytes | None) -> bytes:

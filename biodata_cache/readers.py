@@ -8,6 +8,11 @@ With the ``MEMORY`` and ``LOCAL`` backends a table missing from the store is bui
 first read. On ``S3`` or any other shared store a missing table is an error naming the table, the version
 and the versions that exist.
 
+A filter value that does not occur in the table at all (``modality="ephys"``, ``data_level="Raw"``, a
+mistyped subject id) gives an empty answer with a :class:`~biodata_cache.errors.NoMatchWarning` naming the
+closest existing values. That check runs only for requested values missing from the answer; a value that
+exists but matches no row together with the other filters is a genuine empty answer, without a warning.
+
 This module imports only the standard library at import time; pandas, pyarrow and intake load on the
 first call.
 """
@@ -17,6 +22,8 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +31,7 @@ from biodata_cache import config
 from biodata_cache.errors import (
     BiodataCacheError,
     InvalidInputError,
+    NoMatchWarning,
     TableNotFoundError,
     VersionNotFoundError,
 )
@@ -161,6 +169,7 @@ def open_source_entry(
     VersionNotFoundError, TableNotFoundError
         When the version or the entry does not exist and the backend does not build on read.
     """
+    from biodata_cache.catalog import from_catalog_text
     from biodata_cache.intake_driver import BiodataParquetSource
 
     store = _store(settings)
@@ -192,9 +201,9 @@ def open_source_entry(
         args["columns"] = columns
     if filters:
         args["filters"] = filters
-    return BiodataParquetSource(
-        metadata=dict(entry.get("metadata") or {}), storage_options=store.storage_options or None, **args
-    )
+    # The metadata as intake would render it: user text (column names, ...) exactly as written.
+    metadata = from_catalog_text(dict(entry.get("metadata") or {}))
+    return BiodataParquetSource(metadata=metadata, storage_options=store.storage_options or None, **args)
 
 
 def _settings(version: str | None, storage_options: dict[str, Any] | None) -> config.Settings:
@@ -343,6 +352,159 @@ def _to_list(table: pa.Table) -> list[str]:
     return sorted(v for v in table.column(0).to_pylist() if v is not None)
 
 
+# -- filter values that match nothing ----------------------------------------------------------------
+#
+# A reader first answers, then looks only at the requested values that do not appear in its answer. Only
+# for those it reads the values the table has (unique_subject_ids / unique_project_names, or one column of
+# asset_basics) and warns about the values that are not among them. A non-empty answer in which every
+# requested value appears costs nothing extra.
+
+# Where an argument's existing values come from: (description in messages, how a user lists them).
+_EXISTING = {
+    "subject_id": ("unique_subject_ids()", "biodata_cache.unique_subject_ids()"),
+    "project_name": ("unique_project_names()", "biodata_cache.unique_project_names()"),
+    "modality": ("asset_basics.modalities", "biodata_cache.asset_basics(columns=['modalities'])"),
+    "data_level": ("asset_basics.data_level", "biodata_cache.asset_basics(columns=['data_level'])"),
+    "asset_names": ("asset_basics.name", "biodata_cache.asset_basics(columns=['name'])"),
+}
+# asset_basics column holding each filter argument's values.
+_COLUMN = {
+    "subject_id": "subject_id",
+    "project_name": "project_name",
+    "modality": "modalities",
+    "data_level": "data_level",
+}
+_LISTED = 30  # a table with at most this many distinct values lists them all in the warning
+_FUZZY_LIMIT = 20_000  # above this many values, only the value's sorted neighbours are compared
+
+
+def _distinct(column: pa.ChunkedArray) -> set[str]:
+    """Distinct non-null values of a string column (or of the items of a list<string> column)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_list(column.type):
+        column = pc.list_flatten(column)
+    return {v for v in pc.unique(column).to_pylist() if v is not None}
+
+
+def _missing(table: pa.Table, column: str, values: list[str]) -> list[str]:
+    """The requested ``values`` that no row of the answer ``table`` holds in ``column``.
+
+    When the answer was read without the column, the filter was a single value: every row holds it.
+    """
+    if column not in table.column_names:
+        return [] if table.num_rows else list(values)
+    present = _distinct(table.column(column))
+    return [v for v in values if v not in present]
+
+
+def _closest(value: str, existing: Sequence[str]) -> list[str]:
+    """Existing values closest to ``value``: equal but for case first, else difflib's best three.
+
+    ``existing`` is sorted. Beyond ``_FUZZY_LIMIT`` values only the value's sorted neighbours are
+    compared, so a warning about one of a million asset names stays quick.
+    """
+    import bisect
+    import difflib
+
+    folded = value.casefold()
+    same = [e for e in existing if e.casefold() == folded]
+    if same:
+        return same[:3]
+    candidates = existing
+    if len(existing) > _FUZZY_LIMIT:
+        at = bisect.bisect_left(existing, value)
+        candidates = existing[max(at - 50, 0) : at + 50]
+    return difflib.get_close_matches(value, candidates, n=3, cutoff=0.6)
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside biodata_cache."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("biodata_cache"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_no_match(
+    call: str,
+    argument: str,
+    unknown: list[str],
+    existing: Sequence[str],
+    release: str,
+    *,
+    scope: tuple[str, str] | None = None,
+) -> None:
+    """Warn that the ``unknown`` values of ``argument`` do not occur in the table at all.
+
+    ``existing`` are the values to suggest from; ``scope`` (what they are, how to list them) when they
+    are a subset of the table's values, e.g. one subject's assets.
+    """
+    where, listed_by = _EXISTING[argument]
+    label, listed_by = scope or ("the existing values", listed_by)
+    existing = sorted(set(existing))
+    clauses = []
+    for value in unknown:
+        close = _closest(value, existing)
+        hint = f"did you mean {' or '.join(map(repr, close))}?" if close else "no existing value is close"
+        clauses.append(f"{value!r} ({hint})")
+    if len(unknown) == 1:
+        what, verb, pronoun = f"{argument} {clauses[0]}", "is", "it"
+    else:
+        what, verb, pronoun = f"{argument} values {', '.join(clauses[:-1])} and {clauses[-1]}", "are", "them"
+    if len(existing) <= _LISTED:
+        listing = f"{label} are {', '.join(map(repr, existing)) or '(none)'}"
+    else:
+        listing = f"list {label} ({len(existing)}) with {listed_by}"
+    warnings.warn(
+        f"{call}: {what} {verb} not in {where} of {release}, so no row matches {pronoun}. Values match "
+        f"exactly and are case-sensitive; {listing}.",
+        NoMatchWarning,
+        stacklevel=_caller_stacklevel(),
+    )
+
+
+def _existing_values(
+    arguments: Sequence[str], version: str | None, storage_options: dict[str, Any] | None
+) -> dict[str, list[str]]:
+    """The values the version's tables hold for each filter argument (small tables, or one column)."""
+    existing: dict[str, list[str]] = {}
+    if "subject_id" in arguments:
+        existing["subject_id"] = unique_subject_ids(version=version, storage_options=storage_options)
+    if "project_name" in arguments:
+        existing["project_name"] = unique_project_names(version=version, storage_options=storage_options)
+    columns = [_COLUMN[a] for a in ("modality", "data_level") if a in arguments]
+    if columns:
+        table = read_table("asset_basics", columns=columns, version=version, storage_options=storage_options)
+        for argument in ("modality", "data_level"):
+            if argument in arguments:
+                existing[argument] = sorted(_distinct(table.column(_COLUMN[argument])))
+    return existing
+
+
+def _warn_values_not_in_table(
+    call: str,
+    missing: dict[str, list[str]],
+    version: str | None,
+    storage_options: dict[str, Any] | None,
+) -> None:
+    """Of the requested values missing from an answer, warn about those the table does not hold at all."""
+    missing = {argument: values for argument, values in missing.items() if values}
+    if not missing:
+        return
+    try:
+        existing = _existing_values(list(missing), version, storage_options)
+    except TableNotFoundError:  # a release without the table of values: nothing to compare with
+        return
+    release = _settings(version, storage_options).version
+    for argument, values in missing.items():
+        known = set(existing[argument])
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            _warn_no_match(call, argument, unknown, existing[argument], release)
+
+
 # -- distinct-value tables ----------------------------------------------------------------------------
 
 
@@ -457,6 +619,7 @@ def asset_basics(
     ----------
     subject_id, project_name, data_level
         Keep rows whose value equals this str (or is in this list of str). Pushed down to parquet.
+        Values are exact and case-sensitive: ``data_level`` is ``"raw"`` or ``"derived"``.
     modality
         Keep assets that have this modality abbreviation (or any of these), e.g. ``"ecephys"``.
     columns
@@ -467,18 +630,40 @@ def asset_basics(
     Returns
     -------
     pandas.DataFrame
+        Empty when no asset matches all the filters together.
+
+    Warns
+    -----
+    NoMatchWarning
+        When a filter value does not occur in the table at all (``modality="ephys"``,
+        ``data_level="Raw"``, a mistyped subject id): the message names the argument, the value and the
+        closest existing values. Values that exist but match no asset together (a subject without
+        ``ecephys`` assets) give an empty DataFrame without a warning.
     """
     table = get_table("asset_basics")
     columns = table.check_columns(columns)
+    requested = {
+        "subject_id": _check_strings("subject_id", subject_id),
+        "project_name": _check_strings("project_name", project_name),
+        "data_level": _check_strings("data_level", data_level),
+        "modality": _check_strings("modality", modality),
+    }
     filters = [
-        *_in_filter("subject_id", _check_strings("subject_id", subject_id)),
-        *_in_filter("project_name", _check_strings("project_name", project_name)),
-        *_in_filter("data_level", _check_strings("data_level", data_level)),
+        *_in_filter("subject_id", requested["subject_id"]),
+        *_in_filter("project_name", requested["project_name"]),
+        *_in_filter("data_level", requested["data_level"]),
     ]
-    modalities = _check_strings("modality", modality)
+    modalities = requested["modality"]
     read_columns = columns
-    if modalities and columns is not None and "modalities" not in columns:
-        read_columns = [*columns, "modalities"]
+    if columns is not None:
+        # Columns that tell which requested values appear in the answer: modalities (filtered here) and
+        # those filtered with several values (a single pushed-down value appears in every row).
+        extra = [
+            _COLUMN[argument]
+            for argument, values in requested.items()
+            if values and (argument == "modality" or len(values) > 1)
+        ]
+        read_columns = [*columns, *(c for c in dict.fromkeys(extra) if c not in columns)]
     data = read_table(
         "asset_basics",
         columns=read_columns,
@@ -488,6 +673,8 @@ def asset_basics(
     )
     if modalities:
         data = _rows_with_any(data, "modalities", modalities)
+    missing = {a: _missing(data, _COLUMN[a], values) for a, values in requested.items() if values}
+    _warn_values_not_in_table("asset_basics", missing, version, storage_options)
     if columns is not None:
         data = data.select(columns)
     return data.to_pandas()
@@ -509,8 +696,9 @@ def qc(
     Parameters
     ----------
     subject_id
-        Read only this subject's partition (one file, whatever the number of subjects). A subject
-        with no QC metrics gives an empty DataFrame. ``None`` reads every subject.
+        Read only this subject's partition (one file, whatever the number of subjects). ``None`` reads
+        every subject. An asset name here is an error (biodata-cache 0.42's ``qc`` took a raw asset
+        name): the message names the asset's subject and the call that works.
     asset_names
         Keep metrics of these assets only (pushed down to parquet).
     columns, version, storage_options
@@ -519,6 +707,19 @@ def qc(
     Returns
     -------
     pandas.DataFrame
+        Empty, without a warning, for a subject of :func:`unique_subject_ids` that has no QC metrics
+        and for assets of ``asset_basics`` that have none (or belong to another subject).
+
+    Raises
+    ------
+    InvalidInputError
+        If ``subject_id`` is not a non-empty str, or is an asset name.
+
+    Warns
+    -----
+    NoMatchWarning
+        When ``subject_id`` is not in :func:`unique_subject_ids`, or an asset name is not in
+        ``asset_basics`` at all: the message names the closest existing values.
     """
     parameters = None
     if subject_id is not None:
@@ -528,15 +729,112 @@ def qc(
                 f"{subject_id!r}."
             )
         parameters = {"subject_id": subject_id}
-    filters = _in_filter("asset_name", _check_strings("asset_names", asset_names))
-    return _frame(
+    names = _check_strings("asset_names", asset_names)
+    columns = get_table("qc").check_columns(columns)
+    read_columns = columns
+    if names and len(names) > 1 and columns is not None and "asset_name" not in columns:
+        read_columns = [*columns, "asset_name"]  # to tell which requested assets appear in the answer
+    data = read_table(
         "qc",
-        columns=columns,
-        filters=filters or None,
+        columns=read_columns,
+        filters=_in_filter("asset_name", names) or None,
         parameters=parameters,
         version=version,
         storage_options=storage_options,
     )
+    known_subject = True
+    if subject_id is not None and not data.num_rows:
+        known_subject = _check_qc_subject(subject_id, version, storage_options)
+    if names and known_subject:
+        missing = _missing(data, "asset_name", names)
+        if missing:
+            _warn_asset_names_not_in_table(subject_id, missing, version, storage_options)
+    if read_columns is not columns:
+        data = data.select(columns)
+    return data.to_pandas()
+
+
+def _check_qc_subject(subject_id: str, version: str | None, storage_options: dict[str, Any] | None) -> bool:
+    """Whether a subject with no QC rows is a known subject; raises for an asset name, else warns."""
+    try:
+        subjects = unique_subject_ids(version=version, storage_options=storage_options)
+        if subject_id in set(subjects):
+            return True
+        assets = []
+        if (
+            "_" in subject_id
+        ):  # AIND asset names do (<platform>_<subject>_<date>_<time>); others get the warning
+            assets = read_table(
+                "asset_basics",
+                columns=["name", "subject_id", "data_level"],
+                filters=[("name", "==", subject_id)],
+                version=version,
+                storage_options=storage_options,
+            ).to_pylist()
+    except TableNotFoundError:  # a release without the tables to compare with: the answer stands
+        return True
+    if assets:
+        raise InvalidInputError(_asset_name_given_as_subject(subject_id, assets[0]))
+    _warn_no_match("qc", "subject_id", [subject_id], subjects, _settings(version, storage_options).version)
+    return False
+
+
+def _asset_name_given_as_subject(name: str, asset: dict[str, Any]) -> str:
+    subject = asset["subject_id"]
+    message = f"qc({name!r}): {name!r} is an asset name, not a subject id; qc() takes a subject id first "
+    message += "(biodata-cache 0.42's qc took a raw asset name). "
+    if subject is None:
+        return (
+            message + f"This asset has no subject id: call qc(asset_names=[{name!r}]) (reads every subject)."
+        )
+    message += (
+        f"The asset belongs to subject {subject!r}: call qc({subject!r}, asset_names=[{name!r}]) for its "
+        f"own metrics"
+    )
+    if asset["data_level"] == "raw":
+        message += (
+            f""", or qc({subject!r}).query("raw_asset_name == {name!r}") for the metrics of it and of """
+            f"the assets derived from it"
+        )
+    return message + "."
+
+
+def _warn_asset_names_not_in_table(
+    subject_id: str | None,
+    missing: list[str],
+    version: str | None,
+    storage_options: dict[str, Any] | None,
+) -> None:
+    """Warn about requested asset names that are not in asset_basics at all.
+
+    The closest names offered are the subject's own assets when a subject was given.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        assets = read_table(
+            "asset_basics", columns=["name", "subject_id"], version=version, storage_options=storage_options
+        )
+    except TableNotFoundError:  # a release without asset_basics: nothing to compare with
+        return
+    requested = pa.array(missing, pa.string())
+    found = pc.is_in(requested, value_set=assets.column("name").combine_chunks()).to_pylist()
+    unknown = [name for name, known in zip(missing, found, strict=True) if not known]
+    if not unknown:
+        return
+    candidates, scope = assets.column("name"), None
+    if subject_id is not None:
+        own = pc.filter(candidates, pc.equal(assets.column("subject_id"), subject_id))
+        if len(own):
+            candidates = own
+            scope = (
+                f"the assets of subject {subject_id!r}",
+                f"biodata_cache.asset_basics(subject_id={subject_id!r}, columns=['name'])",
+            )
+    existing = sorted(_distinct(candidates))
+    release = _settings(version, storage_options).version
+    _warn_no_match("qc", "asset_names", unknown, existing, release, scope=scope)
 
 
 qc_status = _frame_reader("qc_status")
@@ -575,12 +873,19 @@ def raw_to_derived(
     Returns
     -------
     list of str, or dict of str to list of str
-        Derived names, oldest processing first. An asset with no derived assets maps to ``[]``.
+        Derived names, oldest processing first. An asset with no derived assets (or none of the
+        requested modalities) maps to ``[]``.
 
     Raises
     ------
     TableNotFoundError
         If an asset name is not in ``asset_basics`` at all (a typo, or an asset not yet published).
+
+    Warns
+    -----
+    NoMatchWarning
+        When a ``modality`` is not the modality of any asset in ``asset_basics`` (``"ephys"`` for
+        ``"ecephys"``); the message names the closest existing modalities.
     """
     single = isinstance(asset_name, str)
     if asset_name is None:
@@ -612,6 +917,10 @@ def raw_to_derived(
             f"asset(s) {', '.join(map(repr, unknown))} are not in asset_basics of this version; check "
             f"the name(s) with asset_basics(columns=['name']) or pass version= for another version."
         )
+    if modalities:
+        present = set().union(*known.values())
+        missing = {"modality": [m for m in modalities if m not in present]}
+        _warn_values_not_in_table("raw_to_derived", missing, version, storage_options)
     result: dict[str, list[str]] = {}
     for name in names:
         rows = [r for r in lineage if r["source_data"] == name]
@@ -688,7 +997,9 @@ def custom(
     df
         The DataFrame to store. ``None`` reads the custom table back.
     description
-        What the table holds, shown in the registry and the catalog (default: a generic line).
+        What the table holds, shown in the registry and the catalog (default: a generic line). The
+        description and the column names are stored as written and read back exactly: intake never
+        renders them as templates (``{{ ... }}`` stays text).
     version, storage_options
         See :func:`unique_project_names`.
 

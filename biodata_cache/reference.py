@@ -131,7 +131,8 @@ def render_api() -> str:
         "Errors: `BiodataCacheError` and its subclasses `InvalidInputError`, `TableNotFoundError`,",
         "`VersionNotFoundError`, `StoreAccessError`, `StoreUnavailableError`, `SourceError` (and its",
         "`RecordError`: one record that cannot be read, which a build skips and counts), `ConflictError`",
-        "(all importable from `biodata_cache`).",
+        "(all importable from `biodata_cache`). Warning: `NoMatchWarning` (a `UserWarning`), given when a",
+        "filter value does not occur in the table at all; see the how-to page on empty results.",
         "",
     ]
     for dotted in API_FUNCTIONS:

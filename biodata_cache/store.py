@@ -56,6 +56,8 @@ HTTP_TIMEOUTS = {"sock_connect": 5, "sock_read": 10}
 #: before the store gives up, and for HTTP(S) mirrors, attempts after transient errors.
 FETCH_ATTEMPTS = 3
 _MEMORY_LOCK = threading.Lock()
+#: Local writes go to ``<file>.tmp-<pid>-<random>`` first, then are renamed over the file.
+TEMPORARY_MARK = ".tmp-"
 _CREDENTIAL_ERRORS = {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"}
 _UNAVAILABLE_NAMES = {
     "EndpointConnectionError",
@@ -280,19 +282,35 @@ def fetch(
         return with_retries(attempt, what=url, transport=_retries_transport(fs))
 
 
+# s3fs options that choose the credentials (or their absence) explicitly; and their client_kwargs forms.
+_CREDENTIAL_OPTIONS = frozenset({"anon", "key", "secret", "token", "profile", "session"})
+_CREDENTIAL_CLIENT_KWARGS = frozenset({"aws_access_key_id", "aws_secret_access_key", "aws_session_token"})
+
+
+def _chooses_credentials(options: dict[str, Any]) -> bool:
+    client_kwargs = options.get("client_kwargs")
+    return bool(_CREDENTIAL_OPTIONS & set(options)) or (
+        isinstance(client_kwargs, dict) and bool(_CREDENTIAL_CLIENT_KWARGS & set(client_kwargs))
+    )
+
+
 def filesystem_options(url: str, options: dict[str, Any] | None) -> dict[str, Any]:
     """The fsspec options biodata-cache opens ``url`` with: the caller's, plus its defaults.
 
-    For ``s3://`` without credentials in the options (``anon``, ``key``) and none found by botocore,
-    ``anon=True`` (public buckets read without credentials); the timeouts and retries of
-    :data:`S3_CONFIG` unless the caller set them. For ``http(s)://``, connect and read timeouts. The
-    caller's options always win.
+    The one place that decides anonymous S3 access, used by :class:`Store` and by both intake drivers
+    (``biodata_parquet`` and ``biodata_catalog``): for ``s3://`` whose options choose no credentials
+    (none of ``anon``, ``key``, ``secret``, ``token``, ``profile``, ``session`` or credentials in
+    ``client_kwargs``) and for which botocore finds none, ``anon=True`` (public buckets read without
+    credentials). Also the timeouts and retries of :data:`S3_CONFIG` unless the caller set them; for
+    ``http(s)://``, connect and read timeouts. The caller's options always win; they are not modified.
     """
+    from biodata_cache.config import redacted
+
     result = dict(options or {})
     protocol = protocol_of(url)
     if protocol in S3_PROTOCOLS:
-        if not {"anon", "key", "profile", "session"} & set(result) and not _has_aws_credentials():
-            logger.info("no AWS credentials found; reading %s anonymously", url)
+        if not _chooses_credentials(result) and not _has_aws_credentials():
+            logger.info("no AWS credentials found; reading %s anonymously", redacted(url))
             result["anon"] = True
         config = dict(S3_CONFIG)
         config.update(result.get("config_kwargs") or {})
@@ -463,7 +481,7 @@ class Store:
         with translate_errors(url):
             if self.protocol in ("file", "local"):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+                temporary = f"{path}{TEMPORARY_MARK}{os.getpid()}-{uuid.uuid4().hex}"
                 with open(temporary, "wb") as handle:
                     handle.write(data)
                 os.replace(temporary, path)
@@ -481,6 +499,26 @@ class Store:
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
         self.write_bytes(relpath, buffer.getvalue())
+
+    def remove_abandoned_temporary_files(self, relpath: str) -> int:
+        """Delete the temporary files that killed writers left under a local folder; return how many.
+
+        Only files of processes that no longer exist (on this host) are removed. Other stores write
+        each object in one PUT and leave none.
+        """
+        if self.protocol not in ("file", "local"):
+            return 0
+        removed = 0
+        for folder, _, files in os.walk(self._path(relpath)):
+            for name in files:
+                pid = name.rpartition(TEMPORARY_MARK)[2].split("-", 1)[0]
+                if TEMPORARY_MARK in name and pid.isdigit() and not _process_exists(int(pid)):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(os.path.join(folder, name))
+                        removed += 1
+        if removed:
+            logger.info("removed %d temporary files left by killed writers under %s", removed, relpath)
+        return removed
 
     def delete(self, relpath: str, *, recursive: bool = False) -> None:
         """Delete an object or folder; a missing one is not an error."""
@@ -572,14 +610,19 @@ def _lock_holder_gone(path: str, stale_after: float) -> bool:
         return False
     pid, _, host = holder.partition("@")
     if host == socket.gethostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return not _process_exists(int(pid))
     return age > stale_after
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager

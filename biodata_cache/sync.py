@@ -51,6 +51,7 @@ WRITE_THREADS = 8
 #: Skipped records listed in the build report, and logged one by one as warnings (the rest at DEBUG).
 SKIPPED_EXAMPLES = 5
 SKIPPED_LOGGED = 20
+BUILD_ON_READ_WAIT = 900.0
 
 
 @dataclass
@@ -631,6 +632,7 @@ def _update(
     # From here on the store may hold data of this build that no registry describes yet: say so, so
     # that if this build dies the next one rebuilds everything instead of trusting the old state.
     _mark_unfinished(store, folder, document)
+    store.remove_abandoned_temporary_files(folder)
 
     old_records: dict[str, RecordState] = previous[1] if incremental and previous else {}
     seen: dict[str, str | None] = {}
@@ -886,6 +888,7 @@ def build_for_read(settings: config.Settings, *, reason: str) -> None:
             version=settings.version,
             storage_options=settings.storage_options,
             progress=True,
+            wait=BUILD_ON_READ_WAIT,  # another thread or process may be building the same store
         )
     except SourceError as error:
         if not isinstance(source, DocDBSource):

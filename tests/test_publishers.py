@@ -117,7 +117,7 @@ def test_publishers_of_different_versions_run_concurrently(monkeypatch, root, tm
     assert bdc.get_cache_versions() == ["bdc-v0.1", "bdc-v0.2"]
 
 
-def test_a_lease_left_by_a_killed_local_publisher_is_taken_over_at_once(tmp_path):
+def test_a_killed_local_publishers_lease_and_temporary_files_are_cleared_at_once(tmp_path):
     root = str(tmp_path / "store")
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
     lease = Path(root) / "bdc-v0.1" / LEASE_FILE
@@ -125,8 +125,12 @@ def test_a_lease_left_by_a_killed_local_publisher_is_taken_over_at_once(tmp_path
     lease.write_text(
         json.dumps({"owner": "killed", "host": os.uname().nodename, "pid": int(dead.stdout), "expires": 4e9})
     )
+    abandoned = Path(root) / "bdc-v0.1" / "qc" / f"subject_id=1/data.pqt.tmp-{int(dead.stdout)}-0a1b"
+    abandoned.parent.mkdir(parents=True)
+    abandoned.write_bytes(b"half a parquet file")
     report = update_all_tables(source=_source(tmp_path, "alpha", ["1"]), root=root, progress=False)
     assert report.rows["qc"] == 1
+    assert not abandoned.exists()
 
 
 def test_an_expired_lease_is_taken_over_and_a_live_one_is_not(s3_root):
@@ -172,3 +176,31 @@ def test_a_build_killed_between_data_and_registry_is_repaired_by_the_next(monkey
     assert _snapshot(monkeypatch, root)["qc"] != []
     again = update_all_tables(source=str(records), root=root, progress=False)
     assert not again.full and not again.repaired  # the repair finished the job: back to incremental
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_build_killed_at_a_random_moment_is_repaired_by_the_next(monkeypatch, tmp_path, seed):
+    """SIGKILL a real build process at a seeded random moment; the next build leaves a consistent store."""
+    import random
+    import signal
+    import time
+
+    root = tmp_path / "store"
+    update_all_tables(source=str(RECORDS), root=str(root), progress=False)
+    command = [sys.executable, "-m", "biodata_cache.cli", "--root", str(root), "build", "--source", "sample"]
+    process = subprocess.Popen([*command, "--no-progress", "--workers", "1"], stdout=subprocess.DEVNULL)
+    state = root / "bdc-v0.1" / "_build" / "state.json"
+    deadline = time.monotonic() + 60
+    while "unfinished" not in state.read_text() and time.monotonic() < deadline:
+        time.sleep(0.002)  # until the build starts writing
+    time.sleep(random.Random(seed).uniform(0.0, 0.4))  # then somewhere in its writes (or just after)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
+    for table in TABLES:  # whatever the moment, every table the catalog lists can be read
+        bdc.read_table(table.name)
+
+    update_all_tables(source="sample", root=str(root), progress=False)
+    assert not list(root.rglob("*.tmp-*")) and not list(root.rglob("*.lock"))
+    update_all_tables(source="sample", root=str(tmp_path / "fresh"), progress=False)
+    assert _snapshot(monkeypatch, str(root)) == _snapshot(monkeypatch, str(tmp_path / "fresh"))

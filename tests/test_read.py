@@ -63,8 +63,9 @@ def test_qc_partition_value_with_slash_and_equals_is_escaped(published_root):
     assert frame["asset_name"].tolist() == ["odd"]
 
 
-def test_qc_of_subject_without_metrics_is_empty_with_declared_columns(published_root):
-    frame = bdc.qc("000000")
+def test_qc_of_unknown_subject_is_empty_with_declared_columns_and_a_warning(published_root):
+    with pytest.warns(bdc.NoMatchWarning, match="subject_id '000000'"):
+        frame = bdc.qc("000000")
     assert frame.empty
     assert list(frame.columns) == bdc.TABLES[5].column_names
 
@@ -93,7 +94,7 @@ def test_raw_to_derived_str_gives_list_and_list_gives_dict(published_root):
         "ophys_692478_raw_processed_2024-03-05_10-00-00",
     ]
     assert bdc.raw_to_derived(raw, latest=True) == ["ophys_692478_raw_processed_2024-03-05_10-00-00"]
-    assert bdc.raw_to_derived(raw, modality="ecephys") == []
+    assert bdc.raw_to_derived(raw, modality="behavior") == []  # a modality of the table, not of raw's derived
     both = bdc.raw_to_derived([raw, "behavior_828418_raw"], modality="behavior")
     assert both == {raw: [], "behavior_828418_raw": ["behavior_828418_raw_processed_2024-04-01_00-00-00"]}
 
