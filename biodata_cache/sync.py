@@ -81,9 +81,10 @@ class BuildReport:
         Whether the previous build had not finished and this one rebuilt every table to repair it.
     records_skipped
         Records left out of every table because they could not be read: a line or file that is not UTF-8
-        or not JSON, a record without ``_id`` or ``name``, or a field of the wrong type (see
-        :mod:`biodata_cache.rows`). Each is logged as a warning naming it (``file:line`` or its
-        ``_id``); ``records_read`` does not count them.
+        or not JSON, a record without ``_id`` or ``name``, a field of the wrong type (see
+        :mod:`biodata_cache.rows`), or a record whose ``_id`` appeared before in the source (the first is
+        kept). Each is logged as a warning naming it (``file:line`` or its ``_id``); ``records_read``
+        does not count them.
     skipped
         ``"where: reason"`` of the first few skipped records (shown by ``str(report)``).
     """
@@ -311,6 +312,7 @@ class _Staging:
         self.lines = False
         self.states: dict[str, RecordState] = {}
         self.skipped: list[Skipped] = []
+        self.duplicates: list[str] = []
 
     def add(self, record: dict[str, Any]) -> None:
         """Stage a parsed record (its build state is kept by the caller)."""
@@ -346,7 +348,11 @@ class _Staging:
     def _receive(self, result: Any) -> None:
         if self.lines:
             tables, states, skipped = result
-            self.states.update(states)
+            for identifier, state in states:
+                if identifier in self.states:
+                    self.duplicates.append(identifier)
+                else:
+                    self.states[identifier] = state
         else:
             tables, skipped = result
         self.skipped += skipped
@@ -487,6 +493,43 @@ def _changed(current: dict[str, str | None], old_records: dict[str, RecordState]
         for i, modified in current.items()
         if i not in old_records or old_records[i].last_modified != modified
     )
+
+
+def _stage(
+    scratch: str,
+    workers: int,
+    report: BuildReport,
+    items: Iterable[Any],
+    lines: bool,
+    progress: bool,
+    total: int | None,
+    description: str,
+) -> tuple[_Staging, dict[str, RecordState]]:
+    """Stage records (or unparsed JSONL lines) for the tables; return the staging and the records' states.
+
+    Of records that share an ``_id`` the first is kept and the others are skipped (for lines, parsed in
+    the workers, they are only counted in ``staging.duplicates``: the caller reads the source again).
+    """
+    staging = _Staging(scratch, workers)
+    new_records: dict[str, RecordState] = {}
+    try:
+        for item in _progress(items, enabled=progress, total=total, description=description):
+            if lines:
+                staging.add_line(*item)
+                continue
+            state = state_of(item)
+            if state is None:
+                _skip_unidentified(report, item)
+                continue
+            if state[0] in new_records:
+                report.skip(record_label(item), f"_id {state[0]!r} appeared before: the first record is kept")
+                continue
+            new_records[state[0]] = state[1]
+            staging.add(item)
+        staging.finish()
+    finally:
+        staging.close()
+    return staging, new_records
 
 
 def _skip_unidentified(report: BuildReport, record: Any) -> None:
@@ -651,29 +694,30 @@ def _update(
         records, total = opened.records(**skip), None
 
     with tempfile.TemporaryDirectory(prefix="biodata-cache-build-") as scratch:
-        staging = _Staging(scratch, max(1, workers or 1))
-        new_records: dict[str, RecordState] = {}
+        workers = max(1, workers or 1)
+        description = f"reading {opened.description}"
         lines = opened.jsonl_lines() if isinstance(opened, FileSource) and not incremental else None
-        try:
-            if lines is not None:
-                # A JSONL file: parsing happens in the workers too, the main process only reads lines.
-                for where, line in _progress(
-                    lines, enabled=progress, total=None, description=f"reading {opened.description}"
-                ):
-                    staging.add_line(where, line)
-            else:
-                for record in _progress(
-                    records, enabled=progress, total=total, description=f"reading {opened.description}"
-                ):
-                    state = state_of(record)
-                    if state is None:
-                        _skip_unidentified(report, record)
-                        continue
-                    new_records[state[0]] = state[1]
-                    staging.add(record)
-            staging.finish()
-        finally:
-            staging.close()
+        if lines is not None:
+            # A JSONL file: parsing happens in the workers too, the main process only reads lines.
+            staging, new_records = _stage(scratch, workers, report, lines, True, progress, None, description)
+            if staging.duplicates:
+                # Rows of records sharing an _id are staged already: read the file again here, where
+                # each record's id is known before its rows are computed, keeping the first of each id.
+                logger.warning(
+                    "%s holds %d record(s) whose _id appeared before; reading it again to keep the first",
+                    opened.description,
+                    len(staging.duplicates),
+                )
+                again = os.path.join(scratch, "again")
+                os.makedirs(again)
+                records = opened.records(**skip)
+                staging, new_records = _stage(
+                    again, workers, report, records, False, progress, None, description
+                )
+        else:
+            staging, new_records = _stage(
+                scratch, workers, report, records, False, progress, total, description
+            )
         new_records.update(staging.states)
         for identifier, where, reason in staging.skipped:
             report.skip(where, reason)

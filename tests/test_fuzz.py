@@ -869,6 +869,13 @@ def line_cases() -> list[Case]:
             _skipped_one("records.jsonl:3", "JSON"),
         ),
         Case(
+            "jsonl/duplicate-id",
+            lambda ctx: _build(
+                ctx, _jsonl(ctx, [GOOD[0], GOOD[1], json.dumps({**_small("a"), "name": "x"}).encode()])
+            ),
+            _skipped_one('_id "a" name "x"', "appeared before"),
+        ),
+        Case(
             "jsonl/empty-file",
             lambda ctx: _build(ctx, _jsonl(ctx, [b""])),
             lambda b: b.names == [] and b.skipped == 0 and b.published,
@@ -927,6 +934,11 @@ def folder_cases() -> list[Case]:
             "folder/json-scalar-file",
             run({"a.json": a, "bad.json": b"7", "b.json": b}),
             _skipped_one("bad.json"),
+        ),
+        Case(
+            "folder/duplicate-id",
+            run({"a.json": a, "b.json": b, "c.json": json.dumps({**_small("b"), "name": "x"}).encode()}),
+            _skipped_one('_id "b" name "x"', "appeared before"),
         ),
         Case(
             "mount/invalid-metadata",

@@ -340,3 +340,25 @@ def test_skipped_records_beyond_twenty_are_logged_at_debug_but_all_counted(tmp_p
     assert (report.records_read, report.records_skipped, len(report.skipped)) == (1, 25, 5)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "skipping record" in r.message]
     assert len(warnings) == 20 and "logged at DEBUG" in caplog.text
+
+
+@pytest.mark.parametrize("layout", ["jsonl", "folder"])
+def test_build_keeps_the_first_of_records_with_the_same_id_and_skips_the_others(
+    monkeypatch, tmp_path, layout
+):
+    records = [json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))]
+    copy_of_raw = {**records[1], "name": "a copy with the same _id"}
+    if layout == "jsonl":
+        source = tmp_path / "records.jsonl"
+        source.write_text("\n".join(json.dumps(r) for r in [*records, copy_of_raw]))
+    else:
+        source = tmp_path / "records"
+        source.mkdir()
+        for index, record in enumerate([*records, copy_of_raw]):
+            (source / f"{index}.json").write_text(json.dumps(record))
+    root = str(tmp_path / "store")
+    report = update_all_tables(source=str(source), root=root, progress=False)
+    assert (report.records_read, report.records_skipped) == (3, 1)
+    assert "a copy with the same _id" in report.skipped[0] and "appeared before" in report.skipped[0]
+    update_all_tables(source=str(RECORDS), root=str(tmp_path / "clean"), progress=False)
+    assert read_all(monkeypatch, root) == read_all(monkeypatch, str(tmp_path / "clean"))
