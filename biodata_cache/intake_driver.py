@@ -16,13 +16,14 @@ when their ``storage_options`` choose no credentials and botocore finds none (th
 from __future__ import annotations
 
 import logging
+import threading
 import urllib.parse
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from intake.catalog import Catalog
-from intake.catalog.local import YAMLFileCatalog
+from intake.catalog.local import YAMLFileCatalog, get_dir
 from intake.source.base import NoEntry
 from intake_parquet.source import ParquetSource
 
@@ -35,12 +36,16 @@ from biodata_cache.store import (
     DamagedObjectError,
     fetch,
     filesystem_options,
+    get_objects,
+    is_s3,
     open_filesystem,
     protocol_of,
     translate_errors,
+    with_retries,
 )
 
 logger = logging.getLogger(__name__)
+_DASK_CONFIG_LOCK = threading.Lock()
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -245,6 +250,12 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
     def _declared(self) -> list[dict[str, str]]:
         return list((self.metadata or {}).get("columns") or [])
 
+    def _declares_types(self) -> bool:
+        """Whether every declared column has a dtype of the table declarations (not a custom table)."""
+        from biodata_cache.tables import DTYPES
+
+        return bool(self._declared) and all(c.get("dtype") in DTYPES for c in self._declared)
+
     def _declared_schema(self) -> pa.Schema:
         import pyarrow as pa
 
@@ -274,9 +285,13 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         assert key is not None
         fs, path = self._filesystem(self._urlpath)
         web = protocol_of(self._urlpath) in READ_ONLY_PROTOCOLS
-        with translate_errors(self._urlpath):
+
+        def listing() -> list[str]:
             fs.invalidate_cache(path)
-            entries = fs.ls(path, detail=False)
+            return fs.ls(path, detail=False)
+
+        with translate_errors(self._urlpath):
+            entries = with_retries(listing, what=self._urlpath, transport=not is_s3(fs))
         files = []
         for entry in sorted(entries):
             base = entry.rstrip("/")
@@ -287,6 +302,11 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
                 url = f"{self._urlpath.rstrip('/')}/{base.rsplit('/', 1)[-1]}/{PARTITION_FILE}"
                 files.append((f"{base}/{PARTITION_FILE}", url, name))
         return files
+
+    def _read_file(self, fs: Any, path: str, url: str) -> pa.Table:
+        """The table's (unpartitioned) file, fetched whole and parsed with the columns and filters."""
+        columns, filters = self._kwargs.get("columns"), self._kwargs.get("filters") or None
+        return fetch(fs, path, url=url, parse=_parquet_parser(url, columns, filters))
 
     def _read_partition(self, fs: Any, path: str, url: str, folder: str, data: Any = None) -> pa.Table:
         """One partition file with its key column; the value is the one recorded in the file."""
@@ -310,6 +330,28 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
 
     # -- intake API -------------------------------------------------------------------------------
 
+    def _footer(self, url: str) -> Any:
+        """The parquet footer (``FileMetaData``) of the file at ``url``, with the store's retries.
+
+        Raises ``FileNotFoundError`` if the file does not exist, a biodata-cache error otherwise.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        fs, path = self._filesystem(url)
+
+        def read_footer() -> Any:
+            # fs.open, not pyarrow's fsspec wrapper: that answers "not found" for any error of the
+            # existence check (a 503, a refusal), which would read as an empty partition.
+            with fs.open(path, "rb") as handle:
+                try:
+                    return pq.ParquetFile(handle).metadata
+                except pa.ArrowInvalid as error:  # no parquet magic, an unreadable footer
+                    raise DamagedObjectError(f"{url} has no readable parquet footer: {error}") from error
+
+        with translate_errors(url):
+            return with_retries(read_footer, what=url, transport=not is_s3(fs))
+
     def _get_schema(self):
         from intake.source import base
 
@@ -320,13 +362,9 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         if self._partition_key and self._partition_value is None:
             rows, parts = meta.get("rows"), meta.get("partitions")
         else:
-            import pyarrow.parquet as pq
-
             url = self._partition_url() if self._partition_value is not None else self._urlpath
-            fs, path = self._filesystem(url)
             try:
-                with translate_errors(url):
-                    footer = pq.ParquetFile(path, filesystem=fs).metadata
+                footer = self._footer(url)
                 rows, parts = footer.num_rows, max(footer.num_row_groups, 1)
             except FileNotFoundError:
                 if self._partition_value is None:
@@ -342,7 +380,6 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         that arrive damaged are fetched again; errors are translated as the store translates them.
         """
         columns = self._kwargs.get("columns")
-        filters = self._kwargs.get("filters") or None
         key = self._partition_key
         if self._partition_value is not None:
             url = self._partition_url()
@@ -363,7 +400,7 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
             files = self._partition_files()
             fs, _ = self._filesystem(self._urlpath)
             with translate_errors(self._urlpath):
-                contents = fs.cat([p for p, _, _ in files], on_error="return") if files else {}
+                contents = get_objects(fs, [p for p, _, _ in files])
             parts = []
             for path, url, folder in files:
                 try:
@@ -376,7 +413,7 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
             table = _concat(parts) if parts else empty
         else:
             fs, path = self._filesystem(self._urlpath)
-            table = fetch(fs, path, url=self._urlpath, parse=_parquet_parser(self._urlpath, columns, filters))
+            table = self._read_file(fs, path, self._urlpath)
         order = columns or [c["name"] for c in self._declared] or table.column_names
         return table.select([c for c in order if c in table.column_names])
 
@@ -421,11 +458,12 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         return df
 
     def to_dask(self) -> dd.DataFrame:
-        """A lazy Dask DataFrame: one partition per partition file (or per row group of a table file).
+        """A lazy Dask DataFrame: one partition per file (each partition file, or the table's file).
 
-        Partition files are read by the same code as :meth:`read` (exact key values, HTTP mirrors,
-        retries), one Dask partition each.
+        Files are read by the same code as :meth:`read` (one GET, exact key values, HTTP mirrors,
+        retries, translated errors), one Dask partition each.
         """
+        import dask
         import dask.dataframe as dd
 
         if self._partition_key:
@@ -435,33 +473,38 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
                 files = [(path, url, folder_name(self._partition_key, self._partition_value))]
             else:
                 files = self._partition_files()
-            meta = self._dask_meta()
+        else:
+            _, path = self._filesystem(self._urlpath)
+            files = [(path, self._urlpath, "")]
+        meta = self._dask_meta()
+        # Each partition is the frame read() gives, with its dtypes: dask's conversion of object
+        # columns to strings would turn list columns (modalities) into their text.
+        # dask.config.set changes process-wide settings: one thread at a time, or a concurrent
+        # to_dask() could restore the conversion while this one builds its graph.
+        with _DASK_CONFIG_LOCK, dask.config.set({"dataframe.convert-string": False}):
             frame = (
                 dd.from_map(_DaskPartition(self), files, meta=meta, divisions=[None] * (len(files) + 1))
                 if files
                 else dd.from_pandas(meta, npartitions=1)
-            )
-        else:
-            kwargs = dict(self._kwargs)
-            kwargs.pop("engine", None)
-            frame = dd.read_parquet(
-                self._urlpath,
-                storage_options=filesystem_options(self._urlpath, self._storage_options),
-                parquet_file_extension=(".pqt", ".parquet"),
-                **kwargs,
             )
         self._df = frame
         return frame
 
     def _dask_meta(self) -> pd.DataFrame:
         key = self._partition_key
-        table = _with_key(self._empty_file_table(self._file_columns()), key, [])
+        if key is None and not self._declares_types():
+            # The file's own schema: custom tables record their dtypes as arrow type names.
+            table = self._footer(self._urlpath).schema.to_arrow_schema().empty_table()
+        elif key is None:
+            table = self._declared_schema().empty_table()
+        else:
+            table = _with_key(self._empty_file_table(self._file_columns()), key, [])
         order = self._kwargs.get("columns") or [c["name"] for c in self._declared] or table.column_names
         return table.select([c for c in order if c in table.column_names]).to_pandas()
 
 
 class _DaskPartition:
-    """Reads one partition file of a source for ``dd.from_map`` (a picklable callable)."""
+    """Reads one file of a source (a partition file, or the table's file) for ``dd.from_map``."""
 
     def __init__(self, source: BiodataParquetSource) -> None:
         self.source = source
@@ -470,10 +513,13 @@ class _DaskPartition:
         source = self.source
         path, url, folder = file
         fs, _ = source._filesystem(url)
-        try:
-            table = source._read_partition(fs, path, url, folder)
-        except FileNotFoundError:
-            return source._dask_meta()
+        if not source._partition_key:
+            table = source._read_file(fs, path, url)
+        else:
+            try:
+                table = source._read_partition(fs, path, url, folder)
+            except FileNotFoundError:
+                return source._dask_meta()
         order = source._kwargs.get("columns") or [c["name"] for c in source._declared] or table.column_names
         return table.select([c for c in order if c in table.column_names]).to_pandas()
 
@@ -524,6 +570,9 @@ class BiodataCatalog(HtmlCatalogMixin, YAMLFileCatalog):
 
     Opened from ``s3://`` with no credentials in ``storage_options`` and none found by botocore, it reads
     anonymously, and so do its entries (intake hands them the catalog's filesystem options).
+
+    The file is fetched like every other store object (:func:`~biodata_cache.store.fetch`: one GET,
+    retries, translated errors) instead of through intake's ``open_files``.
     """
 
     name = "biodata_catalog"
@@ -532,3 +581,14 @@ class BiodataCatalog(HtmlCatalogMixin, YAMLFileCatalog):
         if isinstance(path, str):
             kwargs["storage_options"] = filesystem_options(path, kwargs.get("storage_options")) or None
         super().__init__(path, **kwargs)
+
+    def _load(self, reload: bool = False) -> None:
+        given = self.filesystem is not None and self.filesystem is not getattr(self, "_fetched_with", None)
+        if self.access is False or not isinstance(self.path, str) or given:
+            return super()._load(reload)
+        if self.autoreload or reload:
+            fs, path = open_filesystem(self.path, filesystem_options(self.path, self.storage_options))
+            self.filesystem = self._fetched_with = fs  # entries inherit its storage options
+            self._dir = get_dir(self.path)
+            self.parse(fetch(fs, path, url=self.path).decode())
+        return None

@@ -339,8 +339,10 @@ class DocDBSource(Source):
     """Records from AIND DocDB through ``aind-data-access-api``'s ``MetadataDbClient``.
 
     Pages are bounded (``batch_size`` records, keyset-paged on ``_id``), projections are limited to the
-    fields the tables need, and every request has a timeout and is retried with backoff on connection
-    errors, timeouts and HTTP 429/5xx.
+    fields the tables need, and every request has connect and read timeouts and is retried with backoff
+    on connection errors, timeouts and HTTP 429/5xx, within a budget of seconds per page: a DocDB that
+    accepts connections and never answers fails in about a minute (measured with the defaults: 35 s when
+    it never completes the TLS handshake, 61 s when it completes it and never answers).
 
     Parameters
     ----------
@@ -348,8 +350,13 @@ class DocDBSource(Source):
         API host (default ``api.allenneuraldynamics.org``).
     session
         A ``requests.Session`` to use (tests inject one with a fake transport).
-    batch_size, timeout, attempts
-        Records per page, seconds per request, tries per page.
+    batch_size
+        Records per page.
+    timeout
+        Seconds to connect and to wait for data, as requests takes them: ``(connect, read)`` or one
+        number for both.
+    attempts, budget
+        Tries per page, and seconds after the first try of a page past which no retry starts.
     """
 
     def __init__(
@@ -359,8 +366,9 @@ class DocDBSource(Source):
         version: str = DOCDB_VERSION,
         session: requests.Session | None = None,
         batch_size: int = 500,
-        timeout: float = 120.0,
+        timeout: float | tuple[float, float] = (5.0, 30.0),
         attempts: int = 5,
+        budget: float = 60.0,
     ) -> None:
         self.host = host
         self.version = version
@@ -369,6 +377,7 @@ class DocDBSource(Source):
         self.batch_size = batch_size
         self.timeout = timeout
         self.attempts = attempts
+        self.budget = budget
         self._session = session
         self._client: Any = None
 
@@ -420,6 +429,7 @@ class DocDBSource(Source):
 
         if last_id is not None:
             query = {"$and": [query, {"_id": {"$gt": last_id}}]} if query else {"_id": {"$gt": last_id}}
+        deadline = time.monotonic() + self.budget
         for attempt in range(1, self.attempts + 1):
             try:
                 return self.client.retrieve_docdb_records(
@@ -429,13 +439,13 @@ class DocDBSource(Source):
                 status = getattr(getattr(error, "response", None), "status_code", None)
                 unresolvable = "Failed to resolve" in str(error) or "NameResolutionError" in str(error)
                 retryable = (status is None and not unresolvable) or status == 429 or (status or 0) >= 500
-                if not retryable or attempt == self.attempts:
+                delay = min(30.0, 0.5 * 2 ** (attempt - 1)) * (1 + random.random())
+                if not retryable or attempt == self.attempts or time.monotonic() + delay > deadline:
                     raise SourceError(
                         f"DocDB at {self.host} failed after {attempt} attempt(s): {type(error).__name__}: "
                         f"{_summary(error)}. Check the network and the host, or build "
                         f"from another source. " + _CONFIGURE
                     ) from error
-                delay = min(30.0, 0.5 * 2 ** (attempt - 1)) * (1 + random.random())
                 logger.warning(
                     "DocDB request failed (%s); retry %d in %.1fs", _summary(error), attempt, delay
                 )

@@ -40,21 +40,28 @@ logger = logging.getLogger(__name__)
 READ_ONLY_PROTOCOLS = ("http", "https")
 S3_PROTOCOLS = ("s3", "s3a")
 
-#: Timeouts and retries of S3 requests (botocore's own retry logic, "standard" mode: throttling, 5xx,
-#: connection errors and timeouts, with backoff). s3fs retries a request whose body broke off at most
-#: :data:`S3FS_RETRIES` times. A store that accepts connections and never answers fails one call after
-#: at most about ``S3FS_RETRIES * max_attempts * read_timeout`` = 48 s.
+#: Timeouts and retries of S3 requests. botocore's "standard" retry mode retries throttling, 5xx,
+#: connection errors and timeouts with backoff, ``total_max_attempts`` tries per request in all. s3fs's
+#: own retry loops are switched off (:data:`S3FS_RETRIES`): they nest (two loops of ``retries`` around
+#: botocore's attempts, 16 requests of 8 s each with the earlier setting of 2). A GET whose body breaks
+#: off after the headers, which botocore does not retry, is fetched again by :func:`fetch`. A store that
+#: accepts connections and never answers thus fails a call after ``total_max_attempts * read_timeout``
+#: = 32 s plus backoff (measured: 35 s, 141 s before); one that never accepts after 4 x 5 s.
 S3_CONFIG: dict[str, Any] = {
     "connect_timeout": 5,
     "read_timeout": 8,
-    "retries": {"max_attempts": 3, "mode": "standard"},
+    "retries": {"total_max_attempts": 4, "mode": "standard"},
 }
-S3FS_RETRIES = 2
+#: Attempts of s3fs's own retry loops (1: no retries there; botocore and :func:`fetch` retry).
+S3FS_RETRIES = 1
 #: Seconds to connect to / wait for data from an HTTP(S) mirror, and attempts per request.
 HTTP_TIMEOUTS = {"sock_connect": 5, "sock_read": 10}
 #: Fetches of one object whose content came back damaged (cut short, failed checksum, not parseable)
-#: before the store gives up, and for HTTP(S) mirrors, attempts after transient errors.
+#: or whose body broke off, before the store gives up; for HTTP(S) mirrors, also attempts after
+#: transient errors.
 FETCH_ATTEMPTS = 3
+#: Concurrent GETs when a whole partitioned table is read.
+FETCH_CONCURRENCY = 32
 _MEMORY_LOCK = threading.Lock()
 #: Local writes go to ``<file>.tmp-<pid>-<random>`` first, then are renamed over the file.
 TEMPORARY_MARK = ".tmp-"
@@ -79,7 +86,9 @@ _DAMAGED_NAMES = {
     "ClientPayloadError",
     "IncompleteReadError",
     "ResponseStreamingError",
+    "ResponseParserError",
 }
+_PRECONDITION_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
 
 
 class StoreError(BiodataCacheError, OSError):
@@ -88,6 +97,14 @@ class StoreError(BiodataCacheError, OSError):
 
 class DamagedObjectError(StoreError):
     """An object was read but its content is not what was written (cut short, bad checksum, unparseable)."""
+
+
+class BrokenBodyError(OSError):
+    """The body of a GET broke off after the server answered (botocore retries only up to the headers).
+
+    Internal: :func:`fetch` fetches the object again; its cause says how the body broke (timeout,
+    connection closed early, failed checksum) and decides the final error class.
+    """
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -139,11 +156,20 @@ def classify(error: BaseException) -> str:
         return "unavailable"
     if names & _UNAVAILABLE_NAMES or any(isinstance(item, (ConnectionError, TimeoutError)) for item in chain):
         return "unavailable"
+    if "BrokenBodyError" in names:
+        return "damaged"
     return "other"
 
 
-def _is_transient(error: BaseException) -> bool:
-    return classify(error) in ("unavailable", "damaged")
+def _endpoint(error: BaseException) -> str | None:
+    """The endpoint (``scheme://host:port``) a botocore network error names, if any."""
+    for item in _chain(error):
+        kwargs = getattr(item, "kwargs", None)
+        address = kwargs.get("endpoint_url") if isinstance(kwargs, dict) else None
+        if isinstance(address, str) and "://" in address:
+            parts = urllib.parse.urlsplit(address)
+            return f"{parts.scheme}://{parts.netloc}"
+    return None
 
 
 @contextlib.contextmanager
@@ -174,8 +200,10 @@ def translate_errors(url: str) -> Iterator[None]:
                 f"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)."
             ) from error
         if kind == "unavailable":
+            endpoint = _endpoint(error)
+            at = f"{url} (endpoint {endpoint})" if endpoint else url
             raise StoreUnavailableError(
-                f"could not reach the store at {url}: {type(error).__name__}: {error}. Check the network "
+                f"could not reach the store at {at}: {type(error).__name__}: {error}. Check the network "
                 f"and the endpoint (AWS_ENDPOINT_URL, BIODATA_CACHE_ROOT), or work from a local copy with "
                 f"BIODATA_CACHE_ROOT=/path/to/copy."
             ) from error
@@ -199,8 +227,9 @@ def with_retries(
 ) -> Any:
     """Run ``operation``, retrying damaged content and, with ``transport``, transient network errors.
 
-    On S3, botocore and s3fs already retry throttling, 5xx, timeouts and broken connections (see
-    :data:`S3_CONFIG`): pass ``transport=False`` so retries do not multiply. Any other error is raised
+    On S3, botocore already retries throttling, 5xx, timeouts and broken connections up to the response
+    headers (see :data:`S3_CONFIG`): pass ``transport=False`` so retries do not multiply. A body that
+    broke off after the headers (:class:`BrokenBodyError`) is always retried. Any other error is raised
     at once.
     """
     for attempt in range(1, attempts + 1):
@@ -208,7 +237,8 @@ def with_retries(
             return operation()
         except Exception as error:
             kind = classify(error)
-            retry = kind == "damaged" or (transport and kind == "unavailable")
+            broken = isinstance(error, BrokenBodyError)
+            retry = kind == "damaged" or ((transport or broken) and kind == "unavailable")
             if attempt == attempts or not retry:
                 raise
             delay = base_delay * 2 ** (attempt - 1) * (1 + random.random())
@@ -222,21 +252,73 @@ def protocol_of(url: str) -> str:
     return url.split("://", 1)[0] if "://" in url else "file"
 
 
-def cat_small(fs: fsspec.AbstractFileSystem, path: str) -> bytes:
-    """Fetch a small object whole in one GET.
-
-    s3fs otherwise sends a HEAD first to decide whether to split the download into ranges, which
-    doubles the requests for catalogs, JSON documents and partition files.
-    """
+def is_s3(fs: fsspec.AbstractFileSystem) -> bool:
+    """Whether ``fs`` is an S3 filesystem (s3fs)."""
     protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
-    if "s3" in protocols:
-        return fs.cat_file(path, max_concurrency=1)
+    return bool(set(protocols) & set(S3_PROTOCOLS))
+
+
+async def _s3_get(fs: Any, path: str) -> tuple[bytes, str | None]:
+    """GET an S3 object whole in one request; its bytes and ETag.
+
+    The request (up to the response headers) is retried by botocore. Reading the body is not: an
+    error there (a timeout, a connection closed early, a failed checksum) is raised as
+    :class:`BrokenBodyError` so that :func:`fetch` fetches the object again.
+    """
+    bucket, key, version = fs.split_path(path)
+    versioned = {"VersionId": version} if version else {}
+    response = await fs._call_s3("get_object", Bucket=bucket, Key=key, **versioned)
+    body = response["Body"]
+    try:
+        data = await body.read()
+    except Exception as error:
+        raise BrokenBodyError(
+            f"the body of s3://{bucket}/{key} broke off: {type(error).__name__}: {error}"
+        ) from error
+    finally:
+        body.close()
+    return data, response.get("ETag")
+
+
+def _sync(fs: Any, coroutine: Callable[..., Any], *args: Any) -> Any:
+    from fsspec.asyn import sync
+
+    return sync(fs.loop, coroutine, *args)
+
+
+def get_object(fs: fsspec.AbstractFileSystem, path: str) -> bytes:
+    """Fetch an object whole in one GET (s3fs would otherwise send a HEAD first to plan ranges)."""
+    if is_s3(fs):
+        return _sync(fs, _s3_get, fs, path)[0]
     return fs.cat_file(path)
 
 
+def get_objects(fs: fsspec.AbstractFileSystem, paths: list[str]) -> dict[str, bytes | BaseException]:
+    """Fetch many objects concurrently, one GET each; a failed fetch maps to its error.
+
+    The results feed :func:`fetch` (``data=``), which retries or translates the errors.
+    """
+    if not paths:
+        return {}
+    if not is_s3(fs):
+        return fs.cat(list(paths), on_error="return")
+
+    async def fetch_all() -> list[Any]:
+        import asyncio
+
+        limit = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+        async def one(path: str) -> bytes:
+            async with limit:
+                return (await _s3_get(fs, path))[0]
+
+        return await asyncio.gather(*(one(path) for path in paths), return_exceptions=True)
+
+    return dict(zip(paths, _sync(fs, fetch_all), strict=True))
+
+
 def _retries_transport(fs: fsspec.AbstractFileSystem) -> bool:
-    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
-    return not set(protocols) & set(S3_PROTOCOLS)
+    return not is_s3(fs)
 
 
 def fetch(
@@ -275,7 +357,7 @@ def fetch(
         given, first[0] = first[0], None
         if isinstance(given, BaseException):
             raise given
-        content = given if given is not None else cat_small(fs, path)
+        content = given if given is not None else get_object(fs, path)
         return parse(content) if parse is not None else content
 
     with translate_errors(url):
@@ -328,8 +410,9 @@ def filesystem_options(url: str, options: dict[str, Any] | None) -> dict[str, An
 def open_filesystem(url: str, options: dict[str, Any]) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem and path of ``url``, opened with ``options`` from :func:`filesystem_options`.
 
-    On S3 the s3fs retries of a broken-off body are capped at :data:`S3FS_RETRIES` (botocore retries
-    everything else), so the retry budget does not multiply.
+    On S3 s3fs's own retry loops are capped at :data:`S3FS_RETRIES` (botocore retries requests,
+    :func:`fetch` bodies), so the retry budget does not multiply, and uploads never wait for
+    ``100 Continue`` (see :func:`_send_bodies_at_once`).
     """
     import fsspec.core
 
@@ -341,9 +424,38 @@ def open_filesystem(url: str, options: dict[str, Any]) -> tuple[fsspec.AbstractF
                 f"storage_options with keys {sorted(options)} are not accepted for {url}: {error}. Pass "
                 f"options of the {protocol_of(url)}:// filesystem (fsspec), e.g. {{'anon': True}} for S3."
             ) from error
-    if protocol_of(url) in S3_PROTOCOLS and getattr(fs, "retries", 0) > S3FS_RETRIES:
-        fs.retries = S3FS_RETRIES
+    if protocol_of(url) in S3_PROTOCOLS:
+        fs.retries = min(getattr(fs, "retries", S3FS_RETRIES), S3FS_RETRIES)
+        _send_bodies_at_once(fs)
     return fs, path
+
+
+_NO_CONTINUE_ID = "biodata-cache-send-bodies-at-once"
+_SESSION_LOCK = threading.Lock()
+
+
+def _drop_expect_continue(params: dict[str, Any], **kwargs: Any) -> None:
+    params.get("headers", {}).pop("Expect", None)
+
+
+def _send_bodies_at_once(fs: Any) -> None:
+    """Make the S3 client of ``fs`` send upload bodies without ``Expect: 100-continue``.
+
+    botocore asks for ``100 Continue`` before every PutObject / UploadPart body, and aiohttp waits for
+    it with no timeout (its read timeout starts once the body is sent): a store that accepts the
+    connection and never answers held a publish forever. Without the header the body is sent at once
+    and the read timeout of :data:`S3_CONFIG` applies. The handler runs after botocore's own
+    (registered on the session, and on the client when it exists already).
+    """
+    import aiobotocore.session
+
+    with _SESSION_LOCK:  # s3fs instances are shared between threads
+        if fs.session is None:
+            fs.session = aiobotocore.session.AioSession(**fs.kwargs)  # what s3fs would create
+        fs.session.register("before-call.s3", _drop_expect_continue, unique_id=_NO_CONTINUE_ID)
+        client = getattr(fs, "_s3", None)
+        if client is not None:
+            client.meta.events.register("before-call.s3", _drop_expect_continue, unique_id=_NO_CONTINUE_ID)
 
 
 def _has_aws_credentials() -> bool:
@@ -570,10 +682,9 @@ class Store:
         fs = self.fs
         for attempt in range(1, attempts + 1):
             try:
-                etag = with_retries(lambda: fs.info(path, refresh=True)["ETag"], what=url, transport=False)
-                current: bytes | None = with_retries(lambda: cat_small(fs, path), what=url, transport=False)
+                current, etag = with_retries(lambda: _sync(fs, _s3_get, fs, path), what=url, transport=False)
             except FileNotFoundError:
-                etag, current = None, None
+                current, etag = None, None
             new = change(current)
             condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
             try:
@@ -594,10 +705,9 @@ class Store:
 
 
 def _is_precondition_failure(error: BaseException) -> bool:
-    text = str(error)
-    cause = error.__cause__
-    code = getattr(cause, "response", {}).get("Error", {}).get("Code") if cause is not None else None
-    return code in ("PreconditionFailed", "ConditionalRequestConflict") or "pre-condition" in text
+    """Whether a conditional write lost to another writer (HTTP 412, or 409 on a concurrent write)."""
+    status, code = _status(error)
+    return status == 412 or code in _PRECONDITION_CODES
 
 
 def _lock_holder_gone(path: str, stale_after: float) -> bool:
