@@ -10,6 +10,7 @@ single partition directly when ``partition_value`` is given: one file, no listin
 
 from __future__ import annotations
 
+import threading
 import urllib.parse
 import warnings
 from collections.abc import Callable
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _SHELL_WARNING = "Shell command not executed"
+_DASK_CONFIG_LOCK = threading.Lock()
 
 
 def _quietly(method: Any) -> Any:
@@ -353,8 +355,10 @@ class BiodataParquetSource(ParquetSource):
             files = [(path, self._urlpath, "")]
         meta = self._dask_meta()
         # Each partition is the frame read() gives, with its dtypes: dask's conversion of object
-        # columns to strings would turn list columns (modalities) into their text.
-        with dask.config.set({"dataframe.convert-string": False}):
+        # columns to strings would turn list columns (modalities) into their text. dask's config is
+        # global and from_map reads it when called: the lock keeps concurrent to_dask() calls from
+        # restoring it under each other.
+        with _DASK_CONFIG_LOCK, dask.config.set({"dataframe.convert-string": False}):
             frame = (
                 dd.from_map(_DaskPartition(self), files, meta=meta, divisions=[None] * (len(files) + 1))
                 if files
