@@ -478,9 +478,9 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
             files = [(path, self._urlpath, "")]
         meta = self._dask_meta()
         # Each partition is the frame read() gives, with its dtypes: dask's conversion of object
-        # columns to strings would turn list columns (modalities) into their text.
-        # dask.config.set changes process-wide settings: one thread at a time, or a concurrent
-        # to_dask() could restore the conversion while this one builds its graph.
+        # columns to strings would turn list columns (modalities) into their text. dask's config is
+        # global and from_map reads it when called: the lock keeps concurrent to_dask() calls from
+        # restoring it under each other.
         with _DASK_CONFIG_LOCK, dask.config.set({"dataframe.convert-string": False}):
             frame = (
                 dd.from_map(_DaskPartition(self), files, meta=meta, divisions=[None] * (len(files) + 1))

@@ -219,6 +219,20 @@ def test_to_dask_of_every_entry_computes_what_read_returns(published):
         assert _same(READERS[name]({"endpoint_url": published}), expected[name]), name
 
 
+def test_to_dask_in_concurrent_threads_computes_what_read_returns(tmp_path, monkeypatch):
+    publish_fixture(str(tmp_path))
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(tmp_path))
+    catalog = _quiet(bdc.open_catalog)
+    expected = {name: _quiet(getattr(catalog, name).read) for name in TABLE_NAMES}
+
+    def same_as_read(name: str) -> bool:
+        return _same(_quiet(getattr(catalog, name).to_dask().compute), expected[name])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(same_as_read, TABLE_NAMES * 12))
+    assert all(results), f"{results.count(False)} of {len(results)} differ from read()"
+
+
 @pytest.fixture
 def quiet_logs(caplog):
     caplog.set_level(logging.ERROR)  # the retries log warnings by the hundred
