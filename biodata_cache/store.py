@@ -186,16 +186,19 @@ def translate_errors(url: str) -> Iterator[None]:
     except (BiodataCacheError, FileNotFoundError):
         raise
     except Exception as error:
+        from biodata_cache.config import redacted
+
+        url, detail = redacted(url), redacted(str(error))  # never show credentials of a URL
         kind = classify(error)
         if kind == "credentials":
             raise StoreAccessError(
-                f"no usable AWS credentials for {url}: {type(error).__name__}: {error}. Configure complete "
+                f"no usable AWS credentials for {url}: {type(error).__name__}: {detail}. Configure complete "
                 f"credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID with AWS_SECRET_ACCESS_KEY), or read a "
                 f"public bucket anonymously with storage_options={{'anon': True}}."
             ) from error
         if kind == "access":
             raise StoreAccessError(
-                f"the store refused access to {url}: {error}. To read a public bucket without credentials "
+                f"the store refused access to {url}: {detail}. To read a public bucket without credentials "
                 f"pass storage_options={{'anon': True}}; to write, configure AWS credentials (AWS_PROFILE or "
                 f"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)."
             ) from error
@@ -203,17 +206,17 @@ def translate_errors(url: str) -> Iterator[None]:
             endpoint = _endpoint(error)
             at = f"{url} (endpoint {endpoint})" if endpoint else url
             raise StoreUnavailableError(
-                f"could not reach the store at {at}: {type(error).__name__}: {error}. Check the network "
+                f"could not reach the store at {at}: {type(error).__name__}: {detail}. Check the network "
                 f"and the endpoint (AWS_ENDPOINT_URL, BIODATA_CACHE_ROOT), or work from a local copy with "
                 f"BIODATA_CACHE_ROOT=/path/to/copy."
             ) from error
         if kind == "damaged":
             raise DamagedObjectError(
-                f"{url} arrived damaged {FETCH_ATTEMPTS} times ({type(error).__name__}: {error}). The "
+                f"{url} arrived damaged {FETCH_ATTEMPTS} times ({type(error).__name__}: {detail}). The "
                 f"connection or a proxy cuts it short; try again, or republish the version if it persists."
             ) from error
         if isinstance(error, OSError):
-            raise StoreError(f"store error on {url}: {type(error).__name__}: {error}") from error
+            raise StoreError(f"store error on {url}: {type(error).__name__}: {detail}") from error
         raise
 
 
@@ -488,7 +491,9 @@ class Store:
         self._root_path: str | None = None
 
     def __repr__(self) -> str:
-        return f"Store({self.root!r})"
+        from biodata_cache.config import redacted
+
+        return f"Store({redacted(self.root)!r})"
 
     @property
     def protocol(self) -> str:

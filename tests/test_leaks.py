@@ -294,3 +294,20 @@ def test_explicit_credentials_disable_the_anonymous_fallback(no_credentials):
         assert "anon" not in filesystem_options("s3://b/k", given)
     assert "anon" not in filesystem_options("/local/folder", None)
     assert "anon" not in filesystem_options("https://mirror/x", {})
+
+
+def test_errors_and_reprs_of_a_root_with_a_password_in_its_url_do_not_show_it(monkeypatch):
+    import socket
+
+    from biodata_cache.store import Store
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: connections are refused
+    root = f"http://reader:hunter2-secret@127.0.0.1:{port}/store"
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    assert "hunter2-secret" not in repr(Store(root))
+    with pytest.raises(bdc.BiodataCacheError) as raised:
+        bdc.unique_project_names()
+    assert "hunter2-secret" not in str(raised.value)
+    assert "127.0.0.1" in str(raised.value)
