@@ -52,6 +52,18 @@ STATUS_FAULTS = {
 BODY_FAULTS = {"truncated", "short", "stall_body"}
 
 
+def hold_open(client: socket.socket, stop: threading.Event) -> None:
+    """Read and drop what a client sends, never answering, until it hangs up or ``stop`` is set."""
+    while not stop.is_set():
+        readable, _, _ = select.select([client], [], [], 0.1)
+        if readable:
+            try:
+                if not client.recv(65536):
+                    return
+            except OSError:
+                return
+
+
 @dataclass(frozen=True)
 class Fault:
     """A rule of the proxy's schedule: inject ``kind`` into matching requests with ``probability``.
@@ -296,14 +308,7 @@ class FaultProxy:
 
     def _hold(self, client: socket.socket) -> None:
         """Keep a connection open without answering until the client gives up or the proxy closes."""
-        while not self._stop.is_set():
-            readable, _, _ = select.select([client], [], [], 0.1)
-            if readable:
-                try:
-                    if not client.recv(65536):
-                        return
-                except OSError:
-                    return
+        hold_open(client, self._stop)
 
     def _connect(self) -> tuple[socket.socket, object]:
         upstream = socket.create_connection(self.upstream)
@@ -425,14 +430,7 @@ class SilentServer:
             threading.Thread(target=self._drain, args=(client,), daemon=True).start()
 
     def _drain(self, client: socket.socket) -> None:
-        while not self._stop.is_set():
-            readable, _, _ = select.select([client], [], [], 0.1)
-            if readable:
-                try:
-                    if not client.recv(65536):
-                        return
-                except OSError:
-                    return
+        hold_open(client, self._stop)
 
     def close(self) -> None:
         """Stop accepting and close every connection."""

@@ -45,6 +45,7 @@ import biodata_cache as bdc
 from biodata_cache import config
 from biodata_cache.errors import BiodataCacheError
 from biodata_cache.publish import rows_to_arrow
+from biodata_cache.rows import RECORD_FIELDS
 from biodata_cache.tables import TABLES, TABLES_BY_NAME
 
 RECORDS = Path(__file__).parent / "data" / "aind_records"
@@ -62,80 +63,18 @@ def real_records() -> dict[str, dict]:
 
 # -- the record oracle ----------------------------------------------------------------------------------
 #
-# What each field the tables read may hold (the contract documented in biodata_cache.rows), written here
-# independently of the implementation. "[]" stands for any item of a list.
+# Which fields the tables read, and the kind of value each may hold, is declared once in
+# biodata_cache.rows.RECORD_FIELDS ("[]" stands for any item of a list). How a value of each kind is judged
+# is written here independently of the implementation (violation() below).
 
-SCHEMA: dict[str, str] = {
-    "_id": "id",
-    "name": "name",
-    "_last_modified": "time",
-    "_created": "time",
-    "created": "time",
-    "location": "text",
-    "data_description": "object",
-    "data_description.data_level": "text",
-    "data_description.project_name": "text",
-    "data_description.subject_id": "text",
-    "data_description.modalities": "modalities",
-    "data_description.modalities[]": "modality",
-    "data_description.modalities[].abbreviation": "text",
-    "data_description.modalities[].name": "text",
-    "data_description.investigators": "persons",
-    "data_description.investigators[]": "person",
-    "data_description.investigators[].name": "text",
-    "data_description.source_data": "texts",
-    "data_description.source_data[]": "text",
-    "subject": "object",
-    "subject.subject_id": "text",
-    "subject.subject_details": "object",
-    "subject.subject_details.genotype": "text",
-    "subject.subject_details.date_of_birth": "time",
-    "acquisition": "object",
-    "acquisition.acquisition_type": "text",
-    "acquisition.acquisition_start_time": "time",
-    "acquisition.acquisition_end_time": "time",
-    "acquisition.instrument_id": "text",
-    "acquisition.subject_id": "text",
-    "acquisition.experimenters": "persons",
-    "acquisition.experimenters[]": "person",
-    "acquisition.experimenters[].name": "text",
-    "acquisition.subject_details": "object",
-    "acquisition.subject_details.date_of_birth": "time",
-    "instrument": "object",
-    "instrument.instrument_id": "text",
-    "procedures": "object",
-    "processing": "object",
-    "processing.data_processes": "objects",
-    "processing.data_processes[]": "object",
-    "processing.data_processes[].start_date_time": "time",
-    "processing.data_processes[].end_date_time": "time",
-    "processing.data_processes[].pipeline_name": "text",
-    "processing.pipelines": "objects",
-    "processing.pipelines[]": "object",
-    "processing.pipelines[].name": "text",
-    "processing.pipelines[].url": "text",
-    "other_identifiers": "object",
-    "other_identifiers.Code Ocean": "texts",
-    "other_identifiers.Code Ocean[]": "text",
-    "quality_control": "object",
-    "quality_control.status": "textmap",
-    "quality_control.metrics": "objects",
-    "quality_control.metrics[]": "object",
-    "quality_control.metrics[].name": "text",
-    "quality_control.metrics[].stage": "text",
-    "quality_control.metrics[].modality": "modality",
-    "quality_control.metrics[].modality.abbreviation": "text",
-    "quality_control.metrics[].modality.name": "text",
-    "quality_control.metrics[].object_type": "text",
-    "quality_control.metrics[].value": "any",
-    "quality_control.metrics[].description": "text",
-    "quality_control.metrics[].tags": "any",
-    "quality_control.metrics[].status_history": "objects",
-    "quality_control.metrics[].status_history[]": "object",
-    "quality_control.metrics[].status_history[].status": "text",
-    "quality_control.metrics[].status_history[].timestamp": "time",
-    "quality_control.metrics[].status_history[].evaluator": "text",
-}
+SCHEMA: dict[str, str] = RECORD_FIELDS
+
+
+def test_the_record_contract_covers_every_field_a_table_reads():
+    # metadata_core projects "<core>.object_type" only to learn whether each core object is present.
+    declared = {f for table in TABLES if table.name != "metadata_core" for f in table.fields}
+    contract = {p.replace("[]", "") for p in SCHEMA}
+    assert declared <= contract, sorted(declared - contract)
 
 
 def _is_int(value: Any) -> bool:
