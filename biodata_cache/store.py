@@ -386,7 +386,8 @@ def filesystem_options(url: str, options: dict[str, Any] | None) -> dict[str, An
     (``biodata_parquet`` and ``biodata_catalog``): for ``s3://`` whose options choose no credentials
     (none of ``anon``, ``key``, ``secret``, ``token``, ``profile``, ``session`` or credentials in
     ``client_kwargs``) and for which botocore finds none, ``anon=True`` (public buckets read without
-    credentials). Also the timeouts and retries of :data:`S3_CONFIG` unless the caller set them; for
+    credentials), else ``anon=False`` (so later calls with these options need not look again). Also
+    the timeouts and retries of :data:`S3_CONFIG` unless the caller set them; for
     ``http(s)://``, connect and read timeouts. The caller's options always win; they are not modified.
     """
     from biodata_cache.config import redacted
@@ -394,9 +395,12 @@ def filesystem_options(url: str, options: dict[str, Any] | None) -> dict[str, An
     result = dict(options or {})
     protocol = protocol_of(url)
     if protocol in S3_PROTOCOLS:
-        if not _chooses_credentials(result) and not _has_aws_credentials():
-            logger.info("no AWS credentials found; reading %s anonymously", redacted(url))
-            result["anon"] = True
+        if not _chooses_credentials(result):
+            # Decided once: the options handed on (store -> driver -> entries) carry the answer, so the
+            # credential chain is not searched again for the same read.
+            result["anon"] = not _has_aws_credentials()
+            if result["anon"]:
+                logger.info("no AWS credentials found; reading %s anonymously", redacted(url))
         config = dict(S3_CONFIG)
         config.update(result.get("config_kwargs") or {})
         result["config_kwargs"] = config
