@@ -19,16 +19,31 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--root", default=default, help="store root (fsspec URL or folder); default BIODATA_CACHE_ROOT"
+    )
+    parser.add_argument(
+        "--version", dest="release", default=default, help="version to read or build, e.g. 0.1"
+    )
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", default=default or False, help="log progress details"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="biodata-cache", description="Build, publish and read biodata-cache tables of AIND metadata."
     )
-    parser.add_argument("--root", help="store root (fsspec URL or folder); default BIODATA_CACHE_ROOT")
-    parser.add_argument("--version", dest="release", help="version to read or build, e.g. 0.1")
-    parser.add_argument("--verbose", "-v", action="store_true", help="log progress details")
+    _add_global_options(parser, default=None)
+    # The same options are accepted after the command too (`biodata-cache build --root ./store`).
+    shared = argparse.ArgumentParser(add_help=False)
+    _add_global_options(shared, default=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    build = commands.add_parser("build", help="build every table from a source and publish it")
+    build = commands.add_parser(
+        "build", parents=[shared], help="build every table from a source and publish it"
+    )
     build.add_argument("--source", help="docdb, sample, or a folder / .jsonl(.gz) of records")
     build.add_argument("--full", action="store_true", help="rebuild everything (default: incremental)")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -43,17 +58,21 @@ def _parser() -> argparse.ArgumentParser:
         help="wait this long for another publisher of the same version to finish (default: fail at once)",
     )
 
-    commands.add_parser("versions", help="list the versions in the store")
-    commands.add_parser("tables", help="list the tables of a version with rows and build time")
+    commands.add_parser("versions", parents=[shared], help="list the versions in the store")
+    commands.add_parser(
+        "tables", parents=[shared], help="list the tables of a version with rows and build time"
+    )
 
-    show = commands.add_parser("show", help="print rows of a table")
+    show = commands.add_parser("show", parents=[shared], help="print rows of a table")
     show.add_argument("table", help="table name (see `biodata-cache tables`) or custom_<name>")
     show.add_argument("--subject-id", help="only this subject (qc reads one partition)")
     show.add_argument("--columns", help="comma-separated columns")
     show.add_argument("--limit", type=int, default=20, help="rows to print (0: all; default 20)")
     show.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
-    catalog = commands.add_parser("catalog", help="print the version's Intake catalog (YAML)")
+    catalog = commands.add_parser(
+        "catalog", parents=[shared], help="print the version's Intake catalog (YAML)"
+    )
     catalog.add_argument("--republish", action="store_true", help="regenerate it from the registry first")
     return parser
 
@@ -201,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BiodataCacheError as error:
         print(f"biodata-cache: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into a program that stopped reading (`| head`)
+        sys.stderr.close()
+        return 0
     return 0
 
 

@@ -1106,10 +1106,11 @@ def get_cache_registry(
     try:
         return read_registry(store, settings.version)
     except FileNotFoundError:
-        if settings.builds_on_read:
-            _build_on_read(settings, reason=f"{store.url(settings.version)} has no registry")
-            return read_registry(store, settings.version)
-        raise _missing_version_error(store, settings) from None
+        if not settings.builds_on_read:
+            raise _missing_version_error(store, settings) from None
+    # Built outside the except block: a failed build must not carry "registry not found" as its context.
+    _build_on_read(settings, reason=f"{store.url(settings.version)} has no registry")
+    return read_registry(store, settings.version)
 
 
 def get_cache_versions(*, storage_options: dict[str, Any] | None = None) -> CacheVersions:

@@ -63,3 +63,27 @@ def test_errors_exit_nonzero_with_the_fix_in_the_message(built, tmp_path):
 def test_catalog_prints_the_version_catalog(built):
     result = run("catalog", root=built)
     assert result.stdout.startswith("# ") and "driver: biodata_parquet" in result.stdout
+
+
+def test_global_options_work_before_and_after_the_command(tmp_path):
+    root = str(tmp_path / "store")
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "biodata_cache.cli",
+            "build",
+            "--root",
+            root,
+            "--source",
+            "sample",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
+    before = run("--root", root, "tables", root="/nonexistent")
+    after = run("tables", "--root", root, root="/nonexistent")
+    assert before.returncode == after.returncode == 0
+    assert before.stdout == after.stdout and "asset_basics" in after.stdout
