@@ -155,3 +155,173 @@ def write_reference(folder: str | os.PathLike[str]) -> list[str]:
             handle.write(text)
         written.append(path)
     return written
+
+
+#: What each value of the normal form (:data:`biodata_cache.records.PATHS`) feeds, for the record-shapes page.
+_FEEDS = {
+    "_id": "`_id` of asset_basics, metadata_core",
+    "name": "`name` / `asset_name` of every table",
+    "location": "asset_basics `location`",
+    "last_modified": "asset_basics `_last_modified` (an envelope time); the change marker",
+    "created": "asset_basics `created` (an envelope time)",
+    "data_level": "asset_basics `data_level` (normal form); which assets time_to_qc covers",
+    "project_name": "asset_basics `project_name`",
+    "modalities": "asset_basics `modalities` (normal form) and `recorded_modalities` (as written)",
+    "subject_id": "`subject_id` of asset_basics, qc (its partition key), qc_status",
+    "genotype": "asset_basics `genotype`",
+    "date_of_birth": "asset_basics `age_days`",
+    "acquisition_type": "asset_basics `acquisition_type`",
+    "acquisition_start_time": "asset_basics `acquisition_start_time`, `age_days`; qc `timestamp`",
+    "acquisition_end_time": "asset_basics `acquisition_end_time`",
+    "instrument_id": "asset_basics `instrument_id`",
+    "experimenters": "asset_basics `experimenters`",
+    "investigators": "asset_basics `investigators`",
+    "code_ocean": "asset_basics `code_ocean` (every path, merged in order, without repeats)",
+    "processes": "asset_basics `process_date`, time_to_qc `process_end_time` (every path: all steps)",
+    "pipeline_name": "source_data `pipeline_name` (a processing step's `pipeline_name` first)",
+    "source_data": "source_data rows; qc `raw_asset_name` (the lineage root)",
+    "qc_metrics": "qc rows, time_to_qc (both paths: every metric)",
+    "qc_status": "qc_status rows",
+    "core_files": "metadata_core (v1 `rig` counts as instrument, `session` as acquisition)",
+}
+
+
+def render_record_shapes() -> str:
+    """The Markdown page on record shapes, from the declarations in :mod:`biodata_cache.records`."""
+    from biodata_cache import records
+
+    paths = [
+        "| value | record paths, in order | feeds |",
+        "| --- | --- | --- |",
+    ]
+    for key, value_paths in records.PATHS.items():
+        shown = ", ".join(f"`{p}`" for p in value_paths)
+        paths.append(f"| {key} | {_escape(shown)} | {_escape(_FEEDS[key])} |")
+    vocabulary = ", ".join(f"`{a}`" for a in records.MODALITIES)
+    legacy: dict[str, list[str]] = {}
+    for spelling, abbreviation in records.LEGACY_MODALITIES.items():
+        legacy.setdefault(abbreviation, []).append(f"`{spelling}`")
+    legacy_lines = [f"   - {', '.join(s)} -> `{a}`" for a, s in legacy.items()]
+    return _RECORD_SHAPES.format(
+        paths="\n".join(paths),
+        vocabulary=vocabulary,
+        legacy="\n".join(legacy_lines),
+        zone=records.LAB_TIME_ZONE,
+        stages=", ".join(f"`{s}`" for s in sorted(records.QC_STAGES)),
+    )
+
+
+_RECORD_SHAPES = """# Record shapes
+
+<!-- generated from biodata_cache/records.py by builders/regenerate_docs.py; do not edit -->
+
+DocDB holds records of three shapes. biodata-cache reads every one through one normalising step
+(`biodata_cache.records.normalize`) into the same values, and the tables are built from those values, so an
+asset reads the same whatever the schema version of its record.
+
+- **v2** (aind-data-schema 2.x): `acquisition`, `instrument`, `other_identifiers`, `_created` /
+  `_last_modified`, `data_description.modalities`, `quality_control.metrics[]`. Examples in
+  `tests/data/aind_records/`: `v2_record.json`, `real/v2_*.json`.
+- **v1** (aind-data-schema 0.x and 1.x): `session`, `rig`, `external_links`, `created` / `last_modified`,
+  `data_description.modality` (singular), `subject.genotype`, `subject.date_of_birth`,
+  `quality_control.evaluations[].metrics[]`, `processing.processing_pipeline`,
+  `data_description.input_data_name`. Examples: `real/v1_*.json`.
+- **hybrid**: a v1 top level (`created`, `last_modified`, `external_links`, `session`, `rig`) with 2.x parts
+  (`data_description.modalities`, `subject.subject_details`, `quality_control.metrics`,
+  `acquisition.acquisition_start_time`). Examples: `real/v1mix_*.json`, `real/v2_ecephys_raw_233b.json`.
+
+The shape is never detected as a whole: each value is read from the first of its record paths that holds
+one (not null, not a blank string, not an empty list), so a hybrid record reads each part in the shape that
+part has. Nothing is inferred from an asset's name: a derived record without `source_data` or
+`input_data_name` has no lineage rows.
+
+## Where each value comes from
+
+{paths}
+
+Text: surrounding blanks are removed (also of each name in a list), a blank string is null, an integer is
+read as its decimal text (subject ids stored as numbers). Lists are never null: a missing list is `[]`.
+People are names or objects with a `name`; one string alone is a one-item list. Repeated names are kept.
+
+Before any value is read, every field on these paths is checked for a shape that reads faithfully
+(`biodata_cache.records.RECORD_FIELDS`); a record with a field of another type is skipped by the build,
+named in a warning and counted in the build report (see
+[Tell an empty answer from a typo](../how-to/empty-results.md)).
+
+## Normal forms
+
+### Modalities
+
+`modalities` holds today's abbreviations of the aind-data-schema-models vocabulary: {vocabulary}.
+
+1. A modality object gives its `abbreviation`, else its `name`; a plain string is read as written.
+2. Legacy names map to today's abbreviation, as aind-metadata-upgrader maps them:
+{legacy}
+3. Otherwise a spelling equal, ignoring case, to an abbreviation or a full name of the vocabulary gives that
+   abbreviation (`Ecephys` -> `ecephys`, `Behavior videos` -> `behavior-videos`).
+4. Anything else is kept as written.
+5. Repeats after mapping are dropped (the first position is kept).
+
+`recorded_modalities` keeps the record's own spelling (step 1 only): `["SmartSPIM"]`, `["FIP"]`,
+`["slap", "behavior"]`. The qc `modality` column uses the normal form too.
+
+### Data level
+
+`raw data` -> `raw`, `derived data` -> `derived`, ignoring case, surrounding blanks, and `_` or `-` for a
+space (`Raw`, `raw_data` -> `raw`). Any other value is kept as written.
+
+### Times
+
+- An ISO 8601 time with `Z` or an offset is that instant; tables hold it in UTC. A space may separate date
+  and time.
+- A time **without an offset**:
+    - envelope times (`_created`, `_last_modified`, `created`, `last_modified`) are DocDB server times, read
+      as **UTC**;
+    - every other time (acquisition and session start and end, processing steps, QC status times, date of
+      birth) is the lab's local time, **{zone}** (daylight saving applied), as aind-metadata-upgrader
+      reads them: `"2023-10-18T20:30:30"` is `2023-10-19T03:30:30Z` (PDT) and `"2023-02-28T15:17:04"` is
+      `2023-02-28T23:17:04Z` (PST).
+- A date alone (`"2023-07-05"`) is midnight of that day.
+- An offset a record states is trusted, even where the asset's name suggests another zone.
+- `processing_time` (source_data) and the fallback `process_end_time` (time_to_qc) come from the
+  `_YYYY-MM-DD_HH-MM-SS` at the end of the asset's name, read as UTC: names do not record their zone.
+
+### Age
+
+`age_days` is the calendar date of the acquisition start **as written** (in its own offset; a time without
+an offset is already local) minus the date of birth: `2023-09-29T08:53:45-07:00` with birth `2023-07-05`
+gives 86, although the instant is already 09-29 in UTC either way; `2025-09-26T18:18:00-07:00` counts
+09-26, not the UTC date 09-27. Null when either is missing.
+
+## Quality control
+
+**v2** (and hybrid records with 2.x `quality_control`): one qc row per `quality_control.metrics[]` item, with
+its own `name`, `stage`, `modality`, `object_type`, `value`, `description` and `tags`.
+
+**v1**: one qc row per `quality_control.evaluations[i].metrics[j]`, evaluation by evaluation. From the
+metric: `name`, `value`, `description`, `object_type` (null when absent) and the status. From the
+evaluation: `stage` and `modality`. `tags` is `["<evaluation name>"]`: DocDB's own v1 -> v2 upgrade wrote
+the tags so (compare `real/v1_pophys_derived_qc_692478.json` with `v2_record.json`, the same asset before
+and after its upgrade: they give the same qc rows). The evaluation's own `tags` and `description` are not
+read.
+
+Both shapes: `value` is a string as written (an empty string stays empty) and anything else JSON with
+sorted keys; `tags` JSON with sorted keys; the status, its time and evaluator come from the latest
+`status_history` entry (by time, else the last); `timestamp` is the asset's acquisition start;
+`raw_asset_name` follows the first source asset through the records of the build to one without sources
+(else it is the asset's own name).
+
+`qc_status`: v2, one row per key of `quality_control.status`; `key_type` is `modality` when the key is one
+of the asset's modalities (normal or as written) or a metric's modality, `stage` when it is a QC stage
+({stages}) or a metric's stage (exact spelling), else `tag`. v1 records have no status object: one row per
+evaluation that records a `latest_status` (key: the evaluation name, key_type `tag`).
+
+`time_to_qc`: one row per asset whose data level (normal form) is `derived` and that has a QC metric of
+either shape.
+
+## Change detection
+
+An incremental build notices an edit by the record's change marker: its `_last_modified`, else its
+`last_modified`, as stored. A record with neither (possible in files) is compared by a fingerprint of its
+content. DocDB is asked for records whose `_last_modified` **or** `last_modified` is newer.
+"""

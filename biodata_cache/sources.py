@@ -1,10 +1,11 @@
 """Sources of metadata records: DocDB, a folder or JSONL file of records, asset mounts, the bundled sample.
 
-A source yields records (dicts shaped like DocDB v2 records) and lists the ids it holds:
+A source yields records (dicts shaped like DocDB records: v1, hybrid or v2) and lists the ids it holds:
 
 * ``records(since=None, ids=None)``: an iterator of records; with ``since`` only those whose
-  ``_last_modified`` is newer, with ``ids`` only those ids (both: either condition).
-* ``ids()``: ``(_id, _last_modified)`` of every current record, to detect changes and deletions.
+  ``_last_modified`` (v1: ``last_modified``) is newer, with ``ids`` only those ids (both: either condition).
+* ``ids()``: ``(_id, change marker)`` of every current record, to detect changes and deletions (the
+  marker is :func:`biodata_cache.records.change_marker`).
 
 :func:`open_source` picks one from a specification (argument, else ``BIODATA_CACHE_SOURCE``, else
 ``docdb``): ``docdb`` or ``docdb://host``, ``sample``, or a path/URL.
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from biodata_cache import config
 from biodata_cache.errors import RecordError, SourceError
-from biodata_cache.rows import CORE_FILES, describe_value, record_key, timestamp
+from biodata_cache.records import CORE_FILES, change_marker, describe_value, record_key, timestamp
 from biodata_cache.tables import projection
 
 if TYPE_CHECKING:
@@ -87,11 +88,11 @@ class Source:
         raise NotImplementedError
 
     def ids(self) -> Iterator[tuple[str, str | None]]:
-        """Yield ``(_id, _last_modified)`` of every record."""
+        """Yield ``(_id, change marker)`` of every record (:func:`~biodata_cache.records.change_marker`)."""
         for record in self.records():
             identifier = record_id(record)
             if identifier is not None:
-                yield identifier, _text_time(record.get("_last_modified"))
+                yield identifier, change_marker(record)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.description}>"
@@ -109,7 +110,7 @@ def _wanted(record: dict[str, Any], since: dt.datetime | None, ids: set[str] | N
     if ids is not None and record_id(record) in ids:
         return True
     if since is not None:
-        modified = timestamp(record.get("_last_modified"))
+        modified = timestamp(record.get("_last_modified")) or timestamp(record.get("last_modified"))
         return modified is not None and modified > since
     return False
 
@@ -486,15 +487,20 @@ class DocDBSource(Source):
                 return
         query: dict[str, Any] = {}
         if since is not None:
-            query = {"_last_modified": {"$gt": since if isinstance(since, str) else _iso(since)}}
+            after = {"$gt": since if isinstance(since, str) else _iso(since)}
+            # v1 records keep their time in last_modified (see biodata_cache.records.change_marker).
+            query = {"$or": [{"_last_modified": after}, {"last_modified": after}]}
         seen = set(ids or ())
         for record in self._scan(query, fields):
             if record.get("_id") not in seen:
                 yield record
 
     def ids(self) -> Iterator[tuple[str, str | None]]:
-        for record in self._scan({}, {"_id": 1, "_last_modified": 1}):
-            yield str(record["_id"]), _text_time(record.get("_last_modified"))
+        for record in self._scan({}, {"_id": 1, "_last_modified": 1, "last_modified": 1}):
+            marker = record.get("_last_modified")
+            if marker is None:
+                marker = record.get("last_modified")
+            yield str(record["_id"]), _text_time(marker)
 
 
 def _summary(error: BaseException) -> str:

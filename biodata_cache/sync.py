@@ -2,9 +2,9 @@
 
 :func:`update_all_tables` reads the source once and feeds every declared table. It is incremental by
 default: the version folder keeps a build state (``_build/state.json`` and ``_build/records.pqt``: each
-record's id, name, ``_last_modified`` and subject). DocDB's id list tells which records changed or were
-deleted since and only those are fetched; a file (no index) is read once and compared record by record.
-Only the tables and ``qc`` partitions whose content changed are rewritten.
+record's id, name, change marker (``_last_modified``, v1 ``last_modified``) and subject). DocDB's id list
+tells which records changed or were deleted since and only those are fetched; a file (no index) is read
+once and compared record by record. Only the tables and ``qc`` partitions whose content changed are rewritten.
 
 Memory stays bounded: rows are kept as compact arrow tables, and QC rows (the bulk) are spilled to local
 temporary files in hash buckets of subject ids and written one bucket at a time.
@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any
 from biodata_cache import config
 from biodata_cache.errors import BiodataCacheError, RecordError, SourceError, StoreAccessError
 from biodata_cache.lease import PublishLease
-from biodata_cache.rows import check_record, record_label, text
-from biodata_cache.rows import subject_id as record_subject
+from biodata_cache.records import change_marker, check_record, normalize, record_label, record_subject, text
 from biodata_cache.sources import FileSource, Source, open_source, record_id
 from biodata_cache.tables import TABLES, TABLES_BY_NAME, Table, project, projection
 
@@ -228,10 +227,7 @@ def state_of(record: dict[str, Any]) -> tuple[str, RecordState] | None:
     identifier = record_id(record)
     if identifier is None:
         return None
-    modified = record.get("_last_modified")
-    state = RecordState(
-        None if modified is None else str(modified), text(record.get("name")), record_subject(record)
-    )
+    state = RecordState(change_marker(record), text(record.get("name")), record_subject(record))
     return identifier, state
 
 
@@ -257,8 +253,9 @@ def _checked(records: list[tuple[str, dict[str, Any]]]) -> tuple[list[dict[str, 
 def _rows(records: list[dict[str, Any]]) -> dict[str, pa.Table]:
     from biodata_cache.publish import rows_to_arrow
 
+    assets = [normalize(record) for record in records]  # once per record, for every table
     return {
-        table.name: rows_to_arrow(table, [row for record in records for row in table.rows(record)])
+        table.name: rows_to_arrow(table, [row for asset in assets for row in table.rows(asset)])
         for table in TABLES
         if table.rows is not None
     }
@@ -487,7 +484,7 @@ def _progress(
 
 
 def _changed(current: dict[str, str | None], old_records: dict[str, RecordState]) -> list[str]:
-    """Ids that are new or whose ``_last_modified`` differs from the last build's."""
+    """Ids that are new or whose change marker differs from the last build's."""
     return sorted(
         i
         for i, modified in current.items()
@@ -551,8 +548,7 @@ def _changed_records(
         if identifier is None:
             yield record  # the build skips it and says why
             continue
-        modified = record.get("_last_modified")
-        seen[identifier] = None if modified is None else str(modified)
+        seen[identifier] = change_marker(record)
         old = old_records.get(identifier)
         if old is None or old.last_modified != seen[identifier]:
             yield record

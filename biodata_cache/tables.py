@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from biodata_cache import rows
+from biodata_cache import records, rows
 from biodata_cache.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -146,6 +146,11 @@ class Table:
         return list(columns)
 
 
+def _paths(*values: str) -> tuple[str, ...]:
+    """The record paths (all shapes) a table's values are read from (:data:`records.PROJECTIONS`)."""
+    return tuple(dict.fromkeys(path for value in values for path in records.PROJECTIONS[value]))
+
+
 def _distinct(name: str, column: str, description: str) -> Table:
     return Table(
         name=name,
@@ -179,50 +184,79 @@ TABLES: tuple[Table, ...] = (
         kind="frame",
         columns=(
             Column("_id", "string", "DocDB record id."),
-            Column("_last_modified", "timestamp", "When the record last changed in DocDB (UTC)."),
-            Column("created", "timestamp", "When the record was created (_created, UTC)."),
+            Column(
+                "_last_modified",
+                "timestamp",
+                "When the record last changed in DocDB (_last_modified, else v1 last_modified; UTC).",
+            ),
+            Column("created", "timestamp", "When the record was created (_created, else v1 created; UTC)."),
             Column("name", "string", "Asset name."),
             Column("location", "string", "Where the asset's data lives (usually an s3:// URL)."),
-            Column("data_level", "string", "raw or derived."),
+            Column("data_level", "string", "raw or derived ('raw data' and 'derived data' read as such)."),
             Column("project_name", "string", "data_description.project_name."),
-            Column("modalities", "list<string>", "Modality abbreviations, e.g. ['ecephys']."),
+            Column(
+                "modalities",
+                "list<string>",
+                "Modality abbreviations in today's vocabulary, e.g. ['ecephys'] (legacy names such as "
+                "SmartSPIM or FIP mapped: see Record shapes).",
+            ),
+            Column(
+                "recorded_modalities",
+                "list<string>",
+                "Modalities as the record spells them (legacy names kept, e.g. ['SmartSPIM']).",
+            ),
             Column("subject_id", "string", "Subject id, as a string."),
-            Column("genotype", "string", "Subject genotype."),
-            Column("acquisition_type", "string", "acquisition.acquisition_type."),
-            Column("acquisition_start_time", "timestamp", "Acquisition start (UTC)."),
-            Column("acquisition_end_time", "timestamp", "Acquisition end (UTC)."),
-            Column("age_days", "int64", "Subject age in days at acquisition start."),
-            Column("instrument_id", "string", "Instrument id (acquisition, else instrument)."),
+            Column("genotype", "string", "Subject genotype (subject_details, else v1 subject.genotype)."),
+            Column(
+                "acquisition_type", "string", "acquisition.acquisition_type, else v1 session.session_type."
+            ),
+            Column(
+                "acquisition_start_time",
+                "timestamp",
+                "Acquisition start (UTC; v1 session.session_start_time; no offset = lab local time).",
+            ),
+            Column(
+                "acquisition_end_time", "timestamp", "Acquisition end (UTC; v1 session.session_end_time)."
+            ),
+            Column(
+                "age_days",
+                "int64",
+                "Subject age in days: the acquisition's own calendar date minus the date of birth.",
+            ),
+            Column(
+                "instrument_id",
+                "string",
+                "Instrument id: acquisition (v1 session.rig_id), else instrument (v1 rig.rig_id).",
+            ),
             Column("process_date", "timestamp", "Latest processing end time (UTC)."),
-            Column("code_ocean", "list<string>", "Code Ocean data asset ids."),
-            Column("experimenters", "list<string>", "Acquisition experimenters."),
+            Column(
+                "code_ocean",
+                "list<string>",
+                "Code Ocean data asset ids (other_identifiers, v1 external_links).",
+            ),
+            Column("experimenters", "list<string>", "Acquisition experimenters (v1 experimenter_full_name)."),
             Column("investigators", "list<string>", "Investigator names from data_description."),
         ),
-        fields=(
+        fields=_paths(
             "_id",
-            "_last_modified",
-            "_created",
+            "last_modified",
             "created",
             "name",
             "location",
-            "data_description.data_level",
-            "data_description.project_name",
-            "data_description.modalities",
-            "data_description.subject_id",
-            "data_description.investigators",
-            "subject.subject_id",
-            "subject.subject_details.genotype",
-            "subject.subject_details.date_of_birth",
-            "acquisition.acquisition_type",
-            "acquisition.acquisition_start_time",
-            "acquisition.acquisition_end_time",
-            "acquisition.instrument_id",
-            "acquisition.experimenters",
-            "acquisition.subject_id",
-            "acquisition.subject_details.date_of_birth",
-            "instrument.instrument_id",
-            "processing.data_processes",
-            "other_identifiers",
+            "data_level",
+            "project_name",
+            "modalities",
+            "subject_id",
+            "genotype",
+            "date_of_birth",
+            "acquisition_type",
+            "acquisition_start_time",
+            "acquisition_end_time",
+            "instrument_id",
+            "processes",
+            "code_ocean",
+            "experimenters",
+            "investigators",
         ),
         rows=rows.asset_basics_rows,
         record_key="_id",
@@ -233,17 +267,22 @@ TABLES: tuple[Table, ...] = (
         kind="frame",
         columns=(
             Column("name", "string", "Derived asset name."),
-            Column("source_data", "string", "Name of an asset it was derived from."),
+            Column(
+                "source_data",
+                "string",
+                "Name of an asset it was derived from (source_data, else v1 input_data_name).",
+            ),
             Column("pipeline_name", "string", "Processing pipeline name, where recorded."),
             Column("processing_time", "timestamp", "Processing time parsed from the name (UTC)."),
         ),
-        fields=("name", "data_description.source_data", "processing.data_processes", "processing.pipelines"),
+        fields=_paths("name", "source_data", "pipeline_name"),
         rows=rows.source_data_rows,
         record_key="name",
     ),
     Table(
         name="qc",
-        description="Quality-control metrics: one row per metric per asset, partitioned by subject_id.",
+        description="Quality-control metrics: one row per metric per asset (v2 quality_control.metrics, v1 "
+        "evaluations[].metrics), partitioned by subject_id.",
         kind="frame",
         partition_key="subject_id",
         columns=(
@@ -251,26 +290,22 @@ TABLES: tuple[Table, ...] = (
             Column("asset_name", "string", "Name of the asset the metric belongs to."),
             Column("raw_asset_name", "string", "Root of the asset's lineage (the raw asset)."),
             Column("name", "string", "Metric name."),
-            Column("stage", "string", "QC stage, e.g. Raw data, Processing."),
-            Column("modality", "string", "Modality abbreviation."),
+            Column("stage", "string", "QC stage, e.g. Raw data, Processing (v1: the evaluation's)."),
+            Column("modality", "string", "Modality abbreviation (today's vocabulary)."),
             Column("object_type", "string", "Metric object type."),
             Column("value", "string", "Metric value as text; dicts and lists as JSON, keys sorted."),
             Column("status", "string", "Latest status (Pass, Fail, Pending)."),
             Column("status_time", "timestamp", "Time of the latest status (UTC)."),
             Column("evaluator", "string", "Who or what set the latest status."),
             Column("description", "string", "Metric description."),
-            Column("tags", "string", "Metric tags as JSON."),
+            Column(
+                "tags",
+                "string",
+                "Metric tags as JSON (v1: [evaluation name], as DocDB's upgrade wrote them).",
+            ),
             Column("timestamp", "timestamp", "Acquisition start of the asset (UTC)."),
         ),
-        fields=(
-            "name",
-            "subject.subject_id",
-            "data_description.subject_id",
-            "data_description.source_data",
-            "acquisition.subject_id",
-            "acquisition.acquisition_start_time",
-            "quality_control.metrics",
-        ),
+        fields=_paths("name", "subject_id", "source_data", "acquisition_start_time", "qc_metrics"),
         rows=rows.qc_rows,
         record_key="asset_name",
     ),
@@ -285,14 +320,7 @@ TABLES: tuple[Table, ...] = (
             Column("key_type", "string", "modality, stage or tag."),
             Column("status", "string", "Pass, Fail or Pending."),
         ),
-        fields=(
-            "name",
-            "subject.subject_id",
-            "data_description.subject_id",
-            "data_description.modalities",
-            "quality_control.status",
-            "quality_control.metrics",
-        ),
+        fields=_paths("name", "subject_id", "modalities", "qc_status", "qc_metrics"),
         rows=rows.qc_status_rows,
         record_key="asset_name",
     ),
@@ -306,12 +334,12 @@ TABLES: tuple[Table, ...] = (
             Column("subject", "bool", "Has subject metadata."),
             Column("data_description", "bool", "Has data_description metadata."),
             Column("procedures", "bool", "Has procedures metadata."),
-            Column("instrument", "bool", "Has instrument metadata."),
-            Column("acquisition", "bool", "Has acquisition metadata."),
+            Column("instrument", "bool", "Has instrument metadata (v1: rig)."),
+            Column("acquisition", "bool", "Has acquisition metadata (v1: session)."),
             Column("processing", "bool", "Has processing metadata."),
             Column("quality_control", "bool", "Has quality_control metadata."),
         ),
-        fields=("_id", "name", *(f"{core}.object_type" for core in rows.CORE_FILES)),
+        fields=_paths("_id", "name", "core_files"),
         rows=rows.metadata_core_rows,
         record_key="_id",
     ),
@@ -325,12 +353,7 @@ TABLES: tuple[Table, ...] = (
             Column("qc_time", "timestamp", "Latest QC status time; null while any status is pending."),
             Column("pending", "bool", "Whether any QC metric is still pending."),
         ),
-        fields=(
-            "name",
-            "data_description.data_level",
-            "processing.data_processes",
-            "quality_control.metrics",
-        ),
+        fields=_paths("name", "data_level", "processes", "qc_metrics"),
         rows=rows.time_to_qc_rows,
         record_key="name",
     ),

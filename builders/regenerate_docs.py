@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from biodata_cache.reference import render_api, write_reference
+from biodata_cache.reference import render_api, render_record_shapes, write_reference
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "reference"
 
@@ -11,3 +11,5 @@ if __name__ == "__main__":
         print("wrote", path)
     (REFERENCE / "api.md").write_text(render_api())
     print("wrote", REFERENCE / "api.md")
+    (REFERENCE / "record-shapes.md").write_text(render_record_shapes())
+    print("wrote", REFERENCE / "record-shapes.md")

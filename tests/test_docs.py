@@ -20,3 +20,12 @@ def test_committed_api_reference_matches_the_docstrings():
 
     committed = (REPOSITORY / "docs" / "reference" / "api.md").read_text()
     assert render_api() == committed, "docs/reference/api.md is stale: run `make generated` and commit it"
+
+
+def test_committed_record_shapes_page_matches_the_declarations():
+    from biodata_cache.reference import render_record_shapes
+
+    committed = (REPOSITORY / "docs" / "reference" / "record-shapes.md").read_text()
+    assert render_record_shapes() == committed, (
+        "docs/reference/record-shapes.md is stale: run `make generated` and commit it"
+    )

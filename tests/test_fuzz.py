@@ -376,8 +376,9 @@ def hand_record_cases() -> list[tuple[str, str, Callable[[dict], Any], str | Non
             "v2_raw",
             lambda r: _set(r, ["acquisition", "acquisition_start_time"], "2026-02-13"),
             None,
-            _asset_basics(
-                lambda row: row["acquisition_start_time"] == dt.datetime(2026, 2, 13, tzinfo=dt.UTC)
+            _asset_basics(  # a date alone is midnight at the lab: PST (-08:00) in February
+                lambda row: row["acquisition_start_time"] == dt.datetime(2026, 2, 13, 8, tzinfo=dt.UTC)
+                and row["age_days"] == (dt.date(2026, 2, 13) - dt.date(2025, 7, 29)).days
             ),
         ),
         (

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from biodata_cache import errors as bdc_errors
-from biodata_cache import rows
+from biodata_cache import records, rows
 
 RECORDS = Path(__file__).parent / "data" / "aind_records"
 UTC = dt.timezone.utc
@@ -130,7 +130,8 @@ def test_metadata_core_and_time_to_qc(raw, derived, ophys):
     assert rows.time_to_qc_rows(raw) == []  # raw and no metrics
     (timing,) = rows.time_to_qc_rows(derived)
     assert timing["process_end_time"] == dt.datetime(2026, 2, 14, 12, 42, 0, 190654, tzinfo=UTC)
-    pending = any(rows.latest_status(m)["status"] == "Pending" for m in derived["quality_control"]["metrics"])
+    metrics = derived["quality_control"]["metrics"]
+    pending = any(records.latest_status(m)["status"] == "Pending" for m in metrics)
     assert timing["pending"] is pending
     (timing,) = rows.time_to_qc_rows(ophys)
     assert timing == {
@@ -191,8 +192,8 @@ def test_numeric_subject_ids_become_strings_and_values_sorted_json():
         (None, None),
     ],
 )
-def test_timestamps_in_every_iso_form_become_utc(text, expected):
-    assert rows.timestamp(text) == expected
+def test_envelope_times_in_every_iso_form_become_utc_and_naive_ones_are_utc(text, expected):
+    assert records.timestamp(text) == expected
 
 
 # -- the record shape check (one place, before the row functions) -------------------------------------
@@ -202,14 +203,14 @@ def test_every_real_record_passes_the_shape_check(raw, derived, ophys):
     from biodata_cache.sources import open_source
 
     for record in (raw, derived, ophys, *open_source("sample").records()):
-        rows.check_record(record)
+        records.check_record(record)
 
 
 def test_a_metrics_object_is_rejected_naming_the_field_what_was_expected_and_found(derived):
     record = json.loads(json.dumps(derived))
     record["quality_control"]["metrics"] = {m["name"]: m for m in record["quality_control"]["metrics"]}
     with pytest.raises(bdc_errors.RecordError) as caught:
-        rows.check_record(record)
+        records.check_record(record)
     assert caught.value.where == f'_id "{derived["_id"]}" name "{DERIVED}"'
     assert caught.value.reason.startswith(
         "quality_control.metrics: expected a list of objects, found an object {"
@@ -232,13 +233,13 @@ def test_a_metrics_object_is_rejected_naming_the_field_what_was_expected_and_fou
 )  # fmt: skip
 def test_a_field_of_the_wrong_type_is_rejected_with_its_path(change, field):
     with pytest.raises(bdc_errors.RecordError, match=re.escape(field)):
-        rows.check_record({"_id": "x", "name": "n", **change})
+        records.check_record({"_id": "x", "name": "n", **change})
 
 
 def test_a_record_without_id_or_name_is_rejected():
     for record in ({}, {"_id": None, "name": "  "}, {"_id": ""}, []):
         with pytest.raises(bdc_errors.RecordError, match=r"_id|record"):
-            rows.check_record(record)
+            records.check_record(record)
 
 
 def test_documented_readings_int_subject_id_plain_string_modality_and_one_source_string(raw):
@@ -247,7 +248,7 @@ def test_documented_readings_int_subject_id_plain_string_modality_and_one_source
     record["data_description"]["modalities"] = "behavior"
     record["data_description"]["source_data"] = "some_raw_asset"
     record["other_identifiers"]["Code Ocean"] = "abc"
-    rows.check_record(record)
+    records.check_record(record)
     (row,) = rows.asset_basics_rows(record)
     assert (row["subject_id"], row["modalities"], row["code_ocean"]) == ("828418", ["behavior"], ["abc"])
     assert [r["source_data"] for r in rows.source_data_rows(record)] == ["some_raw_asset"]

@@ -1,0 +1,244 @@
+"""The normal forms of biodata_cache.records: modalities, data levels, times, ages, paths per shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from biodata_cache import records, rows
+from biodata_cache.tables import projection
+
+UTC = dt.timezone.utc
+REAL = Path(__file__).parent / "data" / "aind_records" / "real"
+
+
+@pytest.mark.parametrize(
+    ("spelling", "normal"),
+    [
+        ("SmartSPIM", "SPIM"),
+        ("smartspim", "SPIM"),
+        ("exaSPIM", "SPIM"),
+        ("diSPIM", "SPIM"),
+        ("FIP", "fib"),
+        ("HSFP", "fib"),
+        ("ophys", "pophys"),
+        ("slap", "slap2"),
+        ("trained-behavior", "behavior"),
+        ("Ecephys", "ecephys"),
+        ("spim", "SPIM"),
+        ("Behavior videos", "behavior-videos"),
+        ("Selective plane illumination microscopy", "SPIM"),
+        ("behavior-videos", "behavior-videos"),
+        ("BARseq", "BARseq"),
+        ("a-new-modality", "a-new-modality"),
+    ],
+)
+def test_modality_spellings_map_to_todays_abbreviation_or_stay_as_written(spelling, normal):
+    assert records.normal_modality(spelling) == normal
+
+
+def test_modalities_keep_the_recorded_spelling_and_drop_repeats_after_mapping():
+    record = {"_id": "x", "data_description": {"modality": ["SmartSPIM", {"abbreviation": "SPIM"}, "FIP"]}}
+    (row,) = rows.asset_basics_rows(record)
+    assert row["modalities"] == ["SPIM", "fib"]
+    assert row["recorded_modalities"] == ["SmartSPIM", "SPIM", "FIP"]
+    alone = {"_id": "y", "data_description": {"modality": "SmartSPIM"}}
+    assert rows.asset_basics_rows(alone)[0]["modalities"] == ["SPIM"]
+
+
+@pytest.mark.parametrize(
+    ("level", "normal"),
+    [
+        ("raw", "raw"),
+        ("raw data", "raw"),
+        ("Raw Data", "raw"),
+        (" raw_data ", "raw"),
+        ("derived data", "derived"),
+        ("derived-data", "derived"),
+        ("Derived", "derived"),
+        ("simulated", "simulated"),
+    ],
+)
+def test_data_level_spellings(level, normal):
+    assert records.normal_data_level(level.strip()) == normal
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023-10-18T20:30:30", dt.datetime(2023, 10, 19, 3, 30, 30, tzinfo=UTC)),  # PDT
+        ("2023-02-28T15:17:04", dt.datetime(2023, 2, 28, 23, 17, 4, tzinfo=UTC)),  # PST
+        ("2023-02-28 15:17:04", dt.datetime(2023, 2, 28, 23, 17, 4, tzinfo=UTC)),
+        ("2023-07-05", dt.datetime(2023, 7, 5, 7, tzinfo=UTC)),
+        ("2025-04-13T15:30:30.162812-07:00", dt.datetime(2025, 4, 13, 22, 30, 30, 162812, tzinfo=UTC)),
+        ("2025-09-25T12:43:56+00:00", dt.datetime(2025, 9, 25, 12, 43, 56, tzinfo=UTC)),
+        ("2026-02-13T18:31:13Z", dt.datetime(2026, 2, 13, 18, 31, 13, tzinfo=UTC)),
+        ("2024-03-10T02:30:00", dt.datetime(2024, 3, 10, 10, 30, tzinfo=UTC)),  # in the spring-forward gap
+        ("2024-11-03T01:30:00", dt.datetime(2024, 11, 3, 8, 30, tzinfo=UTC)),  # ambiguous: first (PDT)
+        ("", None),
+        ("not a time", None),
+    ],
+)
+def test_lab_times_without_offset_are_los_angeles_local_time(text, expected):
+    assert records.local_timestamp(text) == expected
+
+
+def test_envelope_times_without_offset_are_utc():
+    assert records.timestamp("2024-09-06T22:14:10.446293") == dt.datetime(
+        2024, 9, 6, 22, 14, 10, 446293, tzinfo=UTC
+    )
+    (row,) = rows.asset_basics_rows(
+        {"_id": "x", "last_modified": "2024-09-06T22:14:10", "created": "2024-08-19"}
+    )
+    assert row["_last_modified"] == dt.datetime(2024, 9, 6, 22, 14, 10, tzinfo=UTC)
+    assert row["created"] == dt.datetime(2024, 8, 19, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("start", "age"),
+    [
+        ("2025-09-26T18:18:00-07:00", 10),  # the UTC date is 09-27: the age must not be one day higher
+        ("2025-09-26T23:59:59-07:00", 10),
+        ("2025-09-26T20:30:30", 10),  # no offset: local already
+        ("2025-09-27T01:18:00Z", 11),  # a UTC time: its own date
+        ("2025-09-26", 10),
+    ],
+)
+def test_age_counts_days_to_the_acquisitions_own_calendar_date(start, age):
+    record = {
+        "_id": "x",
+        "subject": {"date_of_birth": "2025-09-16"},
+        "session": {"session_start_time": start},
+    }
+    assert rows.asset_basics_rows(record)[0]["age_days"] == age
+
+
+def test_a_v1_session_reads_like_a_v2_acquisition():
+    v1 = {
+        "_id": "x",
+        "name": "behavior_1_2025-01-01_10-00-00",
+        "last_modified": "2025-01-02T00:00:00Z",
+        "subject": {"subject_id": 1, "genotype": "wt/wt", "date_of_birth": "2024-12-01"},
+        "data_description": {"modality": [{"abbreviation": "behavior"}], "data_level": "raw data"},
+        "session": {
+            "session_start_time": "2025-01-01T10:00:00-08:00",
+            "session_end_time": "2025-01-01T11:00:00-08:00",
+            "experimenter_full_name": "A Person",
+            "rig_id": "rig-1",
+            "session_type": "Foraging",
+        },
+        "rig": {"rig_id": "rig-1_20241201"},
+        "external_links": {"Code Ocean": ["co-1"]},
+    }
+    v2 = {
+        "_id": "x",
+        "name": "behavior_1_2025-01-01_10-00-00",
+        "_last_modified": "2025-01-02T00:00:00Z",
+        "subject": {
+            "subject_id": "1",
+            "subject_details": {"genotype": "wt/wt", "date_of_birth": "2024-12-01"},
+        },
+        "data_description": {"modalities": [{"abbreviation": "behavior"}], "data_level": "raw"},
+        "acquisition": {
+            "acquisition_start_time": "2025-01-01T18:00:00Z",
+            "acquisition_end_time": "2025-01-01T19:00:00Z",
+            "experimenters": [{"name": "A Person"}],
+            "instrument_id": "rig-1",
+            "acquisition_type": "Foraging",
+        },
+        "instrument": {"instrument_id": "rig-1_20241201"},
+        "other_identifiers": {"Code Ocean": ["co-1"]},
+    }
+    assert rows.asset_basics_rows(v1) == rows.asset_basics_rows(v2)
+    assert rows.metadata_core_rows(v1) == rows.metadata_core_rows(v2)
+
+
+def test_a_v1_evaluation_gives_one_qc_row_per_metric_with_its_stage_modality_and_name_as_tag():
+    record = {
+        "_id": "x",
+        "name": "asset",
+        "data_description": {"data_level": "derived data", "input_data_name": "raw_asset"},
+        "quality_control": {
+            "evaluations": [
+                {
+                    "name": "Drift",
+                    "stage": "Processing",
+                    "modality": "FIP",
+                    "latest_status": "Fail",
+                    "tags": ["ignored"],
+                    "metrics": [
+                        {
+                            "name": "m1",
+                            "value": 1,
+                            "status_history": [{"status": "Fail", "timestamp": "2025-01-01"}],
+                        },
+                        {"name": "m2", "value": {"b": 1, "a": 2}, "status_history": []},
+                    ],
+                }
+            ]
+        },
+    }
+    qc = rows.qc_rows(record)
+    assert [(r["name"], r["stage"], r["modality"], r["tags"], r["raw_asset_name"]) for r in qc] == [
+        ("m1", "Processing", "fib", '["Drift"]', "raw_asset"),
+        ("m2", "Processing", "fib", '["Drift"]', "raw_asset"),
+    ]
+    assert qc[1]["value"] == '{"a": 2, "b": 1}'
+    assert qc[0]["status_time"] == dt.datetime(2025, 1, 1, 8, tzinfo=UTC)
+    assert rows.qc_status_rows(record) == [
+        {"asset_name": "asset", "subject_id": None, "key": "Drift", "key_type": "tag", "status": "Fail"}
+    ]
+    (timing,) = rows.time_to_qc_rows(record)
+    assert timing["pending"] is True  # m2 has no status
+    assert rows.source_data_rows(record)[0]["source_data"] == "raw_asset"
+
+
+def test_code_ocean_ids_from_other_identifiers_and_external_links_in_every_form():
+    both = {
+        "_id": "x",
+        "other_identifiers": {"Code Ocean": ["a"]},
+        "external_links": {"Code Ocean": ["a", "b"]},
+    }
+    assert rows.asset_basics_rows(both)[0]["code_ocean"] == ["a", "b"]
+    listed = {"_id": "x", "external_links": [{"Code Ocean": "c"}, {"Other": "d"}]}
+    assert rows.asset_basics_rows(listed)[0]["code_ocean"] == ["c"]
+    assert rows.asset_basics_rows({"_id": "x", "external_links": []})[0]["code_ocean"] == []
+
+
+def test_change_marker_is_last_modified_of_either_shape_else_a_content_fingerprint():
+    assert records.change_marker({"_last_modified": "a", "last_modified": "b"}) == "a"
+    assert records.change_marker({"last_modified": "b"}) == "b"
+    one = records.change_marker({"_id": "x", "name": "n"})
+    assert one.startswith("content:") and one == records.change_marker({"name": "n", "_id": "x"})
+    assert one != records.change_marker({"_id": "x", "name": "m"})
+
+
+def test_every_path_the_normal_form_reads_is_in_the_docdb_projection_and_the_shape_check():
+    projected = projection()
+    for value, paths in records.PROJECTIONS.items():
+        for path in paths:
+            assert any(path == p or path.startswith(p + ".") for p in projected), (value, path)
+    checked = {p.replace("[]", "") for p in records.RECORD_FIELDS}
+    for value, paths in records.PATHS.items():
+        for path in paths:
+            plain = path.replace("[]", "").replace("<processing step>", "processing.data_processes")
+            if value != "core_files":
+                assert plain in checked, (value, path)
+
+
+def test_the_real_v1_and_hybrid_records_pass_the_shape_check():
+    for path in sorted(REAL.glob("*.json")):
+        records.check_record(json.loads(path.read_text()))
+
+
+def test_a_wrong_typed_v1_field_is_named_with_its_path():
+    record = {"_id": "x", "quality_control": {"evaluations": [{"metrics": [{"status_history": {}}]}]}}
+    with pytest.raises(
+        records.RecordError, match=r"quality_control\.evaluations\[0\]\.metrics\[0\]\.status_history"
+    ):
+        records.check_record(record)
+    with pytest.raises(records.RecordError, match=r"session\.session_start_time: expected an ISO 8601 time"):
+        records.check_record({"_id": "x", "session": {"session_start_time": "yesterday"}})
