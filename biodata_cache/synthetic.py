@@ -827,9 +827,18 @@ def generate(
     v2_last_modified
         Fraction of the v2 records whose envelope time is ``last_modified`` instead of
         ``_last_modified`` (default 5%).
+
+    Raises
+    ------
+    ValueError
+        At the call (before any record) for an unknown shape, a negative share, shares that sum to 0
+        or a ``v2_last_modified`` outside 0 to 1.
     """
-    generator = _Generator(seed, templates, max_metrics, bulky)
-    shaper = _Shaper(seed, shapes, v2_last_modified)
+    shaper = _Shaper(seed, shapes, v2_last_modified)  # checks the shares before the first record
+    return _records(count, _Generator(seed, templates, max_metrics, bulky), shaper)
+
+
+def _records(count: int, generator: _Generator, shaper: _Shaper) -> Iterator[dict[str, Any]]:
     rng = generator.rng
     produced = 0
     subject_number = 600000
