@@ -1,11 +1,37 @@
-"""A deterministic generator of synthetic metadata records shaped like real AIND DocDB v2 records.
+"""A deterministic generator of synthetic metadata records shaped like real AIND DocDB records.
 
 SYNTHETIC DATA: every id, name, subject and value is made up. The shapes follow the real records in
-``shared/aind_records`` (and ``tests/data/aind_records``): raw assets with 0-5 derived assets, subjects with
-1-200 assets, QC metrics from 0 to a few hundred per asset with every value shape (null, bool, int,
-float, str, dict, list), tags as lists or dicts, timestamps in several ISO forms, and the missing or null
-fields real records have (null project names, empty ``data_processes``, missing ``source_data``, empty
-Code Ocean id lists, date of birth only in acquisition.subject_details).
+``shared/aind_records`` (and ``tests/data/aind_records``, with ``real/`` for the v1 and hybrid shapes): raw
+assets with 0-5 derived assets, subjects with 1-200 assets, QC metrics from 0 to a few hundred per asset
+with every value shape (null, bool, int, float, str, dict, list), tags as lists or dicts, timestamps in
+several ISO forms, and the missing or null fields real records have (null project names, empty
+``data_processes``, missing ``source_data``, empty Code Ocean id lists, date of birth only in
+acquisition.subject_details).
+
+DocDB holds three record shapes (``docs/reference/record-shapes.md``) and so does the corpus:
+
+- **v2** (aind-data-schema 2.x): ``_created`` / ``_last_modified``, ``other_identifiers``,
+  ``acquisition``, ``instrument``, ``data_description.modalities`` and ``source_data``,
+  ``quality_control.metrics``. A few carry ``last_modified`` instead of ``_last_modified``.
+- **v1** (0.x and 1.x): ``created`` / ``last_modified`` (often without an offset), ``external_links``,
+  ``session`` and ``rig`` (SPIM: a v1 ``acquisition`` with ``session_start_time`` without offset, and
+  ``instrument``), ``subject.genotype`` and ``subject.date_of_birth``, ``data_description.modality``
+  (objects, or a bare string such as ``"SmartSPIM"`` in 0.x) with legacy names (``SmartSPIM``,
+  ``exaSPIM``, ``FIP``, ``trained-behavior``, ``slap``, ``ophys``), ``"raw data"`` / ``"derived data"``
+  in some 0.x records, ``data_description.input_data_name``, ``processing.processing_pipeline`` (0.x:
+  ``data_processes`` at the top of ``processing``) and ``quality_control.evaluations[].metrics[]``.
+  Subjects on the legacy exaSPIM and SLAP2 platforms have v1 records only.
+- **hybrid**: a v1 top level (``created``, ``last_modified``, ``external_links``, ``session`` / ``rig``)
+  with 2.x parts (``data_description.modalities``, ``subject.subject_details``, ``acquisition``,
+  ``processing.data_processes``, ``quality_control.metrics``).
+
+Every record is first generated as v2, then written in its shape with a second random stream: the v2
+records are the records earlier versions of this module generated (``shapes={"v2": 1}`` and
+``v2_last_modified=0`` give those corpora byte for byte), and a v1 or hybrid record holds the same asset
+(name, subject, times, modalities, QC metrics in the same order, Code Ocean ids, lineage) in its own
+shape; a third of the v1 records are 0.x, which had no QC (``quality_control`` null). Lineage is
+consistent across shapes: a derived record's source (``source_data`` or ``input_data_name``) is the name
+of a raw record of the corpus, whatever shape either is in.
 
 The generator streams: :func:`generate` yields one record at a time and :func:`write_jsonl` writes them
 to a ``.jsonl.gz`` file without holding the corpus. ``templates`` (real records) lend their QC metric
@@ -23,7 +49,7 @@ import json
 import os
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 UTC = dt.timezone.utc
@@ -291,6 +317,471 @@ class _Generator:
         return record
 
 
+# -- v1 and hybrid shapes -------------------------------------------------------------------------------
+#
+# A record is generated as v2 by _Generator (its random stream is the one earlier versions used), then
+# _Shaper writes it as v1 or hybrid with its own random stream. The vocabularies below follow the real
+# records in tests/data/aind_records/real.
+
+SHAPES = ("v2", "v1", "hybrid")
+#: Default share of each record shape (see :func:`generate` for why these numbers).
+DEFAULT_SHAPES = {"v2": 0.65, "v1": 0.25, "hybrid": 0.10}
+#: Share of the v2 records whose envelope time is ``last_modified`` instead of ``_last_modified``.
+DEFAULT_V2_LAST_MODIFIED = 0.05
+#: Legacy platforms whose subjects have v1 records only: (name prefix, platform object, modality spelling).
+LEGACY_PLATFORMS = {
+    "SmartSPIM": ("exaSPIM", {"name": "ExaSPIM platform", "abbreviation": "exaSPIM"}),
+    "multiplane-ophys": ("SLAP2", {"name": "SLAP2 platform", "abbreviation": "SLAP2"}),
+}
+#: Part of the v1 share that goes to the subjects of the legacy platforms.
+LEGACY_PART_OF_V1 = 0.2
+PLATFORM_OBJECTS = {
+    "ecephys": {"name": "Electrophysiology platform", "abbreviation": "ecephys"},
+    "multiplane-ophys": {
+        "name": "Multiplane optical physiology platform",
+        "abbreviation": "multiplane-ophys",
+    },
+    "behavior": {"name": "Behavior platform", "abbreviation": "behavior"},
+    "FIP": {"name": "Frame-projected independent-fiber photometry platform", "abbreviation": "FIP"},
+    "SmartSPIM": {"name": "SmartSPIM platform", "abbreviation": "SmartSPIM"},
+}
+#: v1 spellings of today's abbreviations that aind-metadata-upgrader maps back (0.x records).
+LEGACY_MODALITIES = {
+    "fib": {"name": "Frame-projected independent-fiber photometry", "abbreviation": "FIP"},
+    "pophys": {"name": "Optical physiology", "abbreviation": "ophys"},
+    "behavior": {"name": "Trained behavior", "abbreviation": "trained-behavior"},
+}
+SLAP_MODALITIES = {
+    "pophys": {"name": "Scanned line projection imaging", "abbreviation": "slap"},
+    "behavior-videos": {"name": "Behavior", "abbreviation": "behavior"},
+}
+EVALUATION_NAMES = (
+    "Data length check",
+    "Complete Synchronization Pulse",
+    "No NaN values in data",
+    "CMOS Floor signal",
+    "dropped frames check",
+    "Lick Intervals",
+    "Side bias",
+    "Session Length Check",
+    "Basic Configuration",
+    "Motion Correction FOV Quality",
+)
+#: v1 process names of a derived asset's steps, by its first modality.
+DERIVED_PROCESSES = {
+    "ecephys": ("Ephys preprocessing", "Spike sorting"),
+    "pophys": ("Video motion correction", "Video ROI segmentation"),
+    "behavior": ("Analysis", "Other"),
+    "fib": ("dF/F estimation", "Other"),
+    "SPIM": ("Image tile fusing", "Image cell segmentation"),
+}
+SCHEMA_SOURCE = "https://raw.githubusercontent.com/AllenNeuralDynamics/aind-data-schema/main/src"
+DESCRIBED_BY = f"{SCHEMA_SOURCE}/aind_data_schema"
+METADATA_STATUSES = ("Valid", "Invalid", "Missing", "Unknown")
+# Fields of a v2 acquisition / instrument the v1 shapes write under their own names.
+V2_ACQUISITION_FIELDS = {
+    "object_type",
+    "subject_id",
+    "acquisition_start_time",
+    "acquisition_end_time",
+    "acquisition_type",
+    "instrument_id",
+    "experimenters",
+    "subject_details",
+}
+
+
+def _moment(text: str) -> dt.datetime:
+    """The instant of an ISO time this module wrote (Python 3.10 reads no ``Z``)."""
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _pacific(moment: dt.datetime) -> dt.datetime:
+    """The instant in the lab's zone, America/Los_Angeles (US daylight saving rules since 2007)."""
+    utc = moment.astimezone(UTC)
+    march = dt.datetime(utc.year, 3, 8, 10, tzinfo=UTC)  # 2:00 PST on the second Sunday of March
+    march += dt.timedelta(days=(6 - march.weekday()) % 7)
+    november = dt.datetime(utc.year, 11, 1, 9, tzinfo=UTC)  # 2:00 PDT on the first Sunday of November
+    november += dt.timedelta(days=(6 - november.weekday()) % 7)
+    hours = -7 if march <= utc < november else -8
+    return utc.astimezone(dt.timezone(dt.timedelta(hours=hours)))
+
+
+def _envelope_text(moment: dt.datetime, rng: random.Random, naive: float) -> str:
+    """A v1 envelope time (``created`` / ``last_modified``): UTC, often written without an offset."""
+    utc = moment.astimezone(UTC) + dt.timedelta(microseconds=rng.randrange(1_000_000))
+    form = rng.random()
+    if form < naive:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    if form < naive + (1 - naive) / 2:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + ("Z" if rng.random() < 0.5 else f".{utc.microsecond:06d}Z")
+
+
+def _extras(component: Any, known: set[str]) -> dict[str, Any]:
+    """The bulky parts of a generated component (data streams, devices) that a v1 shape keeps."""
+    if not isinstance(component, dict):
+        return {}
+    return {key: value for key, value in component.items() if key not in known}
+
+
+def _latest_status(metrics: list[dict]) -> str:
+    latest = [(m.get("status_history") or [{}])[-1].get("status") for m in metrics]
+    if "Fail" in latest:
+        return "Fail"
+    return "Pending" if any(status != "Pass" for status in latest) else "Pass"
+
+
+class _Shaper:
+    """Writes a generated v2 record as v1 or hybrid, with its own random stream."""
+
+    def __init__(self, seed: int, shapes: Mapping[str, float] | None, v2_last_modified: float) -> None:
+        shares = dict(DEFAULT_SHAPES if shapes is None else shapes)
+        unknown = sorted(set(shares) - set(SHAPES))
+        if unknown:
+            raise ValueError(f"shapes: unknown shape {unknown[0]!r}: expected some of {', '.join(SHAPES)}")
+        if any(not isinstance(v, (int, float)) or v < 0 for v in shares.values()) or not sum(shares.values()):
+            raise ValueError(f"shapes: expected shares >= 0 with a positive sum, found {shares!r}")
+        if not 0 <= v2_last_modified <= 1:
+            raise ValueError(f"v2_last_modified: expected a fraction from 0 to 1, found {v2_last_modified!r}")
+        total = sum(shares.values())
+        self.shares = {shape: shares.get(shape, 0) / total for shape in SHAPES}
+        self.v2_last_modified = v2_last_modified
+        self.rng = random.Random(f"biodata-cache record shapes {seed}")
+        # Subjects of a legacy platform are v1 throughout: they take a fixed part of the v1 share, the
+        # other records are drawn so that each shape keeps its share in expectation.
+        legacy_records = LEGACY_PART_OF_V1 * self.shares["v1"]
+        self.legacy_subjects = legacy_records * len(PLATFORMS) / len(LEGACY_PLATFORMS)
+        rest = 1 - legacy_records
+        self.weights = [
+            (self.shares["v1"] - legacy_records) / rest if shape == "v1" else self.shares[shape] / rest
+            for shape in SHAPES
+        ]
+
+    def legacy(self, platform: str) -> str | None:
+        """The legacy platform (exaSPIM, SLAP2) a new subject of ``platform`` is on, if any."""
+        draw = self.rng.random()
+        if platform in LEGACY_PLATFORMS and draw < self.legacy_subjects:
+            return LEGACY_PLATFORMS[platform][0]
+        return None
+
+    def shape(self, record: dict[str, Any], platform: str, legacy: str | None) -> dict[str, Any]:
+        rng = self.rng
+        shape = rng.choices(SHAPES, self.weights)[0]
+        if legacy:
+            return self.v1(record, platform, legacy)
+        if shape == "v2":
+            if rng.random() < self.v2_last_modified:
+                record["last_modified"] = record.pop("_last_modified")
+            return record
+        if shape == "v1":
+            return self.v1(record, platform, None)
+        return self.hybrid(record, platform)
+
+    # -- parts shared by both shapes ------------------------------------------------------------------
+
+    def v1_subject(self, record: dict[str, Any], schema_version: str) -> dict[str, Any]:
+        details = record["subject"]["subject_details"]
+        in_acquisition = record["acquisition"]["subject_details"] or {}
+        birth = details["date_of_birth"] or in_acquisition.get("date_of_birth")
+        return {
+            "schema_version": schema_version,
+            "subject_id": record["subject"]["subject_id"],
+            "sex": details["sex"],
+            "date_of_birth": birth,
+            "genotype": details["genotype"],
+        }
+
+    def session_and_rig(
+        self, record: dict[str, Any], spelled: list[Any], rig_id: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A v1 ``session`` (times with the lab's offset) and ``rig`` from the v2 acquisition."""
+        rng = self.rng
+        acquisition = record["acquisition"]
+        start, end = (_moment(acquisition[f"acquisition_{e}_time"]) for e in ("start", "end"))
+        utc = rng.random() < 0.05  # some sessions were written in UTC
+        session = {
+            "schema_version": rng.choice(("0.2.1", "1.0.1", "1.0.3", "1.1.2")),
+            "experimenter_full_name": list(acquisition["experimenters"]),
+            "session_start_time": (start.astimezone(UTC) if utc else _pacific(start)).isoformat(),
+            "session_end_time": (end.astimezone(UTC) if utc else _pacific(end)).isoformat(),
+            "session_type": acquisition["acquisition_type"],
+            "rig_id": rig_id,
+            "subject_id": acquisition["subject_id"],
+            "data_streams": [],
+            "stimulus_epochs": [],
+        }
+        session.update(_extras(acquisition, V2_ACQUISITION_FIELDS | set(session)))
+        rig = {
+            "schema_version": rng.choice(("0.3.2", "1.0.1")),
+            "rig_id": rig_id,
+            "modalities": [m for m in spelled if isinstance(m, dict)],
+        }
+        rig.update(_extras(record["instrument"], {"object_type", "instrument_id"} | set(rig)))
+        return session, rig
+
+    # -- v1 -------------------------------------------------------------------------------------------
+
+    def v1(self, record: dict[str, Any], platform: str, legacy: str | None) -> dict[str, Any]:
+        rng = self.rng
+        quality = record["quality_control"]
+        oldest = False
+        if rng.random() < 0.65:
+            schema_version = rng.choice(("1.0.0", "1.1.1", "1.2.1"))
+        else:
+            schema_version = rng.choice(("0.2.7", "0.2.19"))
+            oldest = rng.random() < 0.5  # the 0.2.7 forms: "raw data", bare-string modality, no platform
+            quality = None  # QC came with schema 1.x: no 0.x record has any
+        zero = schema_version.startswith("0.")
+        description = record["data_description"]
+        modalities = [m["abbreviation"] for m in description["modalities"]]
+        spim = platform == "SmartSPIM"
+        platform_name = legacy or platform
+
+        def spell(modality: str) -> Any:
+            if legacy == "SLAP2" and modality in SLAP_MODALITIES:
+                return SLAP_MODALITIES[modality]
+            if zero and modality in LEGACY_MODALITIES and legacy_spelling[modality]:
+                return LEGACY_MODALITIES[modality]
+            return {"name": MODALITIES[modality], "abbreviation": modality}
+
+        legacy_spelling = {m: rng.random() < 0.6 for m in LEGACY_MODALITIES}
+        spelled = [spell(m) for m in modalities]
+        modality: Any = spelled
+        if spim and zero and (oldest or rng.random() < 0.5):
+            modality = platform_name  # "SmartSPIM" / "exaSPIM": a bare string in 0.x
+        level = description["data_level"]
+        if oldest:
+            level = f"{level} data"
+        acquisition = record["acquisition"]
+        start = _moment(acquisition["acquisition_start_time"])
+        v1_description: dict[str, Any] = {
+            "schema_version": rng.choice(("0.3.0", "0.6.0", "0.13.6") if zero else ("1.0.3", "1.0.4")),
+            "creation_time": _pacific(start).strftime("%H:%M:%S") if oldest else description["creation_time"],
+            "name": description["name"],
+            "data_level": level,
+            "project_name": description["project_name"],
+            "modality": modality,
+            "subject_id": description["subject_id"],
+        }
+        people = [p["name"] for p in description["investigators"]]
+        if oldest:
+            v1_description["investigators"] = []
+        elif schema_version == "1.2.1" and rng.random() < 0.5:
+            v1_description["investigators"] = people  # data_description 0.10 wrote plain names
+        else:
+            v1_description["investigators"] = [
+                {"name": name, "abbreviation": None, "registry": None, "registry_identifier": None}
+                for name in people
+            ]
+        if not oldest:
+            v1_description["platform"] = (
+                LEGACY_PLATFORMS[platform][1] if legacy else PLATFORM_OBJECTS[platform]
+            )
+        if description.get("source_data"):
+            v1_description["input_data_name"] = description["source_data"][0]
+
+        rig_id = "SLAP2_1" if legacy == "SLAP2" else acquisition["instrument_id"]
+        session = rig = v1_acquisition = instrument = None
+        if spim:
+            end = _moment(acquisition["acquisition_end_time"])
+            people = list(acquisition["experimenters"])
+            v1_acquisition = {
+                "schema_version": rng.choice(("0.4.3", "0.4.6", "0.5.2")),
+                "experimenter_full_name": people[0] if zero and len(people) == 1 else people,
+                "instrument_id": acquisition["instrument_id"],
+                # SPIM acquisitions were written in the lab's local time without an offset.
+                "session_start_time": _pacific(start).replace(tzinfo=None).isoformat(),
+                "session_end_time": _pacific(end).replace(tzinfo=None).isoformat(),
+                "session_type": None,
+                "subject_id": acquisition["subject_id"],
+                "tiles": [],
+            }
+            v1_acquisition.update(_extras(acquisition, V2_ACQUISITION_FIELDS | set(v1_acquisition)))
+            instrument = {"schema_version": rng.choice(("0.5.4", "0.9.1")), "instrument_id": rig_id}
+            instrument.update(_extras(record["instrument"], {"object_type"} | set(instrument)))
+        else:
+            session, rig = self.session_and_rig(record, spelled, rig_id)
+            if legacy == "SLAP2":
+                session["session_type"] = "slap2"
+
+        created = _moment(record["_created"])
+        last_modified = _moment(record["_last_modified"])
+        ids = (record["other_identifiers"] or {}).get("Code Ocean")
+        links: Any = {"Code Ocean": ids or []}
+        if zero and ids is None:
+            links = []
+        elif zero and ids and rng.random() < 0.3:
+            links = [{"Code Ocean": one} for one in ids]  # 0.x: a list of objects
+        procedures = record["procedures"]
+        if procedures is not None:
+            procedures = {
+                "schema_version": "0.11.2" if zero else "1.1.1",
+                "subject_id": record["subject"]["subject_id"],
+                "subject_procedures": [],
+                "specimen_procedures": [],
+            } | _extras(procedures, {"object_type", "subject_id"})
+        return {
+            "_id": record["_id"],
+            "describedBy": f"{DESCRIBED_BY}/core/metadata.py",
+            "schema_version": schema_version,
+            "name": record["name"],
+            "location": record["location"],
+            "metadata_status": rng.choice(METADATA_STATUSES),
+            "created": _envelope_text(created, rng, naive=0.9 if zero else 0.6),
+            "last_modified": _envelope_text(last_modified, rng, naive=0.6 if zero else 0.05),
+            "external_links": links,
+            "subject": self.v1_subject(record, "0.5.5" if zero else "1.0.2"),
+            "data_description": v1_description,
+            "procedures": procedures,
+            "session": session,
+            "rig": rig,
+            "acquisition": v1_acquisition,
+            "instrument": instrument,
+            "processing": self.v1_processing(record, zero, oldest),
+            "quality_control": self.v1_quality(quality, spell, created) if quality else None,
+            "notes": record["notes"],
+        }
+
+    def v1_processing(self, record: dict[str, Any], zero: bool, oldest: bool) -> dict[str, Any] | None:
+        rng = self.rng
+        if zero and rng.random() < 0.1:
+            return None
+        steps = record["processing"]["data_processes"]
+        first_modality = record["data_description"]["modalities"][0]["abbreviation"]
+        processes = []
+        for step in steps:
+            if step["process_type"] == "Compression":
+                name = "Compression"
+            else:
+                name = rng.choice(DERIVED_PROCESSES[first_modality])
+            processes.append(
+                {
+                    "name": name,
+                    "version" if oldest else "software_version": step["code"]["version"],
+                    "start_date_time": step["start_date_time"],
+                    "end_date_time": step["end_date_time"],
+                    "input_location": f"/data/{record['name']}",
+                    "output_location": record["location"],
+                    "code_url": step["code"]["url"],
+                    "code_version": None,
+                    "parameters": {},
+                    "outputs": {},
+                    "notes": None,
+                }
+            )
+        pipeline = steps[0]["pipeline_name"] if steps else None
+        url = f"https://github.com/AllenNeuralDynamics/{pipeline}" if pipeline else None
+        version = "1.0" if pipeline else None
+        if oldest:  # processing 0.1 / 0.2: the steps at the top level
+            return {
+                "describedBy": f"{DESCRIBED_BY}/processing.py",
+                "schema_version": "0.2.1",
+                "data_processes": processes,
+                "pipeline_url": url,
+                "pipeline_version": version,
+            }
+        return {
+            "describedBy": f"{DESCRIBED_BY}/core/processing.py",
+            "schema_version": "0.4.8" if zero else "1.1.3",
+            "processing_pipeline": {
+                "data_processes": processes,
+                "processor_full_name": steps[0]["experimenters"][0] if steps else "AIND Scientific Computing",
+                "pipeline_version": version,
+                "pipeline_url": url,
+                "note": None,
+            },
+            "analyses": [],
+            "notes": None,
+        }
+
+    def v1_quality(self, quality: dict[str, Any], spell: Any, created: dt.datetime) -> dict[str, Any]:
+        """``evaluations[]``: runs of metrics with one modality and stage, in the order of the metrics."""
+        rng = self.rng
+        with_status = rng.random() < 0.5  # QC schema 1.2.2 records each evaluation's latest_status
+        evaluations: list[dict[str, Any]] = []
+        used: set[str] = set()
+        size = 0
+        for metric in quality["metrics"]:
+            key = (metric["modality"]["abbreviation"], metric["stage"])
+            current = evaluations[-1] if evaluations else None
+            if current is None or current["_key"] != key or len(current["metrics"]) >= size:
+                size = rng.choice((1, 1, 2, 2, 3, 4))
+                name = rng.choice(EVALUATION_NAMES)
+                name = name if name not in used else f"{name} {len(evaluations)}"
+                used.add(name)
+                tags = metric["tags"] if isinstance(metric["tags"], list) else None
+                current = {
+                    "_key": key,
+                    "modality": spell(key[0]),
+                    "stage": key[1],
+                    "name": name,
+                    "description": f"Synthetic evaluation of {MODALITIES[key[0]]} ({key[1]}).",
+                    "metrics": [],
+                    "tags": tags,
+                    "notes": None,
+                    "allow_failed_metrics": False,
+                }
+                evaluations.append(current)
+            current["metrics"].append(
+                {
+                    "name": metric["name"],
+                    "value": metric["value"],
+                    "status_history": [
+                        {field: entry[field] for field in ("evaluator", "status", "timestamp")}
+                        for entry in metric["status_history"]
+                    ],
+                    "description": metric["description"],
+                    "reference": metric["reference"],
+                    "evaluated_assets": None,
+                }
+            )
+        for evaluation in evaluations:
+            del evaluation["_key"]
+            if with_status:
+                evaluation["latest_status"] = _latest_status(evaluation["metrics"])
+                evaluation["created"] = _envelope_text(created, rng, naive=0)
+        return {
+            "describedBy": f"{DESCRIBED_BY}/core/quality_control.py",
+            "schema_version": "1.2.2" if with_status else "1.2.1",
+            "evaluations": evaluations,
+            "notes": None,
+        }
+
+    # -- hybrid ---------------------------------------------------------------------------------------
+
+    def hybrid(self, record: dict[str, Any], platform: str) -> dict[str, Any]:
+        """A v1 top level around the 2.x parts, as DocDB holds some partly upgraded records."""
+        rng = self.rng
+        hybrid = dict(record)
+        created = _moment(hybrid.pop("_created"))
+        last_modified = _moment(hybrid.pop("_last_modified"))
+        hybrid["created"] = _envelope_text(created, rng, naive=0.5)
+        hybrid["last_modified"] = _envelope_text(last_modified, rng, naive=0)
+        ids = (record["other_identifiers"] or {}).get("Code Ocean")
+        hybrid["external_links"] = {"Code Ocean": ids or []}
+        hybrid["describedBy"] = f"{DESCRIBED_BY}/core/metadata.py"
+        hybrid["metadata_status"] = rng.choice(METADATA_STATUSES)
+        if rng.random() < 0.2:  # 2.3.3 with both identifier fields (real/v2_ecephys_raw_233b.json)
+            hybrid["schema_version"] = "2.3.3"
+        else:
+            hybrid["schema_version"] = rng.choice(("1.1.1", "1.2.1"))
+            del hybrid["other_identifiers"], hybrid["object_type"]
+        hybrid["session"] = hybrid["rig"] = None
+        if platform != "SmartSPIM" and rng.random() < 0.4:
+            # v1 session, rig and subject, 2.x everything else (real/v1mix_ecephys_sorted_qc_800779.json)
+            spelled = [dict(m) for m in record["data_description"]["modalities"]]
+            hybrid["session"], hybrid["rig"] = self.session_and_rig(
+                record, spelled, record["acquisition"]["instrument_id"]
+            )
+            hybrid["subject"] = self.v1_subject(record, "1.0.3")
+            hybrid["acquisition"] = hybrid["instrument"] = None
+        if rng.random() < 0.15:
+            hybrid["processing"] = None
+        return hybrid
+
+
 def _assets_per_subject(rng: random.Random, count: int) -> int:
     """Heavy-tailed: most subjects have a few assets, some up to 200 (at most 5% of a small corpus)."""
     return min(200, max(5, count // 20), max(1, int(rng.paretovariate(1.2))))
@@ -303,6 +794,8 @@ def generate(
     templates: list[dict] | None = None,
     bulky: float = 0.0,
     max_metrics: int = 300,
+    shapes: Mapping[str, float] | None = None,
+    v2_last_modified: float = DEFAULT_V2_LAST_MODIFIED,
 ) -> Iterator[dict[str, Any]]:
     """Yield ``count`` synthetic records, deterministically from ``seed``.
 
@@ -320,8 +813,32 @@ def generate(
         few KB.
     max_metrics
         Upper bound of QC metrics per asset.
+    shapes
+        Share of each record shape, ``{"v2": ..., "v1": ..., "hybrid": ...}`` (shares >= 0, normalised to
+        sum to 1; a missing shape has share 0). Default :data:`DEFAULT_SHAPES`: v2 65%, v1 25%, hybrid
+        10%. The real mix in DocDB is not known to us: we have no count of DocDB records by shape, only
+        25 real records chosen to show every shape (``tests/data/aind_records/real``). These numbers
+        are a guess that keeps v2 (what DocDB writes today and what its upgrade writes) the majority,
+        gives v1 (records not upgraded) a large share, and hybrids (partly upgraded records, the rarest
+        in the examples we have) a share still large enough that a 400-record sample holds dozens.
+        Each record's shape is drawn independently, except that subjects of the legacy exaSPIM and
+        SLAP2 platforms (a fifth of the v1 share) have v1 records only. ``{"v2": 1}`` with
+        ``v2_last_modified=0`` gives the corpus of the versions before shapes, byte for byte.
+    v2_last_modified
+        Fraction of the v2 records whose envelope time is ``last_modified`` instead of
+        ``_last_modified`` (default 5%).
+
+    Raises
+    ------
+    ValueError
+        At the call (before any record) for an unknown shape, a negative share, shares that sum to 0
+        or a ``v2_last_modified`` outside 0 to 1.
     """
-    generator = _Generator(seed, templates, max_metrics, bulky)
+    shaper = _Shaper(seed, shapes, v2_last_modified)  # checks the shares before the first record
+    return _records(count, _Generator(seed, templates, max_metrics, bulky), shaper)
+
+
+def _records(count: int, generator: _Generator, shaper: _Shaper) -> Iterator[dict[str, Any]]:
     rng = generator.rng
     produced = 0
     subject_number = 600000
@@ -337,13 +854,15 @@ def generate(
         }
         project = rng.choice(PROJECTS)
         platform, modalities = PLATFORMS[rng.choice(sorted(PLATFORMS))]
+        legacy = shaper.legacy(platform)
+        prefix = legacy or platform
         budget = _assets_per_subject(rng, count)
         session_start = birth + dt.timedelta(days=rng.randrange(40, 120))
         while budget > 0 and produced < count:
             start = (session_start + dt.timedelta(seconds=rng.randrange(0, 86400))).replace(microsecond=0)
-            raw_name = f"{platform}_{subject['subject_id']}_{_stamp(start)}"
+            raw_name = f"{prefix}_{subject['subject_id']}_{_stamp(start)}"
             created = start + dt.timedelta(hours=rng.randrange(2, 30))
-            yield generator.record(
+            record = generator.record(
                 name=raw_name,
                 subject=subject,
                 project=project,
@@ -353,6 +872,7 @@ def generate(
                 sources=None,
                 created=created,
             )
+            yield shaper.shape(record, platform, legacy)
             produced += 1
             budget -= 1
             for _ in range(min(rng.choice((0, 1, 1, 1, 2, 3, 5)), budget)):
@@ -361,7 +881,7 @@ def generate(
                 processed = created + dt.timedelta(hours=rng.randrange(1, 2000), seconds=rng.randrange(60))
                 derived_name = f"{raw_name}_processed_{_stamp(processed)}"
                 sources = None if rng.random() < 0.02 else [raw_name]
-                yield generator.record(
+                record = generator.record(
                     name=derived_name,
                     subject=subject,
                     project=project,
@@ -371,6 +891,7 @@ def generate(
                     sources=sources,
                     created=processed + dt.timedelta(minutes=5),
                 )
+                yield shaper.shape(record, platform, legacy)
                 produced += 1
                 budget -= 1
             session_start += dt.timedelta(days=rng.randrange(1, 5))

@@ -94,8 +94,11 @@ def test_sample_end_to_end(monkeypatch, tmp_path, request, store_kind):
     report = update_all_tables(source="sample", root=root, progress=False)
     records = list(open_source("sample").records())
     assert report.rows["asset_basics"] == len(records)
+    # One qc row per metric: quality_control.metrics[] (v2, hybrid), .evaluations[].metrics[] (v1).
     assert report.rows["qc"] == sum(
-        len((r.get("quality_control") or {}).get("metrics") or []) for r in records
+        len(quality.get("metrics") or [])
+        + sum(len(evaluation.get("metrics") or []) for evaluation in quality.get("evaluations") or [])
+        for quality in (r.get("quality_control") or {} for r in records)
     )
     monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
     subjects = bdc.unique_subject_ids()
