@@ -42,7 +42,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from biodata_cache.errors import RecordError
 
@@ -420,31 +420,32 @@ def normal_data_level(level: str | None) -> str | None:
 # -- the normal form --------------------------------------------------------------------------------------
 
 
-class Metric(NamedTuple):
-    """One QC metric: the metric object and, for a v1 record, the evaluation it belongs to."""
+class Metric:
+    """One QC metric in normal form: the metric object, its stage, modality (normal form) and tags.
 
-    metric: dict[str, Any]
-    evaluation: dict[str, Any] | None
+    For a v1 metric the stage and modality are its evaluation's and the tags ``[<evaluation name>]``, as
+    DocDB's v1 -> v2 upgrade wrote them. The latest status is looked up once, when first asked for.
+    """
 
-    @property
-    def stage(self) -> str | None:
-        return text((self.evaluation or self.metric).get("stage"))
+    __slots__ = ("_status", "metric", "modality", "stage", "tags")
 
-    @property
-    def modality(self) -> str | None:
-        return modality_of((self.evaluation or self.metric).get("modality"))
-
-    @property
-    def tags(self) -> Any:
-        """The metric's tags; for v1 ``[<evaluation name>]``, as DocDB's v1 -> v2 upgrade wrote them."""
-        if self.evaluation is None:
-            return self.metric.get("tags")
-        name = text(self.evaluation.get("name"))
-        return [name] if name else None
+    def __init__(self, metric: Row, evaluation: Row | None = None) -> None:
+        owner = metric if evaluation is None else evaluation
+        self.metric = metric
+        self.stage = text(owner.get("stage"))
+        self.modality = modality_of(owner.get("modality"))
+        if evaluation is None:
+            self.tags = metric.get("tags")
+        else:
+            name = text(evaluation.get("name"))
+            self.tags = [name] if name else None
+        self._status: Row | None = None
 
     def latest_status(self) -> Row:
         """The latest entry of the metric's ``status_history`` (by time, else the last one)."""
-        return latest_status(self.metric)
+        if self._status is None:
+            self._status = latest_status(self.metric)
+        return self._status
 
 
 def latest_status(metric: Row) -> Row:
@@ -552,7 +553,7 @@ def _pipeline_name(record: Row, processes: list[Row]) -> str | None:
 def _metrics(quality_control: Any) -> list[Metric]:
     if not isinstance(quality_control, dict):
         return []
-    found = [Metric(m, None) for m in _dicts(quality_control.get("metrics"))]
+    found = [Metric(m) for m in _dicts(quality_control.get("metrics"))]
     for evaluation in _dicts(quality_control.get("evaluations")):
         found += [Metric(m, evaluation) for m in _dicts(evaluation.get("metrics"))]
     return found

@@ -253,12 +253,13 @@ def _checked(records: list[tuple[str, dict[str, Any]]]) -> tuple[list[dict[str, 
 def _rows(records: list[dict[str, Any]]) -> dict[str, pa.Table]:
     from biodata_cache.publish import rows_to_arrow
 
-    assets = [normalize(record) for record in records]  # once per record, for every table
-    return {
-        table.name: rows_to_arrow(table, [row for asset in assets for row in table.rows(asset)])
-        for table in TABLES
-        if table.rows is not None
-    }
+    tables = [table for table in TABLES if table.rows is not None]
+    collected: dict[str, list[dict[str, Any]]] = {table.name: [] for table in tables}
+    for record in records:
+        asset = normalize(record)  # once per record, for every table
+        for table in tables:
+            collected[table.name] += table.rows(asset)
+    return {table.name: rows_to_arrow(table, collected[table.name]) for table in tables}
 
 
 def rows_of_batch(records: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, pa.Table], list[Skipped]]:
