@@ -865,10 +865,19 @@ def _problem(value: Any, shape: _Shape) -> tuple[str, _Shape, Any] | None:
     if not isinstance(value, dict):
         return "", shape, value
     for key, field_shape in shape.fields.items():
-        if key in value:
-            found = _problem(value[key], field_shape)
-            if found:
-                return f".{key}{found[0]}", found[1], found[2]
+        if key not in value:
+            continue
+        item = value[key]
+        # The common leaves inline (this runs for every field of every metric of every record).
+        if item is None or field_shape.kind == "any":
+            continue
+        if field_shape.kind == "text" and (type(item) is str or type(item) is int):
+            continue
+        if field_shape.kind == "time" and type(item) is str and _parse_time(item) is not None:
+            continue
+        found = _problem(item, field_shape)
+        if found:
+            return f".{key}{found[0]}", found[1], found[2]
     return None
 
 
