@@ -517,6 +517,17 @@ def _dicts(value: Any) -> list[Row]:
     return [item for item in as_list(value) if isinstance(item, dict)]
 
 
+def _steps(value: Any) -> list[Row]:
+    """Processing steps: objects, and the objects of a nested list (a group of steps in some v1 records)."""
+    steps = []
+    for item in as_list(value):
+        if isinstance(item, dict):
+            steps.append(item)
+        elif isinstance(item, list):
+            steps += [step for step in item if isinstance(step, dict)]
+    return steps
+
+
 def _texts(value: Any) -> list[str]:
     return [t for t in (text(v) for v in as_list(value)) if t]
 
@@ -581,9 +592,9 @@ def normalize(record: Row) -> Asset:
     description = record.get("data_description")
     recorded = [m for m in map(recorded_modality, as_list(first_value(record, PATHS["modalities"]))) if m]
     processes = (
-        _dicts(get(record, "processing.data_processes"))
-        + _dicts(get(record, "processing.processing_pipeline.data_processes"))
-        + _dicts(get(record, "processing.analyses"))
+        _steps(get(record, "processing.data_processes"))
+        + _steps(get(record, "processing.processing_pipeline.data_processes"))
+        + _steps(get(record, "processing.analyses"))
     )
     start = first_value(record, PATHS["acquisition_start_time"])
     birth = first_value(record, PATHS["date_of_birth"])
@@ -705,7 +716,7 @@ RECORD_FIELDS: dict[str, str] = {
     "rig.rig_id": "text",
     "procedures": "object",
     "processing": "object",
-    "processing.data_processes": "objects",
+    "processing.data_processes": "steps",
     "processing.data_processes[]": "object",
     "processing.data_processes[].start_date_time": "time",
     "processing.data_processes[].end_date_time": "time",
@@ -717,11 +728,11 @@ RECORD_FIELDS: dict[str, str] = {
     "processing.processing_pipeline": "object",
     "processing.processing_pipeline.pipeline_url": "text",
     "processing.pipeline_url": "text",
-    "processing.processing_pipeline.data_processes": "objects",
+    "processing.processing_pipeline.data_processes": "steps",
     "processing.processing_pipeline.data_processes[]": "object",
     "processing.processing_pipeline.data_processes[].start_date_time": "time",
     "processing.processing_pipeline.data_processes[].end_date_time": "time",
-    "processing.analyses": "objects",
+    "processing.analyses": "steps",
     "processing.analyses[]": "object",
     "processing.analyses[].start_date_time": "time",
     "processing.analyses[].end_date_time": "time",
@@ -782,6 +793,7 @@ _EXPECTED = {
     "time": "an ISO 8601 time such as '2026-02-13T18:31:13Z'",
     "object": "an object",
     "objects": "a list of objects",
+    "steps": "a list of processing steps (objects, or lists of objects)",
     "texts": "a list of strings (or one string)",
     "modalities": "a list of modalities (objects with an abbreviation, or strings)",
     "modality": "a modality (an object with an abbreviation, or a string)",
@@ -790,7 +802,7 @@ _EXPECTED = {
     "textmap": "an object of status strings",
     "links": "an object of links (or a list of such objects)",
 }
-_LISTS = frozenset({"objects", "texts", "modalities", "persons"})
+_LISTS = frozenset({"objects", "steps", "texts", "modalities", "persons"})
 
 
 class _Shape:
@@ -850,11 +862,17 @@ def _problem(value: Any, shape: _Shape) -> tuple[str, _Shape, Any] | None:
         if isinstance(value, list):
             assert shape.item is not None
             for index, item in enumerate(value):
+                if kind == "steps" and isinstance(item, list):  # a group of steps, as some v1 records hold
+                    for inner, step in enumerate(item):
+                        found = _problem(step, shape.item)
+                        if found:
+                            return f"[{index}][{inner}]{found[0]}", found[1], found[2]
+                    continue
                 found = _problem(item, shape.item)
                 if found:
                     return f"[{index}]{found[0]}", found[1], found[2]
             return None
-        if isinstance(value, str) and kind not in ("objects", "links"):
+        if isinstance(value, str) and kind not in ("objects", "steps", "links"):
             return None  # one string alone: a one-item list
         if isinstance(value, dict) and kind == "modalities":
             assert shape.item is not None

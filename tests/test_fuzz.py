@@ -57,8 +57,13 @@ OUTCOMES = ("correct", "clear error", "wrong", "raw")
 TALLY: dict[str, tuple[str, str]] = {}
 
 
+#: v1 and hybrid records mutated too, so the v1 paths (session, evaluations, external_links) are fuzzed.
+OTHER_SHAPES = ("v1_behavior_derived_qc", "v1_0219_smartspim_acq", "v1mix_fib_derived_qc_dd2")
+
+
 def real_records() -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))}
+    paths = [*sorted(RECORDS.glob("*.json")), *(RECORDS / "real" / f"{stem}.json" for stem in OTHER_SHAPES)]
+    return {p.stem: json.loads(p.read_text()) for p in paths}
 
 
 # -- the record oracle ----------------------------------------------------------------------------------
@@ -113,9 +118,17 @@ def violation(value: Any, pattern: str, where: str) -> str | None:
         return _object_fields(value, pattern, where)
     if kind in ("modality", "person"):
         return None if isinstance(value, str) else _object_fields(value, pattern, where)
-    # lists: objects, texts, modalities, persons
+    if kind == "links" and isinstance(value, dict):  # {"Code Ocean": [...]}, or a list of such objects
+        return _object_fields(value, pattern, where)
+    # lists: objects, steps, texts, modalities, persons
     if isinstance(value, list):
         for index, item in enumerate(value):
+            if kind == "steps" and isinstance(item, list):  # a nested group of processing steps
+                for inner, step in enumerate(item):
+                    found = violation(step, f"{pattern}[]", f"{where}[{index}][{inner}]")
+                    if found:
+                        return found
+                continue
             found = violation(item, f"{pattern}[]", f"{where}[{index}]")
             if found:
                 return found
@@ -377,8 +390,10 @@ def hand_record_cases() -> list[tuple[str, str, Callable[[dict], Any], str | Non
             lambda r: _set(r, ["acquisition", "acquisition_start_time"], "2026-02-13"),
             None,
             _asset_basics(  # a date alone is midnight at the lab: PST (-08:00) in February
-                lambda row: row["acquisition_start_time"] == dt.datetime(2026, 2, 13, 8, tzinfo=dt.UTC)
-                and row["age_days"] == (dt.date(2026, 2, 13) - dt.date(2025, 7, 29)).days
+                lambda row: (
+                    row["acquisition_start_time"] == dt.datetime(2026, 2, 13, 8, tzinfo=dt.UTC)
+                    and row["age_days"] == (dt.date(2026, 2, 13) - dt.date(2025, 7, 29)).days
+                )
             ),
         ),
         (

@@ -242,3 +242,22 @@ def test_a_wrong_typed_v1_field_is_named_with_its_path():
         records.check_record(record)
     with pytest.raises(records.RecordError, match=r"session\.session_start_time: expected an ISO 8601 time"):
         records.check_record({"_id": "x", "session": {"session_start_time": "yesterday"}})
+
+
+def test_a_group_of_processing_steps_in_a_nested_list_is_read_not_rejected():
+    record = {
+        "_id": "x",
+        "processing": {
+            "processing_pipeline": {
+                "data_processes": [
+                    {"end_date_time": "2025-01-01T00:00:00Z"},
+                    [{"end_date_time": "2025-01-03T00:00:00Z"}, {"end_date_time": "2025-01-02T00:00:00Z"}],
+                ]
+            }
+        },
+    }
+    records.check_record(record)
+    assert rows.asset_basics_rows(record)[0]["process_date"] == dt.datetime(2025, 1, 3, tzinfo=UTC)
+    bad = {"_id": "x", "processing": {"data_processes": [[{"end_date_time": "yesterday"}]]}}
+    with pytest.raises(records.RecordError, match=r"processing\.data_processes\[0\]\[0\]\.end_date_time"):
+        records.check_record(bad)
