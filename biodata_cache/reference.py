@@ -319,6 +319,27 @@ evaluation that records a `latest_status` (key: the evaluation name, key_type `t
 `time_to_qc`: one row per asset whose data level (normal form) is `derived` and that has a QC metric of
 either shape.
 
+## Why not the field's own libraries
+
+Both were measured on the 28 real records (Python 3.11, 2 cores; 2026-11-24):
+
+- **aind-data-schema-models 6.3.1** (the modality vocabulary): importing `Modality` costs 122 ms (pydantic
+  model classes) and brings 12 packages; a lookup is as fast as a dict (0.3 against 0.16 µs per record),
+  but it knows only today's 21 abbreviations: `SmartSPIM`, `exaSPIM`, `FIP`, `slap` and `trained-behavior`
+  all give nothing. The vocabulary is therefore a literal in `biodata_cache/records.py`, copied with the
+  commit it came from.
+- **aind-metadata-upgrader 0.17.14** (the official v1 -> v2 upgrade): 36 packages (pydantic pinned below
+  2.12, boto3, pymongo, paramiko), 1.6 s to import, a median of 38 ms per record (max 114 ms; the whole
+  build spends about 1.5 ms per record), and it modifies the record it is given. It failed on 5 of the 28
+  records: 3 reach for `www.ebi.ac.uk` to look up anatomy terms (and fail without a network), 1 rejects
+  `{{"abbreviation": "FIP"}}`, 1 rejects a record without `location` (losing its 109 QC metrics). A derived
+  record whose `input_data_name` names a derived asset makes it query DocDB without a timeout. Its output
+  drops `_id` and the record times, fills gaps with invented values (project `unknown`, investigator
+  `unknown`), turns dropdown values `[]` into null and numbers unnamed devices from a counter shared across
+  records, so upgrading a record twice gives two answers. A table must not inherit any of that. Where it
+  reads v1 fields the way this page does (Pacific time for times without an offset, `input_data_name` as
+  the source, the legacy modality names), this page follows it.
+
 ## Change detection
 
 An incremental build notices an edit by the record's change marker: its `_last_modified`, else its
