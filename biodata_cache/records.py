@@ -102,7 +102,8 @@ LEGACY_MODALITIES: dict[str, str] = {
 QC_STAGES = frozenset({"Raw data", "Processing", "Analysis", "Multi-asset", "Quality control"})
 
 #: Where each value of the normal form is read from, in order: the first path that holds a value wins,
-#: except where :data:`MERGED` says every path is read. ``docs/reference/record-shapes.md`` shows this.
+#: except for ``code_ocean``, ``processes`` and ``qc_metrics``, read from every path (lists joined).
+#: ``docs/reference/record-shapes.md`` shows this.
 PATHS: dict[str, tuple[str, ...]] = {
     "_id": ("_id",),
     "name": ("name",),
@@ -167,9 +168,6 @@ PATHS: dict[str, tuple[str, ...]] = {
         f"{core}, {V1_CORE_NAMES[core]}" if core in V1_CORE_NAMES else core for core in CORE_FILES
     ),
 }
-#: Values read from every one of their paths, in order (lists joined, repeats dropped).
-MERGED = frozenset({"code_ocean", "processes", "qc_metrics"})
-
 #: Record paths a MongoDB projection must include to read each value (what :data:`PATHS` reads, with
 #: list items projected whole). Core files are projected by their ``object_type`` only: enough to tell
 #: whether the object is there.
@@ -313,14 +311,17 @@ def timestamp(value: Any) -> dt.datetime | None:
     return parsed.astimezone(UTC)
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _local_text(value: str) -> dt.datetime | None:
-    parsed = _parse_time(value)
+def _in_lab_time(parsed: dt.datetime | None) -> dt.datetime | None:
     if parsed is None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=lab_time_zone())
     return parsed.astimezone(UTC)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _local_text(value: str) -> dt.datetime | None:
+    return _in_lab_time(_parse_time(value))
 
 
 def local_timestamp(value: Any) -> dt.datetime | None:
@@ -330,13 +331,8 @@ def local_timestamp(value: Any) -> dt.datetime | None:
     (daylight saving applied; an ambiguous hour reads as its first occurrence).
     """
     if type(value) is str:
-        return _local_text(value)
-    parsed = _as_written(value)
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=lab_time_zone())
-    return parsed.astimezone(UTC)
+        return _local_text(value)  # cached: the same times repeat across a record's metrics
+    return _in_lab_time(_as_written(value))
 
 
 def local_date(value: Any) -> dt.date | None:

@@ -48,6 +48,13 @@ def main() -> None:
         columns=["name", "data_level", "modalities", "subject_id", "acquisition_start_time"]
     )
     print(f"asset_basics(): {len(basics)} assets\n{basics.head(5).to_string(index=False)}")
+    spelled = bdc.asset_basics(columns=["modalities", "recorded_modalities"])
+    legacy = spelled[spelled["modalities"].map(list) != spelled["recorded_modalities"].map(list)]
+    examples = legacy.assign(spelling=legacy["recorded_modalities"].map(tuple)).drop_duplicates("spelling")
+    print(
+        f"{len(legacy)} assets (v1 records) spell a modality the old way; read in today's vocabulary:\n"
+        f"{examples[['recorded_modalities', 'modalities']].head(5).to_string(index=False)}"
+    )
 
     qc_counts = bdc.qc(columns=["subject_id"]).value_counts("subject_id")
     subject = str(qc_counts.index[0])
