@@ -201,6 +201,31 @@ def _read_state(
     return state, records
 
 
+def reading_fingerprint() -> str:
+    """What an incremental build must agree on with the build before it: how records are read.
+
+    A hash of the installed version, every table's schema and the declarations of
+    :mod:`biodata_cache.records` (paths, vocabularies, time zone). When it differs from the one in the
+    build state, unchanged records would be read differently now, so the build is full.
+    """
+    import hashlib
+    import json
+
+    from biodata_cache import __version__, records
+
+    described = {
+        "version": __version__,
+        "tables": {t.name: [(c.name, c.dtype) for c in t.columns] for t in TABLES},
+        "paths": records.PATHS,
+        "modalities": records.MODALITIES,
+        "legacy": records.LEGACY_MODALITIES,
+        "time_zone": records.LAB_TIME_ZONE,
+        "fields": records.RECORD_FIELDS,
+    }
+    text = json.dumps(described, sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _write_state(store: Store, version: str, source: str, records: dict[str, RecordState]) -> None:
     import pyarrow as pa
 
@@ -215,7 +240,8 @@ def _write_state(store: Store, version: str, source: str, records: dict[str, Rec
     )
     store.write_parquet(f"{version}/{RECORDS_FILE}", table)
     store.write_json(
-        f"{version}/{STATE_FILE}", {"source": source, "built_at": utc_now(), "records": len(records)}
+        f"{version}/{STATE_FILE}",
+        {"source": source, "built_at": utc_now(), "records": len(records), "reading": reading_fingerprint()},
     )
 
 
@@ -662,10 +688,20 @@ def _update(
         registry: Registry | None = read_registry(store, folder)
     except FileNotFoundError:
         registry = None
+    reading = reading_fingerprint()
     incremental = (
-        previous is not None and registry is not None and previous[0].get("source") == opened.description
+        previous is not None
+        and registry is not None
+        and previous[0].get("source") == opened.description
+        and previous[0].get("reading") == reading
     )
-    if not full and not incremental and not unfinished:
+    if previous is not None and previous[0].get("reading") != reading and not full:
+        logger.info(
+            "the tables of %s were built by another version of biodata-cache or another way of reading "
+            "records: building every table",
+            store.url(folder),
+        )
+    elif not full and not incremental and not unfinished:
         logger.info("no usable build state in %s: building every table", store.url(folder))
     report = BuildReport(folder, settings.root, opened.description, full=not incremental)
     report.repaired = bool(unfinished)
@@ -758,7 +794,10 @@ def _update(
                     to_write.add(table.name)
                 results[table.name] = data
         lineage = results["source_data"].select(["name", "source_data"]).to_pylist()
-        parents = {row["name"]: row["source_data"] for row in lineage if row["name"] and row["source_data"]}
+        parents: dict[str, str] = {}
+        for row in lineage:  # the first source of an asset is its parent (as for its own qc rows)
+            if row["name"] and row["source_data"]:
+                parents.setdefault(row["name"], row["source_data"])
 
         report.phases["compute"] = time.perf_counter() - started - sum(report.phases.values())
         # 2. Write data: qc partitions, then the unpartitioned tables.

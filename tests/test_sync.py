@@ -365,3 +365,47 @@ def test_build_keeps_the_first_of_records_with_the_same_id_and_skips_the_others(
     assert "a copy with the same _id" in report.skipped[0] and "appeared before" in report.skipped[0]
     update_all_tables(source=str(RECORDS), root=str(tmp_path / "clean"), progress=False)
     assert read_all(monkeypatch, root) == read_all(monkeypatch, str(tmp_path / "clean"))
+
+
+def test_a_store_built_by_another_version_is_rebuilt_in_full_not_patched(
+    monkeypatch, records_folder, tmp_path
+):
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "store"
+    update_all_tables(source=str(records_folder), root=str(root), progress=False)
+    # What a store written before the record-shapes change looks like: no recorded_modalities column and
+    # a build state without the reading fingerprint.
+    basics = root / "bdc-v0.1" / "asset_basics.pqt"
+    pq.write_table(pq.read_table(basics).drop(["recorded_modalities"]), basics)
+    state_path = root / "bdc-v0.1" / "_build" / "state.json"
+    state = json.loads(state_path.read_text())
+    del state["reading"]
+    state_path.write_text(json.dumps(state))
+    report = update_all_tables(source=str(records_folder), root=str(root), progress=False)
+    assert report.full and report.records_read == 3
+    assert "recorded_modalities" in pq.read_table(basics).column_names
+    again = update_all_tables(source=str(records_folder), root=str(root), progress=False)
+    assert not again.full and again.records_read == 0
+
+
+def test_raw_asset_name_follows_the_first_source_of_every_asset_in_a_chain(monkeypatch, tmp_path):
+    def record(name, sources=None):
+        return {
+            "_id": name,
+            "name": name,
+            "_last_modified": "2026-01-01T00:00:00Z",
+            "subject": {"subject_id": "1"},
+            "data_description": {"source_data": sources},
+            "quality_control": {"metrics": [{"name": "m", "value": 1}]},
+        }
+
+    folder = tmp_path / "records"
+    folder.mkdir()
+    for item in (record("R1"), record("R2"), record("C", ["R1", "R2"]), record("D", ["C"])):
+        (folder / f"{item['name']}.json").write_text(json.dumps(item))
+    root = str(tmp_path / "store")
+    update_all_tables(source=str(folder), root=root, progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    roots = dict(bdc.qc("1")[["asset_name", "raw_asset_name"]].itertuples(index=False))
+    assert roots == {"R1": "R1", "R2": "R2", "C": "R1", "D": "R1"}
