@@ -24,10 +24,11 @@ Normal forms
   written; repeats are dropped. ``recorded_modalities`` keeps the record's own spelling.
 * **Data level**: ``raw data`` -> ``raw``, ``derived data`` -> ``derived`` (ignoring case, blanks, ``_``
   and ``-``); any other value as written.
-* **Times**: ISO 8601 with ``Z`` or an offset is that instant, kept in UTC. Without an offset, envelope
-  times (``_created``, ``_last_modified``, ``created``, ``last_modified``: DocDB server times) are UTC, and
-  every other time (acquisition, processing, QC, date of birth) is the lab's local time,
-  ``America/Los_Angeles``, as aind-metadata-upgrader reads them. A date alone is midnight.
+* **Times**: ISO 8601 with ``Z`` or an offset is that instant, kept in UTC. Without an offset, server
+  times are UTC: envelope times (``_created``, ``_last_modified``, ``created``, ``last_modified``) and
+  processing-step times; every time recorded at the lab (acquisition, QC status, date of birth) is the
+  lab's local time, ``America/Los_Angeles``, as aind-metadata-upgrader reads them. A date alone is
+  midnight.
 * **Age**: the acquisition's calendar date as written (in its own offset) minus the date of birth.
 
 Only the standard library is used (``zoneinfo`` finds its data in the system or in ``tzdata``, a dependency
@@ -298,10 +299,11 @@ def _as_written(value: Any) -> dt.datetime | None:
 
 
 def timestamp(value: Any) -> dt.datetime | None:
-    """An envelope time (``_created``, ``_last_modified``, ``created``, ``last_modified``) in UTC.
+    """A server time (envelope times ``_created``, ``_last_modified``, ``created``, ``last_modified``, and
+    processing-step times) in UTC.
 
     ISO 8601 with ``Z`` or an offset, a space or ``T`` separator, or a date alone; without an offset the
-    time is UTC (DocDB server times are). Unparseable values give None.
+    time is UTC (server clocks are). Unparseable values give None.
     """
     parsed = _as_written(value)
     if parsed is None:
@@ -325,7 +327,7 @@ def _local_text(value: str) -> dt.datetime | None:
 
 
 def local_timestamp(value: Any) -> dt.datetime | None:
-    """A time recorded at the lab (acquisition, processing, QC, birth) in UTC.
+    """A time recorded at the lab (acquisition, QC status, birth) in UTC.
 
     Like :func:`timestamp`, except that a time without an offset is ``America/Los_Angeles`` local time
     (daylight saving applied; an ambiguous hour reads as its first occurrence).
@@ -501,8 +503,8 @@ class Asset:
     @property
     def process_end_time(self) -> dt.datetime | None:
         """Latest end (else start) time of the processing steps."""
-        times = [
-            local_timestamp(step.get("end_date_time")) or local_timestamp(step.get("start_date_time"))
+        times = [  # processing runs on servers: a step time without an offset is UTC, like the name's
+            timestamp(step.get("end_date_time")) or timestamp(step.get("start_date_time"))
             for step in self.processes
         ]
         known = [t for t in times if t is not None]

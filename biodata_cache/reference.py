@@ -275,16 +275,19 @@ space (`Raw`, `raw_data` -> `raw`). Any other value is kept as written.
 - An ISO 8601 time with `Z` or an offset is that instant; tables hold it in UTC. A space may separate date
   and time.
 - A time **without an offset**:
-    - envelope times (`_created`, `_last_modified`, `created`, `last_modified`) are DocDB server times, read
-      as **UTC**;
-    - every other time (acquisition and session start and end, processing steps, QC status times, date of
+    - server times are read as **UTC**: envelope times (`_created`, `_last_modified`, `created`,
+      `last_modified`, written by DocDB) and processing-step times (written by pipelines; a derived
+      asset's name, which is UTC, carries the same clock: `..._stitched_2023-02-02_21-58-54` and a first
+      step starting at `2023-02-02T21:58:54.429361` in `real/v1_smartspim_stitched_labelled_raw.json`);
+    - every time recorded at the lab (acquisition and session start and end, QC status times, date of
       birth) is the lab's local time, **{zone}** (daylight saving applied), as aind-metadata-upgrader
       reads them: `"2023-10-18T20:30:30"` is `2023-10-19T03:30:30Z` (PDT) and `"2023-02-28T15:17:04"` is
       `2023-02-28T23:17:04Z` (PST).
 - A date alone (`"2023-07-05"`) is midnight of that day.
 - An offset a record states is trusted, even where the asset's name suggests another zone.
 - `processing_time` (source_data) and the fallback `process_end_time` (time_to_qc) come from the
-  `_YYYY-MM-DD_HH-MM-SS` at the end of the asset's name, read as UTC: names do not record their zone.
+  `_YYYY-MM-DD_HH-MM-SS` at the end of the asset's name, read as UTC (derived names in the real records
+  match their `Z` processing times).
 
 ### Age
 

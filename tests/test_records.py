@@ -261,3 +261,11 @@ def test_a_group_of_processing_steps_in_a_nested_list_is_read_not_rejected():
     bad = {"_id": "x", "processing": {"data_processes": [[{"end_date_time": "yesterday"}]]}}
     with pytest.raises(records.RecordError, match=r"processing\.data_processes\[0\]\[0\]\.end_date_time"):
         records.check_record(bad)
+
+
+def test_processing_step_times_without_offset_are_utc_like_the_name_they_match():
+    record = json.loads((REAL / "v1_smartspim_stitched_labelled_raw.json").read_text())
+    first = record["processing"]["data_processes"][0]["start_date_time"]
+    assert first == "2023-02-02T21:58:54.429361" and record["name"].endswith("_stitched_2023-02-02_21-58-54")
+    (row,) = rows.asset_basics_rows(record)
+    assert row["process_date"] == dt.datetime(2023, 2, 4, 7, 35, 27, 260981, tzinfo=UTC)
