@@ -163,8 +163,17 @@ PATHS: dict[str, tuple[str, ...]] = {
         "processing.pipeline_url",
     ),
     "source_data": ("data_description.source_data", "data_description.input_data_name"),
-    "qc_metrics": ("quality_control.metrics", "quality_control.evaluations[].metrics"),
-    "qc_status": ("quality_control.status", "quality_control.evaluations[].latest_status"),
+    "qc_metrics": (
+        "quality_control.metrics",
+        "quality_control.evaluations[].metrics",
+        "quality_control.evaluations[].qc_metrics",
+    ),
+    "qc_status": (
+        "quality_control.status",
+        "quality_control.evaluations[].latest_status",
+        "quality_control.evaluations[].evaluation_status",
+        "quality_control.evaluations[].stage_status",
+    ),
     "core_files": tuple(
         f"{core}, {V1_CORE_NAMES[core]}" if core in V1_CORE_NAMES else core for core in CORE_FILES
     ),
@@ -428,14 +437,15 @@ class Metric:
     __slots__ = ("_status", "metric", "modality", "stage", "tags")
 
     def __init__(self, metric: Row, evaluation: Row | None = None) -> None:
-        owner = metric if evaluation is None else evaluation
         self.metric = metric
-        self.stage = text(owner.get("stage"))
-        self.modality = modality_of(owner.get("modality"))
         if evaluation is None:
+            self.stage = text(metric.get("stage"))
+            self.modality = modality_of(metric.get("modality"))
             self.tags = metric.get("tags")
-        else:
-            name = text(evaluation.get("name"))
+        else:  # 1.1+ names the fields stage / modality / name, 1.0.0 evaluation_stage / ...
+            self.stage = text(evaluation.get("stage")) or text(evaluation.get("evaluation_stage"))
+            self.modality = modality_of(evaluation.get("modality") or evaluation.get("evaluation_modality"))
+            name = evaluation_name(evaluation)
             self.tags = [name] if name else None
         self._status: Row | None = None
 
@@ -559,12 +569,35 @@ def _pipeline_name(record: Row, processes: list[Row]) -> str | None:
     )
 
 
+def evaluation_name(evaluation: Row) -> str | None:
+    """A v1 QC evaluation's name (``name``; aind-data-schema 1.0.0: ``evaluation_name``)."""
+    return text(evaluation.get("name")) or text(evaluation.get("evaluation_name"))
+
+
+def evaluation_status(evaluation: Row) -> str | None:
+    """A v1 QC evaluation's own status: ``latest_status``, else the latest ``evaluation_status`` entry,
+    else ``stage_status`` (the spellings of aind-data-schema 1.x and 1.0.0)."""
+    status = text(evaluation.get("latest_status"))
+    if status is None and evaluation.get("evaluation_status") is not None:
+        status = text(latest_status({"status_history": evaluation.get("evaluation_status")}).get("status"))
+    return status or text(evaluation.get("stage_status"))
+
+
+def _evaluation_metrics(evaluation: Row) -> list[Row]:
+    metrics = evaluation.get("metrics")
+    if metrics is None:
+        metrics = evaluation.get("qc_metrics")
+        if isinstance(metrics, dict):  # aind-data-schema 1.0.0: metric values by name
+            return [{"name": str(name), "value": value} for name, value in metrics.items()]
+    return _dicts(metrics)
+
+
 def _metrics(quality_control: Any) -> list[Metric]:
     if not isinstance(quality_control, dict):
         return []
     found = [Metric(m) for m in _dicts(quality_control.get("metrics"))]
     for evaluation in _dicts(quality_control.get("evaluations")):
-        found += [Metric(m, evaluation) for m in _dicts(evaluation.get("metrics"))]
+        found += [Metric(m, evaluation) for m in _evaluation_metrics(evaluation)]
     return found
 
 
@@ -626,9 +659,9 @@ def normalize(record: Row) -> Asset:
         metrics=_metrics(quality_control),
         qc_status=quality_control.get("status") if isinstance(quality_control, dict) else None,
         evaluation_statuses=[
-            (name, text(e.get("latest_status")))
+            (name, status)
             for e in evaluations
-            if (name := text(e.get("name"))) and e.get("latest_status") is not None
+            if (name := evaluation_name(e)) and (status := evaluation_status(e)) is not None
         ],
         core_files={
             core: isinstance(record.get(core), dict)
@@ -782,6 +815,27 @@ RECORD_FIELDS: dict[str, str] = {
     f"{_EVALUATION_METRIC}.status_history[].status": "text",
     f"{_EVALUATION_METRIC}.status_history[].timestamp": "time",
     f"{_EVALUATION_METRIC}.status_history[].evaluator": "text",
+    # aind-data-schema 1.0.0 (2024) spelled the evaluation's fields with an evaluation_ prefix
+    "quality_control.evaluations[].evaluation_name": "text",
+    "quality_control.evaluations[].evaluation_stage": "text",
+    "quality_control.evaluations[].evaluation_modality": "modality",
+    "quality_control.evaluations[].evaluation_modality.abbreviation": "text",
+    "quality_control.evaluations[].evaluation_modality.name": "text",
+    "quality_control.evaluations[].evaluation_status": "objects",
+    "quality_control.evaluations[].evaluation_status[]": "object",
+    "quality_control.evaluations[].evaluation_status[].status": "text",
+    "quality_control.evaluations[].evaluation_status[].timestamp": "time",
+    "quality_control.evaluations[].stage_status": "text",
+    "quality_control.evaluations[].qc_metrics": "metricset",
+    "quality_control.evaluations[].qc_metrics[]": "object",
+    "quality_control.evaluations[].qc_metrics[].name": "text",
+    "quality_control.evaluations[].qc_metrics[].value": "any",
+    "quality_control.evaluations[].qc_metrics[].description": "text",
+    "quality_control.evaluations[].qc_metrics[].status_history": "objects",
+    "quality_control.evaluations[].qc_metrics[].status_history[]": "object",
+    "quality_control.evaluations[].qc_metrics[].status_history[].status": "text",
+    "quality_control.evaluations[].qc_metrics[].status_history[].timestamp": "time",
+    "quality_control.evaluations[].qc_metrics[].status_history[].evaluator": "text",
 }
 
 _EXPECTED = {
@@ -799,6 +853,7 @@ _EXPECTED = {
     "person": "a person (an object with a name, or a string)",
     "textmap": "an object of status strings",
     "links": "an object of links (or a list of such objects)",
+    "metricset": "a list of metric objects, or an object of metric values by name",
 }
 _LISTS = frozenset({"objects", "steps", "texts", "modalities", "persons"})
 
@@ -856,7 +911,9 @@ def _problem(value: Any, shape: _Shape) -> tuple[str, _Shape, Any] | None:
             if item is not None and not _is_text(item):
                 return f".{key}", _Shape("text"), item
         return None
-    if kind in _LISTS or (kind == "links" and isinstance(value, list)):
+    if kind == "metricset" and isinstance(value, dict):
+        return None  # aind-data-schema 1.0.0: metric values by name, any value
+    if kind in _LISTS or (kind in ("links", "metricset") and isinstance(value, list)):
         if isinstance(value, list):
             assert shape.item is not None
             for index, item in enumerate(value):
@@ -870,7 +927,7 @@ def _problem(value: Any, shape: _Shape) -> tuple[str, _Shape, Any] | None:
                 if found:
                     return f"[{index}]{found[0]}", found[1], found[2]
             return None
-        if isinstance(value, str) and kind not in ("objects", "steps", "links"):
+        if isinstance(value, str) and kind not in ("objects", "steps", "links", "metricset"):
             return None  # one string alone: a one-item list
         if isinstance(value, dict) and kind == "modalities":
             assert shape.item is not None

@@ -306,7 +306,10 @@ metric: `name`, `value`, `description`, `object_type` (null when absent) and the
 evaluation: `stage` and `modality`. `tags` is `["<evaluation name>"]`: DocDB's own v1 -> v2 upgrade wrote
 the tags so (compare `real/v1_pophys_derived_qc_692478.json` with `v2_record.json`, the same asset before
 and after its upgrade: they give the same qc rows). The evaluation's own `tags` and `description` are not
-read.
+read. aind-data-schema 1.0.0 (2024) spelled the evaluation's fields `evaluation_name`, `evaluation_stage`,
+`evaluation_modality` and its metrics `qc_metrics` (a list of metrics, or in the released 1.0.0 an object
+of metric values by name: each key is read as a metric of that name and value, without a status); those
+spellings are read the same way.
 
 Both shapes: `value` is a string as written (an empty string stays empty) and anything else JSON with
 sorted keys; `tags` JSON with sorted keys; the status, its time and evaluator come from the latest
@@ -317,7 +320,8 @@ sorted keys; `tags` JSON with sorted keys; the status, its time and evaluator co
 `qc_status`: v2, one row per key of `quality_control.status`; `key_type` is `modality` when the key is one
 of the asset's modalities (normal or as written) or a metric's modality, `stage` when it is a QC stage
 ({stages}) or a metric's stage (exact spelling), else `tag`. v1 records have no status object: one row per
-evaluation that records a `latest_status` (key: the evaluation name, key_type `tag`).
+evaluation that records its own status (`latest_status`; 1.0.0: the latest `evaluation_status` entry, or
+`stage_status`) (key: the evaluation name, key_type `tag`).
 
 `time_to_qc`: one row per asset whose data level (normal form) is `derived` and that has a QC metric of
 either shape.

@@ -120,6 +120,8 @@ def violation(value: Any, pattern: str, where: str) -> str | None:
         return None if isinstance(value, str) else _object_fields(value, pattern, where)
     if kind == "links" and isinstance(value, dict):  # {"Code Ocean": [...]}, or a list of such objects
         return _object_fields(value, pattern, where)
+    if kind == "metricset" and isinstance(value, dict):  # aind-data-schema 1.0.0: metric values by name
+        return None
     # lists: objects, steps, texts, modalities, persons
     if isinstance(value, list):
         for index, item in enumerate(value):

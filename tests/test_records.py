@@ -269,3 +269,54 @@ def test_processing_step_times_without_offset_are_utc_like_the_name_they_match()
     assert first == "2023-02-02T21:58:54.429361" and record["name"].endswith("_stitched_2023-02-02_21-58-54")
     (row,) = rows.asset_basics_rows(record)
     assert row["process_date"] == dt.datetime(2023, 2, 4, 7, 35, 27, 260981, tzinfo=UTC)
+
+
+def test_qc_of_aind_data_schema_1_0_0_evaluations_is_read_with_its_evaluation_prefixed_fields():
+    listed = {
+        "_id": "x",
+        "name": "a",
+        "quality_control": {
+            "overall_status": [{"status": "Pass", "timestamp": "2024-09-20"}],
+            "evaluations": [
+                {
+                    "evaluation_name": "Drift",
+                    "evaluation_stage": "Processing",
+                    "evaluation_modality": {"abbreviation": "ecephys"},
+                    "qc_metrics": [{"name": "m", "value": 1}],
+                    "evaluation_status": [
+                        {"status": "Fail", "timestamp": "2024-09-20", "evaluator": "x"},
+                        {"status": "Pass", "timestamp": "2024-09-21", "evaluator": "y"},
+                    ],
+                }
+            ],
+        },
+    }
+    records.check_record(listed)
+    (metric,) = rows.qc_rows(listed)
+    assert (metric["name"], metric["stage"], metric["modality"], metric["tags"]) == (
+        "m",
+        "Processing",
+        "ecephys",
+        '["Drift"]',
+    )
+    assert [(r["key"], r["status"]) for r in rows.qc_status_rows(listed)] == [("Drift", "Pass")]
+    released = {  # the released 1.0.0: metric values by name, one status for the stage
+        "_id": "y",
+        "quality_control": {
+            "evaluations": [
+                {
+                    "evaluation_stage": "Raw data",
+                    "evaluation_modality": "SmartSPIM",
+                    "qc_metrics": {"dropped frames": 0, "notes": {"a": 1}},
+                    "stage_status": "Pass",
+                    "evaluation_name": "Raw",
+                }
+            ]
+        },
+    }
+    records.check_record(released)
+    assert [(r["name"], r["value"], r["modality"]) for r in rows.qc_rows(released)] == [
+        ("dropped frames", "0", "SPIM"),
+        ("notes", '{"a": 1}', "SPIM"),
+    ]
+    assert [(r["key"], r["status"]) for r in rows.qc_status_rows(released)] == [("Raw", "Pass")]
