@@ -601,16 +601,24 @@ def _metrics(quality_control: Any) -> list[Metric]:
     return found
 
 
-def change_marker(record: Row) -> str | None:
-    """What an incremental build compares to notice that a record changed.
-
-    The record's ``_last_modified``, else its ``last_modified`` (as stored); a record with neither (possible
-    in files) gives a fingerprint of its content, so an edit is still noticed.
-    """
+def recorded_change_marker(record: Row) -> str | None:
+    """The record's ``_last_modified``, else its ``last_modified``, as stored (blank counts as missing)."""
     for key in ("_last_modified", "last_modified"):
         value = record.get(key)
         if value is not None and not (isinstance(value, str) and not value.strip()):
             return value if isinstance(value, str) else str(value)
+    return None
+
+
+def change_marker(record: Row) -> str:
+    """What an incremental build compares to notice that a record changed.
+
+    :func:`recorded_change_marker`; a record with neither time (possible in files) gives a fingerprint of
+    its content, so an edit is still noticed.
+    """
+    marker = recorded_change_marker(record)
+    if marker is not None:
+        return marker
     content = json.dumps(record, sort_keys=True, default=str, separators=(",", ":"))
     return "content:" + hashlib.blake2b(content.encode(), digest_size=12).hexdigest()
 
@@ -852,7 +860,7 @@ _EXPECTED = {
     "persons": "a list of people (objects with a name, or strings)",
     "person": "a person (an object with a name, or a string)",
     "textmap": "an object of status strings",
-    "links": "an object of links (or a list of such objects)",
+    "links": "an object of links (or a list of such objects or of URLs)",
     "metricset": "a list of metric objects, or an object of metric values by name",
 }
 _LISTS = frozenset({"objects", "steps", "texts", "modalities", "persons"})
@@ -917,6 +925,8 @@ def _problem(value: Any, shape: _Shape) -> tuple[str, _Shape, Any] | None:
         if isinstance(value, list):
             assert shape.item is not None
             for index, item in enumerate(value):
+                if kind == "links" and isinstance(item, str):
+                    continue  # a link given as a plain URL: not a Code Ocean id, not read
                 if kind == "steps" and isinstance(item, list):  # a group of steps, as some v1 records hold
                     for inner, step in enumerate(item):
                         found = _problem(step, shape.item)
@@ -929,9 +939,9 @@ def _problem(value: Any, shape: _Shape) -> tuple[str, _Shape, Any] | None:
             return None
         if isinstance(value, str) and kind not in ("objects", "steps", "links", "metricset"):
             return None  # one string alone: a one-item list
-        if isinstance(value, dict) and kind == "modalities":
+        if isinstance(value, dict) and kind in ("modalities", "persons"):
             assert shape.item is not None
-            return _problem(value, shape.item)  # one modality object alone: a one-item list
+            return _problem(value, shape.item)  # one modality or person object alone: a one-item list
         return "", shape, value
     if isinstance(value, str) and kind in ("modality", "person"):
         return None

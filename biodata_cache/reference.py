@@ -350,6 +350,14 @@ Both were measured on the 28 real records (Python 3.11, 2 cores; 2026-11-24):
 ## Change detection
 
 An incremental build notices an edit by the record's change marker: its `_last_modified`, else its
-`last_modified`, as stored. A record with neither (possible in files) is compared by a fingerprint of its
-content. DocDB is asked for records whose `_last_modified` **or** `last_modified` is newer.
+`last_modified`, as stored (a blank one counts as missing). A record with neither (possible in files) is
+compared by a fingerprint of its content. From DocDB one projected query lists every record's `_id`,
+`_last_modified` and `last_modified`, and the records whose marker differs from the last build's are
+fetched; a record with neither time is fetched on every build (DocDB cannot say whether it changed).
+(`DocDBSource.records(since=...)` asks for records whose `_last_modified` **or** `last_modified` is
+greater, compared as DocDB compares the stored strings; builds do not use it.)
+
+The build state also keeps a fingerprint of how records are read (the installed version, the table
+schemas and the declarations this page is generated from). A build whose fingerprint differs from the
+state's rebuilds every table, so an unchanged record is never left as an older version read it.
 """

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from biodata_cache import config
 from biodata_cache.errors import RecordError, SourceError
-from biodata_cache.records import CORE_FILES, change_marker, describe_value, record_key, timestamp
+from biodata_cache.records import (
+    CORE_FILES,
+    change_marker,
+    describe_value,
+    record_key,
+    recorded_change_marker,
+    timestamp,
+)
 from biodata_cache.tables import projection
 
 if TYPE_CHECKING:
@@ -96,12 +103,6 @@ class Source:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.description}>"
-
-
-def _text_time(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
 
 
 def _wanted(record: dict[str, Any], since: dt.datetime | None, ids: set[str] | None) -> bool:
@@ -497,10 +498,9 @@ class DocDBSource(Source):
 
     def ids(self) -> Iterator[tuple[str, str | None]]:
         for record in self._scan({}, {"_id": 1, "_last_modified": 1, "last_modified": 1}):
-            marker = record.get("_last_modified")
-            if marker is None:
-                marker = record.get("last_modified")
-            yield str(record["_id"]), _text_time(marker)
+            # A record with neither time has no marker here (its content is not fetched): the build state
+            # holds its content fingerprint, so it is fetched again on every build, never missed.
+            yield str(record["_id"]), recorded_change_marker(record)
 
 
 def _summary(error: BaseException) -> str:

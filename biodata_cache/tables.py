@@ -170,12 +170,13 @@ TABLES: tuple[Table, ...] = (
     _distinct(
         "unique_subject_ids",
         "subject_id",
-        "Distinct non-null subject ids (subject.subject_id), as strings.",
+        "Distinct non-null subject ids (subject.subject_id, else the other paths in Record shapes), "
+        "as strings.",
     ),
     _distinct(
         "unique_genotypes",
         "genotype",
-        "Distinct non-null genotypes (subject.subject_details.genotype).",
+        "Distinct non-null genotypes (subject.subject_details.genotype, else v1 subject.genotype).",
     ),
     Table(
         name="asset_basics",

@@ -125,6 +125,8 @@ def violation(value: Any, pattern: str, where: str) -> str | None:
     # lists: objects, steps, texts, modalities, persons
     if isinstance(value, list):
         for index, item in enumerate(value):
+            if kind == "links" and isinstance(item, str):  # a plain URL: not read
+                continue
             if kind == "steps" and isinstance(item, list):  # a nested group of processing steps
                 for inner, step in enumerate(item):
                     found = violation(step, f"{pattern}[]", f"{where}[{index}][{inner}]")
@@ -137,6 +139,8 @@ def violation(value: Any, pattern: str, where: str) -> str | None:
         return None
     if kind in ("texts", "persons") and isinstance(value, str):
         return None
+    if kind == "persons" and isinstance(value, dict):  # one person object alone
+        return violation(value, f"{pattern}[]", where)
     if kind == "modalities" and isinstance(value, (str, dict)):
         return violation(value, f"{pattern}[]", where)
     return where

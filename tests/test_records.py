@@ -320,3 +320,19 @@ def test_qc_of_aind_data_schema_1_0_0_evaluations_is_read_with_its_evaluation_pr
         ("notes", '{"a": 1}', "SPIM"),
     ]
     assert [(r["key"], r["status"]) for r in rows.qc_status_rows(released)] == [("Raw", "Pass")]
+
+
+def test_people_alone_and_links_as_plain_urls_are_read_not_a_reason_to_skip():
+    record = {
+        "_id": "x",
+        "data_description": {"investigators": {"name": "Ada"}},
+        "external_links": ["https://example.org/a", {"Code Ocean": "co-1"}],
+    }
+    records.check_record(record)
+    (row,) = rows.asset_basics_rows(record)
+    assert row["investigators"] == ["Ada"] and row["code_ocean"] == ["co-1"]
+
+
+def test_a_blank_time_is_no_change_marker():
+    assert records.recorded_change_marker({"_last_modified": " ", "last_modified": "t"}) == "t"
+    assert records.recorded_change_marker({"_last_modified": ""}) is None
