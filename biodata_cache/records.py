@@ -29,7 +29,8 @@ Normal forms
   processing-step times; every time recorded at the lab (acquisition, QC status, date of birth) is the
   lab's local time, ``America/Los_Angeles``, as aind-metadata-upgrader reads them. A date alone is
   midnight.
-* **Age**: the acquisition's calendar date as written (in its own offset) minus the date of birth.
+* **Age**: the acquisition's local calendar date (as written in its own offset; a UTC time's date at the
+  lab) minus the date of birth.
 
 Only the standard library is used (``zoneinfo`` finds its data in the system or in ``tzdata``, a dependency
 of pandas).
@@ -347,9 +348,15 @@ def local_timestamp(value: Any) -> dt.datetime | None:
 
 
 def local_date(value: Any) -> dt.date | None:
-    """The calendar date of a time as written, in its own offset (``2023-09-29T18:18:00-07:00`` -> 09-29)."""
+    """The local calendar date of a time: as written when it has a local offset or none
+    (``2025-09-26T18:18:00-07:00`` -> 09-26); a time written in UTC (``Z``, ``+00:00``) says when, not
+    where, so its date is taken at the lab (``2025-09-27T01:18:00Z`` -> 09-26)."""
     parsed = _as_written(value)
-    return parsed.date() if parsed is not None else None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is not None and parsed.utcoffset() == dt.timedelta(0):
+        return parsed.astimezone(lab_time_zone()).date()
+    return parsed.date()
 
 
 _NAME_TIME = re.compile(r"_(\d{4}-\d{2}-\d{2})_(\d{2})-(\d{2})-(\d{2})$")

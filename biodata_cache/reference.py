@@ -291,10 +291,12 @@ space (`Raw`, `raw_data` -> `raw`). Any other value is kept as written.
 
 ### Age
 
-`age_days` is the calendar date of the acquisition start **as written** (in its own offset; a time without
-an offset is already local) minus the date of birth: `2023-09-29T08:53:45-07:00` with birth `2023-07-05`
-gives 86, although the instant is already 09-29 in UTC either way; `2025-09-26T18:18:00-07:00` counts
-09-26, not the UTC date 09-27. Null when either is missing.
+`age_days` is the **local** calendar date of the acquisition start minus the date of birth. The local
+date is the date as written when the time carries a local offset (`2025-09-26T18:18:00-07:00` counts
+09-26, not the UTC date 09-27) or none (already lab time). A time written in UTC (`Z` or `+00:00`) says
+when, not where: its date is taken in the lab's time zone (`2025-09-27T01:18:00Z` is 18:18 on 09-26 at
+the lab, and counts 09-26). `2023-09-29T08:53:45-07:00` with birth `2023-07-05` gives 86. Null when
+either is missing.
 
 ## Quality control
 

@@ -222,7 +222,7 @@ TABLES: tuple[Table, ...] = (
             Column(
                 "age_days",
                 "int64",
-                "Subject age in days: the acquisition's own calendar date minus the date of birth.",
+                "Subject age in days: the acquisition's local calendar date minus the date of birth.",
             ),
             Column(
                 "instrument_id",

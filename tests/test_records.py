@@ -103,7 +103,10 @@ def test_envelope_times_without_offset_are_utc():
         ("2025-09-26T18:18:00-07:00", 10),  # the UTC date is 09-27: the age must not be one day higher
         ("2025-09-26T23:59:59-07:00", 10),
         ("2025-09-26T20:30:30", 10),  # no offset: local already
-        ("2025-09-27T01:18:00Z", 11),  # a UTC time: its own date
+        ("2025-09-27T01:18:00Z", 10),  # a UTC time says when, not where: 18:18 on 09-26 at the lab
+        ("2025-09-27T01:18:00+00:00", 10),
+        ("2025-09-27T08:18:00Z", 11),
+        ("2025-09-27T01:18:00+02:00", 11),  # a local offset elsewhere: the date written there
         ("2025-09-26", 10),
     ],
 )
