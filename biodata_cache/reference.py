@@ -180,7 +180,7 @@ _FEEDS = {
     "processes": "asset_basics `process_date`, time_to_qc `process_end_time` (every path: all steps)",
     "pipeline_name": "source_data `pipeline_name` (a processing step's `pipeline_name` first)",
     "source_data": "source_data rows; qc `raw_asset_name` (the lineage root)",
-    "qc_metrics": "qc rows, time_to_qc (both paths: every metric)",
+    "qc_metrics": "qc rows, time_to_qc (every path: every metric)",
     "qc_status": "qc_status rows",
     "core_files": "metadata_core (v1 `rig` counts as instrument, `session` as acquisition)",
 }
@@ -241,7 +241,8 @@ part has. Nothing is inferred from an asset's name: a derived record without `so
 
 Text: surrounding blanks are removed (also of each name in a list), a blank string is null, an integer is
 read as its decimal text (subject ids stored as numbers). Lists are never null: a missing list is `[]`.
-People are names or objects with a `name`; one string alone is a one-item list. Repeated names are kept.
+People are names or objects with a `name`; one string or object alone is a one-item list. Repeated names
+are kept.
 
 Before any value is read, every field on these paths is checked for a shape that reads faithfully
 (`biodata_cache.records.RECORD_FIELDS`); a record with a field of another type is skipped by the build,
