@@ -233,7 +233,7 @@ asset reads the same whatever the schema version of its record.
 The shape is never detected as a whole: each value is read from the first of its record paths that holds
 one (not null, not a blank string, not an empty list), so a hybrid record reads each part in the shape that
 part has. Nothing is inferred from an asset's name: a derived record without `source_data` or
-`input_data_name` has no lineage rows.
+`input_data_name` keeps one source_data row with a null `source_data`, and no source is guessed.
 
 ## Where each value comes from
 

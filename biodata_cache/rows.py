@@ -77,9 +77,13 @@ def asset_basics_rows(record: Row | Asset) -> list[Row]:
 
 
 def source_data_rows(record: Row | Asset) -> list[Row]:
-    """One row per source asset of a derived asset."""
+    """One row per source asset of an asset; a derived asset that names no source keeps one row with a
+    null ``source_data`` (as biodata-cache 0.42 does), so every derived asset is in the table."""
     asset = as_asset(record)
     processed = time_from_name(asset.name)
+    sources: list[str | None] = list(asset.source_data)
+    if not sources and asset.data_level == "derived":
+        sources = [None]
     return [
         {
             "name": asset.name,
@@ -87,7 +91,7 @@ def source_data_rows(record: Row | Asset) -> list[Row]:
             "pipeline_name": asset.pipeline_name,
             "processing_time": processed,
         }
-        for source in asset.source_data
+        for source in sources
     ]
 
 

@@ -264,7 +264,8 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="source_data",
-        description="Lineage: one row per (derived asset, source asset) pair.",
+        description="Lineage: one row per (derived asset, source asset) pair; a derived asset that names no "
+        "source keeps one row with a null source_data.",
         kind="frame",
         columns=(
             Column("name", "string", "Derived asset name."),

@@ -339,3 +339,17 @@ def test_people_alone_and_links_as_plain_urls_are_read_not_a_reason_to_skip():
 def test_a_blank_time_is_no_change_marker():
     assert records.recorded_change_marker({"_last_modified": " ", "last_modified": "t"}) == "t"
     assert records.recorded_change_marker({"_last_modified": ""}) is None
+
+
+def test_a_derived_asset_without_sources_keeps_one_lineage_row_and_a_raw_one_none():
+    level = {"data_level": "derived data"}
+    derived = {"_id": "x", "name": "a_2025-01-01_00-00-00", "data_description": level}
+    assert rows.source_data_rows(derived) == [
+        {
+            "name": "a_2025-01-01_00-00-00",
+            "source_data": None,
+            "pipeline_name": None,
+            "processing_time": dt.datetime(2025, 1, 1, tzinfo=UTC),
+        }
+    ]
+    assert rows.source_data_rows({"_id": "y", "name": "r", "data_description": {"data_level": "raw"}}) == []
