@@ -127,6 +127,7 @@ PATHS: dict[str, tuple[str, ...]] = {
         "acquisition.subject_details.date_of_birth",
         "subject.date_of_birth",
     ),
+    "year_of_birth": ("subject.subject_details.year_of_birth", "acquisition.subject_details.year_of_birth"),
     "acquisition_type": ("acquisition.acquisition_type", "session.session_type", "acquisition.session_type"),
     "acquisition_start_time": (
         "acquisition.acquisition_start_time",
@@ -431,6 +432,51 @@ def normal_data_level(level: str | None) -> str | None:
     return level
 
 
+_NOT_NAME = re.compile(r"[^A-Za-z0-9 ]")
+_BLANKS = re.compile(r"\s+")
+
+
+def normal_person_name(name: str) -> str:
+    """A person's name as biodata-cache 0.42 compares them: anything but ASCII letters, digits and spaces
+    becomes a space, blanks collapse, each word is capitalised (``katrina.nguyen`` -> ``Katrina Nguyen``)."""
+    return _BLANKS.sub(" ", _NOT_NAME.sub(" ", name)).strip().title()
+
+
+def normal_person_names(names: list[str]) -> list[str]:
+    """People's names in the normal form of biodata-cache 0.42 (``experimenters_normalized``).
+
+    Each name may hold several, separated by commas; each is normalised (:func:`normal_person_name`);
+    names equal but for case and spaces are kept once; and a one-word name that is the first name of exactly
+    one longer name in the list is dropped (``Katrina`` next to ``Katrina Nguyen``).
+    """
+    found: dict[str, str] = {}
+    for value in names:
+        for part in value.split(","):
+            name = normal_person_name(part)
+            if name:
+                found.setdefault(name.lower().replace(" ", ""), name)
+    result = list(found.values())
+    firsts = [n.split()[0].lower() for n in result if len(n.split()) > 1]
+    return [n for n in result if len(n.split()) > 1 or firsts.count(n.lower()) != 1]
+
+
+_INSTRUMENT_DATE = re.compile(r"^[^_-]+[_-](.+)[_-](?:\d{8}|\d{4}-\d{2}-\d{2}|2[3-6]\d{4})$")
+
+
+def normal_instrument_id(instrument_id: str | None) -> str | None:
+    """An instrument id as biodata-cache 0.42 compares them (``instrument_id_normalized``).
+
+    ``<room>_<name>_<date>`` (date ``YYYYMMDD``, ``YYYY-MM-DD`` or ``YYMMDD`` of 2023-2026, after ``_`` or
+    ``-``) gives its name; then ``_`` and ``-`` are removed: ``323_EPHYS1_20250922`` -> ``EPHYS1``,
+    ``429-mesoscope-20220321`` -> ``mesoscope``, ``exaspim-01`` -> ``exaspim01``. None stays None.
+    """
+    if instrument_id is None:
+        return None
+    match = _INSTRUMENT_DATE.match(instrument_id)
+    name = match.group(1) if match else instrument_id
+    return name.replace("_", "").replace("-", "") or None
+
+
 # -- the normal form --------------------------------------------------------------------------------------
 
 
@@ -494,6 +540,7 @@ class Asset:
     subject_id: str | None
     genotype: str | None
     date_of_birth: dt.date | None
+    year_of_birth: int | None
     acquisition_type: str | None
     acquisition_start_time: dt.datetime | None
     acquisition_date: dt.date | None
@@ -518,6 +565,17 @@ class Asset:
         return (self.acquisition_date - self.date_of_birth).days
 
     @property
+    def age(self) -> int | None:
+        """Days from the date of birth (else January 1 of the year of birth) to the acquisition's date:
+        the ``age`` column of biodata-cache 0.42."""
+        birth = self.date_of_birth
+        if birth is None and self.year_of_birth is not None:
+            birth = dt.date(self.year_of_birth, 1, 1)
+        if self.acquisition_date is None or birth is None:
+            return None
+        return (self.acquisition_date - birth).days
+
+    @property
     def process_end_time(self) -> dt.datetime | None:
         """Latest end (else start) time of the processing steps."""
         times = [  # processing runs on servers: a step time without an offset is UTC, like the name's
@@ -526,6 +584,13 @@ class Asset:
         ]
         known = [t for t in times if t is not None]
         return max(known) if known else None
+
+
+def _year(value: str | None) -> int | None:
+    """A year of birth given as 4 digits (text or number); anything else is no year."""
+    if value is None or len(value) != 4 or not value.isdigit() or value < "1800":
+        return None
+    return int(value)
 
 
 def _dicts(value: Any) -> list[Row]:
@@ -660,6 +725,7 @@ def normalize(record: Row) -> Asset:
         subject_id=first_text(record, PATHS["subject_id"]),
         genotype=first_text(record, PATHS["genotype"]),
         date_of_birth=local_date(birth),
+        year_of_birth=_year(first_text(record, PATHS["year_of_birth"])),
         acquisition_type=first_text(record, PATHS["acquisition_type"]),
         acquisition_start_time=local_timestamp(start),
         acquisition_date=local_date(start),
@@ -730,6 +796,7 @@ RECORD_FIELDS: dict[str, str] = {
     "subject.subject_details": "object",
     "subject.subject_details.genotype": "text",
     "subject.subject_details.date_of_birth": "time",
+    "subject.subject_details.year_of_birth": "text",
     "acquisition": "object",
     "acquisition.acquisition_type": "text",
     "acquisition.acquisition_start_time": "time",
@@ -747,6 +814,7 @@ RECORD_FIELDS: dict[str, str] = {
     "acquisition.experimenter_full_name[].name": "text",
     "acquisition.subject_details": "object",
     "acquisition.subject_details.date_of_birth": "time",
+    "acquisition.subject_details.year_of_birth": "text",
     "session": "object",
     "session.session_type": "text",
     "session.session_start_time": "time",

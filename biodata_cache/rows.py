@@ -22,6 +22,8 @@ from biodata_cache.records import (
     check_record,
     json_text,
     local_timestamp,
+    normal_instrument_id,
+    normal_person_names,
     normalize,
     text,
     time_from_name,
@@ -72,6 +74,10 @@ def asset_basics_rows(record: Row | Asset) -> list[Row]:
             "code_ocean": asset.code_ocean,
             "experimenters": asset.experimenters,
             "investigators": asset.investigators,
+            "age": asset.age,
+            "experimenters_normalized": normal_person_names(asset.experimenters),
+            "investigators_normalized": normal_person_names(asset.investigators),
+            "instrument_id_normalized": normal_instrument_id(asset.instrument_id),
         }
     ]
 
@@ -168,7 +174,7 @@ def metadata_core_rows(record: Row | Asset) -> list[Row]:
     """One row per asset: which core metadata files it has (v1 ``rig`` and ``session`` count as
     ``instrument`` and ``acquisition``)."""
     asset = as_asset(record)
-    return [{"name": asset.name, "_id": asset.id, **asset.core_files}]
+    return [{"name": asset.name, "_id": asset.id, "_last_modified": asset.last_modified, **asset.core_files}]
 
 
 def time_to_qc_rows(record: Row | Asset) -> list[Row]:

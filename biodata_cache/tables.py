@@ -237,6 +237,29 @@ TABLES: tuple[Table, ...] = (
             ),
             Column("experimenters", "list<string>", "Acquisition experimenters (v1 experimenter_full_name)."),
             Column("investigators", "list<string>", "Investigator names from data_description."),
+            Column(
+                "age",
+                "int64",
+                "Subject age in days as biodata-cache 0.42 computes it: like age_days, but from January 1 of "
+                "the year of birth when there is no date of birth.",
+            ),
+            Column(
+                "experimenters_normalized",
+                "list<string>",
+                "experimenters in the name form of biodata-cache 0.42 "
+                "('katrina.nguyen' -> 'Katrina Nguyen'), each person once.",
+            ),
+            Column(
+                "investigators_normalized",
+                "list<string>",
+                "investigators in the name form of biodata-cache 0.42, each person once.",
+            ),
+            Column(
+                "instrument_id_normalized",
+                "string",
+                "instrument_id as biodata-cache 0.42 compares them: room prefix and date suffix removed, "
+                "then '_' and '-' ('323_EPHYS1_20250922' -> 'EPHYS1').",
+            ),
         ),
         fields=_paths(
             "_id",
@@ -250,6 +273,7 @@ TABLES: tuple[Table, ...] = (
             "subject_id",
             "genotype",
             "date_of_birth",
+            "year_of_birth",
             "acquisition_type",
             "acquisition_start_time",
             "acquisition_end_time",
@@ -333,6 +357,11 @@ TABLES: tuple[Table, ...] = (
         columns=(
             Column("name", "string", "Asset name."),
             Column("_id", "string", "DocDB record id."),
+            Column(
+                "_last_modified",
+                "timestamp",
+                "When the record last changed in DocDB (_last_modified, else v1 last_modified; UTC).",
+            ),
             Column("subject", "bool", "Has subject metadata."),
             Column("data_description", "bool", "Has data_description metadata."),
             Column("procedures", "bool", "Has procedures metadata."),
@@ -341,7 +370,7 @@ TABLES: tuple[Table, ...] = (
             Column("processing", "bool", "Has processing metadata."),
             Column("quality_control", "bool", "Has quality_control metadata."),
         ),
-        fields=_paths("_id", "name", "core_files"),
+        fields=_paths("_id", "name", "last_modified", "core_files"),
         rows=rows.metadata_core_rows,
         record_key="_id",
     ),

@@ -82,7 +82,7 @@ def test_qc_entry_discover_read_and_dask_keep_string_subject_ids(tmp_path):
     everything = cat.qc.to_dask().compute()
     assert sorted(everything["subject_id"]) == ["692478", "692478", "828418", "a/b=c"]
     assert cat.qc.discover()["shape"] == (4, 14)
-    assert cat.asset_basics.discover()["shape"] == (5, 20)
+    assert cat.asset_basics.discover()["shape"] == (5, 24)
 
 
 def test_plain_pandas_with_string_partitioning_keeps_subject_ids(tmp_path):

@@ -24,7 +24,7 @@ def test_catalog_displays_a_table_of_entries(root):
     for name in ("asset_basics", "qc", "unique_subject_ids"):
         assert f"<b>{name}</b>" in html
     assert "subject_id" in html and "5" in html  # partition key / parameter, rows of asset_basics
-    assert "<details><summary>20 columns</summary>" in html
+    assert "<details><summary>24 columns</summary>" in html
 
 
 def test_catalog_takes_over_intakes_yaml_display(root, monkeypatch):

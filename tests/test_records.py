@@ -353,3 +353,62 @@ def test_a_derived_asset_without_sources_keeps_one_lineage_row_and_a_raw_one_non
         }
     ]
     assert rows.source_data_rows({"_id": "y", "name": "r", "data_description": {"data_level": "raw"}}) == []
+
+
+# -- columns of biodata-cache 0.42 (issue 10 item 4) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("names", "normal"),
+    [
+        # real: v2_ecephys_behavior_raw_222.json acquisition.experimenters
+        (
+            ["Yoni Browning", "Katrina Nguyen", "Tiffany Ona", "katrina.nguyen"],
+            ["Yoni Browning", "Katrina Nguyen", "Tiffany Ona"],
+        ),
+        (["huy.nguyen"], ["Huy Nguyen"]),  # real: v2_raw.json
+        (["shiella caldejon"], ["Shiella Caldejon"]),  # real: v1_multiplane_raw.json
+        (["NSB trainer"], ["Nsb Trainer"]),  # real: v1_behavior_raw_0219.json; 0.42 title-cases every word
+        (["A Person, b.c", "  "], ["A Person", "B C"]),
+        (["Katrina", "Katrina Nguyen"], ["Katrina Nguyen"]),
+        (["Katrina", "Katrina Nguyen", "Katrina Smith"], ["Katrina", "Katrina Nguyen", "Katrina Smith"]),
+        ([], []),
+    ],
+)
+def test_person_names_take_the_normal_form_of_biodata_cache_0_42(names, normal):
+    assert records.normal_person_names(names) == normal
+
+
+@pytest.mark.parametrize(
+    ("instrument", "normal"),
+    [
+        ("323_EPHYS1_20250922", "EPHYS1"),  # real: v1mix_ecephys_sorted_qc_800779.json session.rig_id
+        ("446_8A_20250409", "8A"),  # real: v1_behavior_derived_qc.json
+        ("327_NP2_240401", "NP2"),  # real: v1_ecephys_dlc_face.json (YYMMDD)
+        ("429-mesoscope-20220321", "mesoscope"),  # real: v2_record.json, a -YYYYMMDD suffix
+        ("342_BEHDEV.B-2_20240401", "BEHDEV.B2"),
+        ("13A", "13A"),
+        ("exaspim-01", "exaspim01"),
+        (None, None),
+    ],
+)
+def test_instrument_ids_take_the_normal_form_of_biodata_cache_0_42(instrument, normal):
+    assert records.normal_instrument_id(instrument) == normal
+
+
+def test_age_falls_back_to_january_first_of_the_year_of_birth():
+    human = {
+        "_id": "x",
+        "subject": {"subject_details": {"year_of_birth": 1990}},
+        "acquisition": {"acquisition_start_time": "2020-03-01T10:00:00-08:00"},
+    }
+    (row,) = rows.asset_basics_rows(human)
+    assert row["age"] == (dt.date(2020, 3, 1) - dt.date(1990, 1, 1)).days and row["age_days"] is None
+    mouse = json.loads((REAL / "v1_behavior_derived_qc.json").read_text())
+    (row,) = rows.asset_basics_rows(mouse)
+    assert row["age"] == row["age_days"] == 162  # birth 2024-11-02, session 2025-04-13 (-07:00)
+
+
+def test_metadata_core_has_the_last_modified_time_of_either_shape():
+    (v1,) = rows.metadata_core_rows(json.loads((REAL / "v1_behavior_derived_qc.json").read_text()))
+    assert v1["_last_modified"] == dt.datetime(2025, 4, 14, 4, 10, 39, 724000, tzinfo=UTC)
