@@ -866,7 +866,10 @@ def raw_to_derived(
     modality
         Keep derived assets that have this modality abbreviation (or any of these).
     latest
-        Keep only the most recently processed derived asset of each raw asset.
+        Keep only the newest derived asset of each pipeline: per ``pipeline_name`` of ``source_data``
+        (derived assets without a recorded pipeline form one group), the one with the latest
+        ``processing_time`` (ties and missing times: the greatest name wins among those of the latest
+        time; a missing time counts as older than any time).
     version, storage_options
         See :func:`unique_project_names`.
 
@@ -874,12 +877,14 @@ def raw_to_derived(
     -------
     list of str, or dict of str to list of str
         Derived names, oldest processing first. An asset with no derived assets (or none of the
-        requested modalities) maps to ``[]``.
+        requested modalities) maps to ``[]``. A raw asset that is named as a source in ``source_data``
+        but has no record of its own (not in ``asset_basics``) still gives its derived assets.
 
     Raises
     ------
     TableNotFoundError
-        If an asset name is not in ``asset_basics`` at all (a typo, or an asset not yet published).
+        If an asset name is neither in ``asset_basics`` nor a source in ``source_data`` (a typo, or an
+        asset not yet published).
 
     Warns
     -----
@@ -897,7 +902,7 @@ def raw_to_derived(
         raise InvalidInputError(f"latest must be True or False, got {latest!r}.")
     lineage = read_table(
         "source_data",
-        columns=["name", "source_data", "processing_time"],
+        columns=["name", "source_data", "pipeline_name", "processing_time"],
         filters=_in_filter("source_data", names),
         version=version,
         storage_options=storage_options,
@@ -911,10 +916,12 @@ def raw_to_derived(
         storage_options=storage_options,
     ).to_pylist()
     known = {row["name"]: set(row["modalities"] or []) for row in assets}
-    unknown = [n for n in names if n not in known]
+    sources = {row["source_data"] for row in lineage}
+    unknown = [n for n in names if n not in known and n not in sources]
     if unknown:
         raise TableNotFoundError(
-            f"asset(s) {', '.join(map(repr, unknown))} are not in asset_basics of this version; check "
+            f"asset(s) {', '.join(map(repr, unknown))} are neither in asset_basics nor a source in "
+            f"source_data of this version; check "
             f"the name(s) with asset_basics(columns=['name']) or pass version= for another version."
         )
     if modalities:
@@ -926,10 +933,17 @@ def raw_to_derived(
         rows = [r for r in lineage if r["source_data"] == name]
         if modalities:
             rows = [r for r in rows if known.get(r["name"], set()) & set(modalities)]
-        rows.sort(key=lambda r: (r["processing_time"] is None, r["processing_time"], r["name"]))
-        chosen = [r["name"] for r in rows]
-        result[name] = chosen[-1:] if latest else list(dict.fromkeys(chosen))
+        rows.sort(key=_processing_order)
+        if latest:
+            newest = {r["pipeline_name"] or "": r for r in rows}  # the last of each pipeline is its newest
+            rows = sorted(newest.values(), key=_processing_order)
+        result[name] = list(dict.fromkeys(r["name"] for r in rows))
     return result[names[0]] if single else result
+
+
+def _processing_order(row: dict[str, Any]) -> tuple[bool, Any, str]:
+    """Sort key of a ``source_data`` row: missing processing times first, then by time, then by name."""
+    return (row["processing_time"] is not None, row["processing_time"] or 0, row["name"])
 
 
 # -- custom tables ------------------------------------------------------------------------------------
