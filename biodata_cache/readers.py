@@ -224,7 +224,8 @@ def read_table(
     Parameters
     ----------
     name
-        A published table (``biodata_cache.TABLES``) or a custom table, ``custom_<name>``.
+        A published table (``biodata_cache.TABLES``; ``"quality_control"``, biodata-cache 0.42's name of
+        ``qc``, reads ``qc``) or a custom table, ``custom_<name>``.
     columns
         Columns to read, each once (default: all).
     filters
@@ -246,8 +247,10 @@ def read_table(
     VersionNotFoundError, TableNotFoundError
         When the version or the table does not exist in the store.
     """
+    from biodata_cache.registry import canonical_table_name
     from biodata_cache.store import translate_errors
 
+    name = canonical_table_name(name)
     _check_read_arguments(name, columns, filters, parameters)
     settings = _settings(version, storage_options)
     source = open_source_entry(name, settings, parameters=parameters, columns=columns, filters=filters)
@@ -1039,7 +1042,7 @@ def custom(
             return read_table(entry, version=version, storage_options=storage_options).to_pandas()
         except TableNotFoundError as error:
             registry = _registry_or_none(_store(settings), settings.version)
-            existing = [t.name[len(CUSTOM_PREFIX) :] for t in registry or [] if t.type == "custom"]
+            existing = [t.name[len(CUSTOM_PREFIX) :] for t in registry or [] if t.kind == "custom"]
             raise TableNotFoundError(
                 f"custom table {name!r} does not exist in {settings.version} of {settings.root}; "
                 f"custom tables there: {', '.join(existing) or '(none)'}. Create it with "
@@ -1078,7 +1081,7 @@ def _write_custom(settings: config.Settings, name: str, table: pa.Table, descrip
         path=path,
         partitioned=False,
         partition_key=None,
-        type="custom",
+        kind="custom",
         columns=[{"name": f.name, "dtype": str(f.type), "description": ""} for f in table.schema],
         rows=table.num_rows,
         built_at=utc_now(),
@@ -1108,6 +1111,21 @@ def get_cache_registry(
 ) -> Registry:
     """The registry of a version: every table with description, location, columns, rows, built_at.
 
+    As in biodata-cache 0.42: the tables are sorted by name, each a
+    :class:`~biodata_cache.registry.CacheTable` with attributes (``name``, ``description``,
+    ``location``, ``partitioned``, ``partition_key``, ``type``, ``columns`` whose items read as
+    attributes: ``columns[0].name``) and ``model_dump_json()``; ``registry.tables`` lists them,
+    ``registry["quality_control"]`` is ``registry["qc"]``.
+
+    Parameters
+    ----------
+    version, storage_options
+        See :func:`unique_project_names`.
+
+    Returns
+    -------
+    Registry
+
     Raises
     ------
     VersionNotFoundError
@@ -1118,13 +1136,13 @@ def get_cache_registry(
     settings = _settings(version, storage_options)
     store = _store(settings)
     try:
-        return read_registry(store, settings.version)
+        return read_registry(store, settings.version).sorted_by_name()
     except FileNotFoundError:
         if not settings.builds_on_read:
             raise _missing_version_error(store, settings) from None
     # Built outside the except block: a failed build must not carry "registry not found" as its context.
     _build_on_read(settings, reason=f"{store.url(settings.version)} has no registry")
-    return read_registry(store, settings.version)
+    return read_registry(store, settings.version).sorted_by_name()
 
 
 def get_cache_versions(*, storage_options: dict[str, Any] | None = None) -> CacheVersions:
