@@ -121,7 +121,7 @@ def spec_entry(table: Table) -> CacheTable:
         path=table_path(table),
         partitioned=table.partitioned,
         partition_key=table.partition_key,
-        type=table.kind,
+        kind=table.kind,
         columns=[{"name": c.name, "dtype": c.dtype, "description": c.description} for c in table.columns],
         rows=0,
         built_at="",
@@ -131,13 +131,13 @@ def spec_entry(table: Table) -> CacheTable:
 
 
 def _entry(table: CacheTable) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"type": table.type}
+    metadata: dict[str, Any] = {"type": table.kind}
     if table.built_at:
         metadata.update(rows=table.rows, partitions=table.partitions, built_at=table.built_at)
         metadata["source"] = table.source
     if table.partition_key:
         metadata["partition_key"] = table.partition_key
-    metadata["columns"] = table.columns
+    metadata["columns"] = [dict(column) for column in table.columns]
     entry: dict[str, Any] = {
         "description": table.description,
         "driver": DRIVER,

@@ -152,9 +152,10 @@ def _show_frame(arguments: argparse.Namespace, columns: list[str] | None) -> pd.
     import pandas as pd
 
     import biodata_cache
+    from biodata_cache.registry import canonical_table_name
     from biodata_cache.tables import TABLES_BY_NAME
 
-    name = arguments.table
+    name = canonical_table_name(arguments.table)
     frame: pd.DataFrame
     if name.startswith("custom_"):
         frame = biodata_cache.custom(name[len("custom_") :])

@@ -164,7 +164,7 @@ def table_entry(
         path=path,
         partitioned=table.partitioned,
         partition_key=table.partition_key,
-        type=table.kind,
+        kind=table.kind,
         columns=[{"name": c.name, "dtype": c.dtype, "description": c.description} for c in table.columns],
         rows=rows,
         built_at=built_at or utc_now(),

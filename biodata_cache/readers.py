@@ -224,7 +224,8 @@ def read_table(
     Parameters
     ----------
     name
-        A published table (``biodata_cache.TABLES``) or a custom table, ``custom_<name>``.
+        A published table (``biodata_cache.TABLES``; ``"quality_control"``, biodata-cache 0.42's name of
+        ``qc``, reads ``qc``) or a custom table, ``custom_<name>``.
     columns
         Columns to read, each once (default: all).
     filters
@@ -246,8 +247,10 @@ def read_table(
     VersionNotFoundError, TableNotFoundError
         When the version or the table does not exist in the store.
     """
+    from biodata_cache.registry import canonical_table_name
     from biodata_cache.store import translate_errors
 
+    name = canonical_table_name(name)
     _check_read_arguments(name, columns, filters, parameters)
     settings = _settings(version, storage_options)
     source = open_source_entry(name, settings, parameters=parameters, columns=columns, filters=filters)
@@ -866,7 +869,10 @@ def raw_to_derived(
     modality
         Keep derived assets that have this modality abbreviation (or any of these).
     latest
-        Keep only the most recently processed derived asset of each raw asset.
+        Keep only the newest derived asset of each pipeline: per ``pipeline_name`` of ``source_data``
+        (derived assets without a recorded pipeline form one group), the one with the latest
+        ``processing_time`` (ties and missing times: the greatest name wins among those of the latest
+        time; a missing time counts as older than any time).
     version, storage_options
         See :func:`unique_project_names`.
 
@@ -874,12 +880,14 @@ def raw_to_derived(
     -------
     list of str, or dict of str to list of str
         Derived names, oldest processing first. An asset with no derived assets (or none of the
-        requested modalities) maps to ``[]``.
+        requested modalities) maps to ``[]``. A raw asset that is named as a source in ``source_data``
+        but has no record of its own (not in ``asset_basics``) still gives its derived assets.
 
     Raises
     ------
     TableNotFoundError
-        If an asset name is not in ``asset_basics`` at all (a typo, or an asset not yet published).
+        If an asset name is neither in ``asset_basics`` nor a source in ``source_data`` (a typo, or an
+        asset not yet published).
 
     Warns
     -----
@@ -897,7 +905,7 @@ def raw_to_derived(
         raise InvalidInputError(f"latest must be True or False, got {latest!r}.")
     lineage = read_table(
         "source_data",
-        columns=["name", "source_data", "processing_time"],
+        columns=["name", "source_data", "pipeline_name", "processing_time"],
         filters=_in_filter("source_data", names),
         version=version,
         storage_options=storage_options,
@@ -911,10 +919,12 @@ def raw_to_derived(
         storage_options=storage_options,
     ).to_pylist()
     known = {row["name"]: set(row["modalities"] or []) for row in assets}
-    unknown = [n for n in names if n not in known]
+    sources = {row["source_data"] for row in lineage}
+    unknown = [n for n in names if n not in known and n not in sources]
     if unknown:
         raise TableNotFoundError(
-            f"asset(s) {', '.join(map(repr, unknown))} are not in asset_basics of this version; check "
+            f"asset(s) {', '.join(map(repr, unknown))} are neither in asset_basics nor a source in "
+            f"source_data of this version; check "
             f"the name(s) with asset_basics(columns=['name']) or pass version= for another version."
         )
     if modalities:
@@ -926,10 +936,17 @@ def raw_to_derived(
         rows = [r for r in lineage if r["source_data"] == name]
         if modalities:
             rows = [r for r in rows if known.get(r["name"], set()) & set(modalities)]
-        rows.sort(key=lambda r: (r["processing_time"] is None, r["processing_time"], r["name"]))
-        chosen = [r["name"] for r in rows]
-        result[name] = chosen[-1:] if latest else list(dict.fromkeys(chosen))
+        rows.sort(key=_processing_order)
+        if latest:
+            newest = {r["pipeline_name"] or "": r for r in rows}  # the last of each pipeline is its newest
+            rows = sorted(newest.values(), key=_processing_order)
+        result[name] = list(dict.fromkeys(r["name"] for r in rows))
     return result[names[0]] if single else result
+
+
+def _processing_order(row: dict[str, Any]) -> tuple[bool, Any, str]:
+    """Sort key of a ``source_data`` row: missing processing times first, then by time, then by name."""
+    return (row["processing_time"] is not None, row["processing_time"] or 0, row["name"])
 
 
 # -- custom tables ------------------------------------------------------------------------------------
@@ -1025,7 +1042,7 @@ def custom(
             return read_table(entry, version=version, storage_options=storage_options).to_pandas()
         except TableNotFoundError as error:
             registry = _registry_or_none(_store(settings), settings.version)
-            existing = [t.name[len(CUSTOM_PREFIX) :] for t in registry or [] if t.type == "custom"]
+            existing = [t.name[len(CUSTOM_PREFIX) :] for t in registry or [] if t.kind == "custom"]
             raise TableNotFoundError(
                 f"custom table {name!r} does not exist in {settings.version} of {settings.root}; "
                 f"custom tables there: {', '.join(existing) or '(none)'}. Create it with "
@@ -1064,7 +1081,7 @@ def _write_custom(settings: config.Settings, name: str, table: pa.Table, descrip
         path=path,
         partitioned=False,
         partition_key=None,
-        type="custom",
+        kind="custom",
         columns=[{"name": f.name, "dtype": str(f.type), "description": ""} for f in table.schema],
         rows=table.num_rows,
         built_at=utc_now(),
@@ -1094,6 +1111,21 @@ def get_cache_registry(
 ) -> Registry:
     """The registry of a version: every table with description, location, columns, rows, built_at.
 
+    As in biodata-cache 0.42: the tables are sorted by name, each a
+    :class:`~biodata_cache.registry.CacheTable` with attributes (``name``, ``description``,
+    ``location``, ``partitioned``, ``partition_key``, ``type``, ``columns`` whose items read as
+    attributes: ``columns[0].name``) and ``model_dump_json()``; ``registry.tables`` lists them,
+    ``registry["quality_control"]`` is ``registry["qc"]``.
+
+    Parameters
+    ----------
+    version, storage_options
+        See :func:`unique_project_names`.
+
+    Returns
+    -------
+    Registry
+
     Raises
     ------
     VersionNotFoundError
@@ -1104,13 +1136,13 @@ def get_cache_registry(
     settings = _settings(version, storage_options)
     store = _store(settings)
     try:
-        return read_registry(store, settings.version)
+        return read_registry(store, settings.version).sorted_by_name()
     except FileNotFoundError:
         if not settings.builds_on_read:
             raise _missing_version_error(store, settings) from None
     # Built outside the except block: a failed build must not carry "registry not found" as its context.
     _build_on_read(settings, reason=f"{store.url(settings.version)} has no registry")
-    return read_registry(store, settings.version)
+    return read_registry(store, settings.version).sorted_by_name()
 
 
 def get_cache_versions(*, storage_options: dict[str, Any] | None = None) -> CacheVersions:

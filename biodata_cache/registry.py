@@ -29,6 +29,39 @@ VERSIONS_FILE = "cache_versions.json"
 CUSTOM_PREFIX = "custom_"
 VERSION_FOLDER = re.compile(r"^bdc-v[0-9]+\.[0-9]+$")
 
+#: Names biodata-cache 0.42 gave tables that are published here under another name.
+TABLE_ALIASES: dict[str, str] = {"quality_control": "qc"}
+
+#: ``type`` of a table as biodata-cache 0.42 reported it (its ``CacheTableType``), for tables that are
+#: not ``metadata`` there; custom tables (not in 0.42's registry) are ``custom``.
+ORIGINAL_TYPES: dict[str, str] = {"qc": "asset"}
+
+
+def canonical_table_name(name: Any) -> Any:
+    """The published name of a table: ``"quality_control"`` (biodata-cache 0.42's name) is ``"qc"``.
+
+    Any other value is returned unchanged.
+    """
+    return TABLE_ALIASES.get(name, name) if isinstance(name, str) else name
+
+
+class Column(dict):
+    """One column of a :class:`CacheTable`: a dict (``column["name"]``) that also reads as attributes.
+
+    Keys: ``name``, ``dtype``, ``description``; ``column.name`` is ``column["name"]`` (as in
+    biodata-cache 0.42's ``Column`` model).
+    """
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(f"column has no attribute {key!r}; keys: {', '.join(self)}") from None
+
+    def model_dump(self) -> dict[str, Any]:
+        """The column as a plain dict."""
+        return dict(self)
+
 
 @dataclass
 class CacheTable:
@@ -46,10 +79,15 @@ class CacheTable:
         Location relative to the version folder (what the catalog uses).
     partitioned, partition_key
         Whether and by which column the table is hive-partitioned.
+    kind
+        ``list``, ``frame`` or ``custom``: how biodata-cache reads the table (written as ``type`` in
+        ``cache_registry.json`` and the catalog).
     type
-        ``list``, ``frame`` or ``custom``.
+        (read-only) The table's type as biodata-cache 0.42 reported it: ``asset`` for ``qc``,
+        ``metadata`` for the other published tables, ``custom`` for custom tables.
     columns
-        ``[{"name", "dtype", "description"}, ...]``.
+        :class:`Column` objects, ``{"name", "dtype", "description"}`` dicts that also read as
+        attributes (``table.columns[0].name``).
     rows
         Number of rows.
     built_at
@@ -66,12 +104,58 @@ class CacheTable:
     path: str
     partitioned: bool
     partition_key: str | None
-    type: str
+    kind: str
     columns: list[dict[str, str]]
     rows: int
     built_at: str
     source: str
     partitions: int = 1
+
+    def __post_init__(self) -> None:
+        self.columns = [c if isinstance(c, Column) else Column(c) for c in self.columns]
+
+    @property
+    def type(self) -> str:
+        """The table's type as biodata-cache 0.42 reported it: ``asset``, ``metadata`` or ``custom``."""
+        if self.kind == "custom":
+            return "custom"
+        return ORIGINAL_TYPES.get(self.name, "metadata")
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as written to ``cache_registry.json`` (``kind`` under the key ``type``)."""
+        data = asdict(self)
+        data["columns"] = [dict(c) for c in self.columns]
+        return {("type" if key == "kind" else key): value for key, value in data.items()}
+
+    def model_dump(self) -> dict[str, Any]:
+        """The entry as a dict, with biodata-cache 0.42's keys first.
+
+        ``name``, ``description``, ``location``, ``partitioned``, ``partition_key``, ``type`` (0.42's
+        value, see :attr:`type`) and ``columns`` (each ``name``, ``description``, ``dtype``), then
+        ``path``, ``kind``, ``rows``, ``built_at``, ``source``, ``partitions``.
+        """
+        return {
+            "name": self.name,
+            "description": self.description,
+            "location": self.location,
+            "partitioned": self.partitioned,
+            "partition_key": self.partition_key,
+            "type": self.type,
+            "columns": [
+                {"name": c["name"], "description": c.get("description", ""), "dtype": c["dtype"]}
+                for c in self.columns
+            ],
+            "path": self.path,
+            "kind": self.kind,
+            "rows": self.rows,
+            "built_at": self.built_at,
+            "source": self.source,
+            "partitions": self.partitions,
+        }
+
+    def model_dump_json(self, *, indent: int | None = None) -> str:
+        """:meth:`model_dump` as a JSON string (``indent`` as in :func:`json.dumps`)."""
+        return json.dumps(self.model_dump(), indent=indent)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CacheTable:
@@ -85,8 +169,8 @@ class CacheTable:
         problem = _entry_problem(data)
         if problem:
             raise InvalidInputError(f"a cache registry entry {problem}")
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        known = {f for f in cls.__dataclass_fields__} - {"kind"}
+        return cls(kind=data["type"], **{k: v for k, v in data.items() if k in known})
 
     @property
     def column_names(self) -> list[str]:
@@ -98,8 +182,10 @@ class CacheTable:
 class Registry:
     """The registry of one version folder: its tables, in publish order.
 
-    Index it by table name (``registry["qc"]``), iterate it, or turn it into a DataFrame with
-    :meth:`to_frame`.
+    Index it by table name (``registry["qc"]``; ``"quality_control"``, biodata-cache 0.42's name, is
+    ``"qc"``), iterate it, or turn it into a DataFrame with :meth:`to_frame`. :func:`get_cache_registry`
+    returns the tables sorted by name. Like 0.42's ``CacheRegistry``, it has :attr:`tables` and
+    :meth:`model_dump_json`.
     """
 
     release: str
@@ -130,8 +216,29 @@ class Registry:
             "package_version": self.package_version,
             "built_at": self.built_at,
             "source": self.source,
-            "tables": [asdict(t) for t in self.tables],
+            "tables": [t.to_json() for t in self.tables],
         }
+
+    def model_dump(self) -> dict[str, Any]:
+        """The registry as a dict: ``tables`` (each :meth:`CacheTable.model_dump`), then ``release``,
+        ``package_version``, ``built_at`` and ``source``.
+        """
+        return {
+            "tables": [t.model_dump() for t in self.tables],
+            "release": self.release,
+            "package_version": self.package_version,
+            "built_at": self.built_at,
+            "source": self.source,
+        }
+
+    def model_dump_json(self, *, indent: int | None = None) -> str:
+        """:meth:`model_dump` as a JSON string (``indent`` as in :func:`json.dumps`)."""
+        return json.dumps(self.model_dump(), indent=indent)
+
+    def sorted_by_name(self) -> Registry:
+        """A copy with the tables sorted by name."""
+        tables = sorted(self.tables, key=lambda t: t.name)
+        return Registry(self.release, tables, self.built_at, self.source, self.package_version)
 
     @property
     def names(self) -> list[str]:
@@ -145,9 +252,10 @@ class Registry:
         return len(self.tables)
 
     def __contains__(self, name: object) -> bool:
-        return name in self.names
+        return canonical_table_name(name) in self.names
 
     def __getitem__(self, name: str) -> CacheTable:
+        name = canonical_table_name(name)
         for table in self.tables:
             if table.name == name:
                 return table
@@ -164,12 +272,16 @@ class Registry:
     def _repr_html_(self) -> str:
         from biodata_cache.html import tables_html
 
-        rows = [asdict(t) | {"parameters": [t.partition_key] if t.partition_key else []} for t in self.tables]
+        rows = [
+            t.to_json() | {"parameters": [t.partition_key] if t.partition_key else []} for t in self.tables
+        ]
         footer = f"<p>built {escape(str(self.built_at or ''))} from {escape(str(self.source or ''))}</p>"
         return tables_html(f"cache registry {self.release}", rows, footer)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per table: name, type, rows, partitions, partition_key, built_at, description."""
+        """One row per table: name, type (biodata-cache 0.42's), kind, rows, partitions, partition_key,
+        built_at and description.
+        """
         import pandas as pd
 
         return pd.DataFrame(
@@ -177,6 +289,7 @@ class Registry:
                 {
                     "name": t.name,
                     "type": t.type,
+                    "kind": t.kind,
                     "rows": t.rows,
                     "partitions": t.partitions,
                     "partition_key": t.partition_key or "",

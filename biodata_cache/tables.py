@@ -406,7 +406,13 @@ def get_table(name: str) -> Table:
     ------
     InvalidInputError
         If no table has that name; the message lists the valid names.
+
+    Notes
+    -----
+    ``"quality_control"`` (biodata-cache 0.42's name of ``qc``) is ``qc``.
     """
+    if name == "quality_control":
+        name = "qc"
     if not isinstance(name, str) or name not in TABLES_BY_NAME:
         raise InvalidInputError(
             f"{name!r} is not a biodata-cache table; valid tables: {', '.join(TABLES_BY_NAME)}."

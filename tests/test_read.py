@@ -106,7 +106,7 @@ def test_raw_to_derived_of_unknown_asset_is_an_error(published_root):
 
 def test_registry_lists_every_table_with_rows_and_columns(published_root):
     registry = bdc.get_cache_registry()
-    assert registry.names[:3] == ["unique_project_names", "unique_subject_ids", "unique_genotypes"]
+    assert registry.names == sorted(t.name for t in bdc.TABLES)  # sorted by name, as biodata-cache 0.42
     assert registry["asset_basics"].rows == 5
     assert registry["qc"].partitioned and registry["qc"].partition_key == "subject_id"
     assert registry["qc"].partitions == 3

@@ -1,0 +1,88 @@
+"""raw_to_derived as a drop-in for biodata-cache 0.42: newest per pipeline, raw assets without a record."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import pytest
+from helpers import ROWS, UTC, publish_fixture
+
+import biodata_cache as bdc
+from biodata_cache.errors import TableNotFoundError
+
+RAW = "ophys_692478_raw"
+OLD = "ophys_692478_raw_processed_2024-03-02_10-00-00"  # pipeline "ophys"
+NEW = "ophys_692478_raw_processed_2024-03-05_10-00-00"  # pipeline "ophys"
+SORTED = "ophys_692478_raw_sorted_2024-03-03_10-00-00"  # pipeline "spike-sort": older than NEW
+NO_PIPELINE = "ophys_692478_raw_other_2024-03-04_10-00-00"  # no pipeline recorded
+# A raw asset that has no DocDB record of its own (not in asset_basics), only children naming it.
+ORPHAN = "ecephys_700000_2024-01-01_00-00-00"
+ORPHAN_CHILD = "ecephys_700000_2024-01-01_00-00-00_sorted_2024-01-02_00-00-00"
+
+
+def _lineage(name: str, source: str, pipeline: str | None, day: int, month: int = 3) -> dict:
+    time = dt.datetime(2024, month, day, 10, tzinfo=UTC)
+    return {"name": name, "source_data": source, "pipeline_name": pipeline, "processing_time": time}
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch) -> str:
+    rows = copy.deepcopy(ROWS)
+    rows["source_data"] = [
+        _lineage(OLD, RAW, "ophys", 2),
+        _lineage(NEW, RAW, "ophys", 5),
+        _lineage(SORTED, RAW, "spike-sort", 3),
+        _lineage(NO_PIPELINE, RAW, None, 4),
+        _lineage(ORPHAN_CHILD, ORPHAN, "spike-sort", 2, month=1),
+        *[r for r in ROWS["source_data"] if r["source_data"] != RAW],
+    ]
+    for name in (SORTED, NO_PIPELINE, ORPHAN_CHILD):
+        modality = "ecephys" if name == ORPHAN_CHILD else "pophys"
+        rows["asset_basics"].append(
+            {"_id": name, "name": name, "data_level": "derived", "modalities": [modality]}
+        )
+    publish_fixture(str(tmp_path), rows=rows)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(tmp_path))
+    return str(tmp_path)
+
+
+def test_every_derived_asset_oldest_processing_first(root):
+    assert bdc.raw_to_derived(RAW) == [OLD, SORTED, NO_PIPELINE, NEW]
+
+
+def test_latest_keeps_the_newest_derived_asset_of_each_pipeline(root):
+    # ophys: NEW (03-05) beats OLD (03-02); spike-sort: SORTED alone; no pipeline: one group of its own.
+    assert bdc.raw_to_derived(RAW, latest=True) == [SORTED, NO_PIPELINE, NEW]
+    assert bdc.raw_to_derived(RAW, modality="pophys", latest=True) == [SORTED, NO_PIPELINE, NEW]
+
+
+def test_latest_of_a_pipeline_ignores_a_missing_processing_time(root, tmp_path):
+    rows = copy.deepcopy(ROWS)
+    rows["source_data"] = [
+        _lineage(OLD, RAW, "ophys", 2),
+        {**_lineage(NEW, RAW, "ophys", 5), "processing_time": None},
+    ]
+    publish_fixture(str(tmp_path), rows=rows)
+    assert bdc.raw_to_derived(RAW, latest=True) == [OLD]
+
+
+def test_raw_asset_without_a_record_still_gives_its_children(root):
+    assert bdc.raw_to_derived(ORPHAN) == [ORPHAN_CHILD]
+    assert bdc.raw_to_derived(ORPHAN, latest=True, modality="ecephys") == [ORPHAN_CHILD]
+    assert bdc.raw_to_derived([ORPHAN, RAW], latest=True) == {
+        ORPHAN: [ORPHAN_CHILD],
+        RAW: [SORTED, NO_PIPELINE, NEW],
+    }
+
+
+def test_a_list_of_names_gives_a_dict_of_each_name_to_its_derived_names(root):
+    assert bdc.raw_to_derived([RAW, "behavior_828418_raw"]) == {
+        RAW: [OLD, SORTED, NO_PIPELINE, NEW],
+        "behavior_828418_raw": ["behavior_828418_raw_processed_2024-04-01_00-00-00"],
+    }
+
+
+def test_a_name_in_neither_table_is_still_an_error(root):
+    with pytest.raises(TableNotFoundError, match=r"not-an-asset.*neither in asset_basics nor a source"):
+        bdc.raw_to_derived([ORPHAN, "not-an-asset"])
