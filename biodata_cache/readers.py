@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 CUSTOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,127}$")
 _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[+-]\d{2}:\d{2})?$")  # a date, perhaps with an offset
 
 
 # -- resolving catalog entries --------------------------------------------------------------------
@@ -637,6 +638,8 @@ def _check_time(argument: str, value: Any) -> Any:
         text = value.strip()
         if text[-1:] in ("Z", "z"):
             text = text[:-1] + "+00:00"
+        if _DATE_ONLY.match(text):  # midnight; Python 3.10's fromisoformat reads "2024-03-01+00:00" wrongly
+            text = text[:10] + "T00:00:00" + text[10:]
         try:
             parsed = dt.datetime.fromisoformat(text) if text else None
         except ValueError:

@@ -143,6 +143,9 @@ def test_times_without_offset_are_lab_time(store):
     assert bdc.asset_basics(acquisition_start_after="2024-07-01 12:00:01").empty
     # A date alone is midnight lab time: 2024-03-02T00:00-08:00 is 08:00Z, after asset c (00:00Z).
     assert "ecephys_700000_100%_done" in names(bdc.asset_basics(acquisition_start_before="2024-03-02"))
+    # A date with an offset is midnight at that offset: "2024-03-02Z" is 00:00Z, not after asset c (00:00Z).
+    assert "ecephys_700000_100%_done" not in names(bdc.asset_basics(acquisition_start_before="2024-03-02Z"))
+    assert "ecephys_700000_100%_done" in names(bdc.asset_basics(acquisition_start_before="2024-03-02-01:00"))
 
 
 def test_rows_without_a_start_time_are_left_out_by_bounds(store):
