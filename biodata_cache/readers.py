@@ -19,6 +19,7 @@ first call.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import re
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 CUSTOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,127}$")
 _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[+-]\d{2}:\d{2})?$")  # a date, perhaps with an offset
 
 
 # -- resolving catalog entries --------------------------------------------------------------------
@@ -369,6 +371,7 @@ _EXISTING = {
     "modality": ("asset_basics.modalities", "biodata_cache.asset_basics(columns=['modalities'])"),
     "data_level": ("asset_basics.data_level", "biodata_cache.asset_basics(columns=['data_level'])"),
     "asset_names": ("asset_basics.name", "biodata_cache.asset_basics(columns=['name'])"),
+    "name": ("asset_basics.name", "biodata_cache.asset_basics(columns=['name'])"),
 }
 # asset_basics column holding each filter argument's values.
 _COLUMN = {
@@ -376,7 +379,10 @@ _COLUMN = {
     "project_name": "project_name",
     "modality": "modalities",
     "data_level": "data_level",
+    "name": "name",
 }
+# Arguments whose values match ignoring case (asset_basics' modality): how their warning says so.
+_FOLDED_RULE = "Modalities match whole abbreviations, ignoring case"
 _LISTED = 30  # a table with at most this many distinct values lists them all in the warning
 _FUZZY_LIMIT = 20_000  # above this many values, only the value's sorted neighbours are compared
 
@@ -391,14 +397,18 @@ def _distinct(column: pa.ChunkedArray) -> set[str]:
     return {v for v in pc.unique(column).to_pylist() if v is not None}
 
 
-def _missing(table: pa.Table, column: str, values: list[str]) -> list[str]:
+def _missing(table: pa.Table, column: str, values: list[str], *, fold: bool = False) -> list[str]:
     """The requested ``values`` that no row of the answer ``table`` holds in ``column``.
 
     When the answer was read without the column, the filter was a single value: every row holds it.
+    With ``fold``, values are compared ignoring case.
     """
     if column not in table.column_names:
         return [] if table.num_rows else list(values)
     present = _distinct(table.column(column))
+    if fold:
+        folded = {p.casefold() for p in present}
+        return [v for v in values if v.casefold() not in folded]
     return [v for v in values if v not in present]
 
 
@@ -438,11 +448,12 @@ def _warn_no_match(
     release: str,
     *,
     scope: tuple[str, str] | None = None,
+    rule: str = "Values match exactly and are case-sensitive",
 ) -> None:
     """Warn that the ``unknown`` values of ``argument`` do not occur in the table at all.
 
     ``existing`` are the values to suggest from; ``scope`` (what they are, how to list them) when they
-    are a subset of the table's values, e.g. one subject's assets.
+    are a subset of the table's values, e.g. one subject's assets; ``rule`` how values match.
     """
     where, listed_by = _EXISTING[argument]
     label, listed_by = scope or ("the existing values", listed_by)
@@ -461,8 +472,7 @@ def _warn_no_match(
     else:
         listing = f"list {label} ({len(existing)}) with {listed_by}"
     warnings.warn(
-        f"{call}: {what} {verb} not in {where} of {release}, so no row matches {pronoun}. Values match "
-        f"exactly and are case-sensitive; {listing}.",
+        f"{call}: {what} {verb} not in {where} of {release}, so no row matches {pronoun}. {rule}; {listing}.",
         NoMatchWarning,
         stacklevel=_caller_stacklevel(),
     )
@@ -477,10 +487,11 @@ def _existing_values(
         existing["subject_id"] = unique_subject_ids(version=version, storage_options=storage_options)
     if "project_name" in arguments:
         existing["project_name"] = unique_project_names(version=version, storage_options=storage_options)
-    columns = [_COLUMN[a] for a in ("modality", "data_level") if a in arguments]
+    own_columns = ("modality", "data_level", "name")
+    columns = [_COLUMN[a] for a in own_columns if a in arguments]
     if columns:
         table = read_table("asset_basics", columns=columns, version=version, storage_options=storage_options)
-        for argument in ("modality", "data_level"):
+        for argument in own_columns:
             if argument in arguments:
                 existing[argument] = sorted(_distinct(table.column(_COLUMN[argument])))
     return existing
@@ -491,8 +502,13 @@ def _warn_values_not_in_table(
     missing: dict[str, list[str]],
     version: str | None,
     storage_options: dict[str, Any] | None,
+    *,
+    folded: Sequence[str] = (),
 ) -> None:
-    """Of the requested values missing from an answer, warn about those the table does not hold at all."""
+    """Of the requested values missing from an answer, warn about those the table does not hold at all.
+
+    Values of the arguments in ``folded`` are compared ignoring case.
+    """
     missing = {argument: values for argument, values in missing.items() if values}
     if not missing:
         return
@@ -502,6 +518,12 @@ def _warn_values_not_in_table(
         return
     release = _settings(version, storage_options).version
     for argument, values in missing.items():
+        if argument in folded:
+            known = {v.casefold() for v in existing[argument]}
+            unknown = [v for v in values if v.casefold() not in known]
+            if unknown:
+                _warn_no_match(call, argument, unknown, existing[argument], release, rule=_FOLDED_RULE)
+            continue
         known = set(existing[argument])
         unknown = [v for v in values if v not in known]
         if unknown:
@@ -596,14 +618,59 @@ def _frame_reader(name: str) -> Callable[..., pd.DataFrame]:
 
 
 def _rows_with_any(table: pa.Table, column: str, values: list[str]) -> pa.Table:
-    """Rows of ``table`` whose list column ``column`` holds any of ``values``."""
+    """Rows of ``table`` whose list column ``column`` holds any of ``values``, ignoring case.
+
+    Whole items are compared (``behavior`` does not match ``behavior-videos``); rows keep their order.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     lists = table.column(column).combine_chunks()
-    hits = pc.is_in(pc.list_flatten(lists), value_set=pa.array(values, pa.string()))
+    wanted = pa.array(sorted({v.casefold() for v in values}), pa.string())
+    hits = pc.is_in(pc.utf8_lower(pc.list_flatten(lists)), value_set=wanted)
     parents = pc.filter(pc.list_parent_indices(lists), hits)
     return table.take(pc.unique(parents))
+
+
+def _check_time(argument: str, value: Any) -> Any:
+    """A time bound as an aware UTC datetime; a time without an offset is lab time (America/Los_Angeles)."""
+    from biodata_cache.records import lab_time_zone
+
+    example = f"{argument}='2024-03-01T12:00:00-08:00' (or '2024-03-01T20:00:00Z', or a datetime)"
+    if isinstance(value, str):
+        text = value.strip()
+        if text[-1:] in ("Z", "z"):
+            text = text[:-1] + "+00:00"
+        if _DATE_ONLY.match(text):  # midnight; Python 3.10's fromisoformat reads "2024-03-01+00:00" wrongly
+            text = text[:10] + "T00:00:00" + text[10:]
+        try:
+            parsed = dt.datetime.fromisoformat(text) if text else None
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise InvalidInputError(
+                f"{argument} must be an ISO 8601 time such as {example}; {value!r} does not parse."
+            )
+    elif isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        raise InvalidInputError(
+            f"{argument} must be an ISO 8601 str or a datetime, got {type(value).__name__} {value!r:.60}; "
+            f"pass e.g. {example}."
+        )
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        # The lab-time rule of docs/reference/record-shapes.md for times recorded without an offset.
+        parsed = parsed.replace(tzinfo=lab_time_zone())
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def _check_count(argument: str, value: Any, *, allow_none: bool) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        allowed = "a non-negative int or None (no limit)" if allow_none else "a non-negative int"
+        raise InvalidInputError(f"{argument} must be {allowed}, got {type(value).__name__} {value!r:.60}.")
+    return value
 
 
 def asset_basics(
@@ -612,11 +679,20 @@ def asset_basics(
     project_name: str | Sequence[str] | None = None,
     modality: str | Sequence[str] | None = None,
     data_level: str | Sequence[str] | None = None,
+    name: str | Sequence[str] | None = None,
+    name_contains: str | None = None,
+    acquisition_start_before: str | dt.datetime | None = None,
+    acquisition_start_after: str | dt.datetime | None = None,
     columns: list[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    include_total: bool = False,
     version: str | None = None,
     storage_options: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """One row per data asset, optionally filtered.
+) -> pd.DataFrame | tuple[pd.DataFrame, int]:
+    """One row per data asset, optionally filtered and paged, ordered by asset name.
+
+    Filters combine with AND.
 
     Parameters
     ----------
@@ -624,25 +700,56 @@ def asset_basics(
         Keep rows whose value equals this str (or is in this list of str). Pushed down to parquet.
         Values are exact and case-sensitive: ``data_level`` is ``"raw"`` or ``"derived"``.
     modality
-        Keep assets that have this modality abbreviation (or any of these), e.g. ``"ecephys"``.
+        Keep assets that have this modality abbreviation (or any of these), e.g. ``"ecephys"``. Whole
+        abbreviations match, ignoring case: ``"ECEPHYS"`` matches ``ecephys``, ``"behavior"`` does not
+        match ``behavior-videos``.
+    name
+        Keep the asset with this exact name (or the assets with these names). Pushed down to parquet.
+    name_contains
+        Keep assets whose name contains this text, ignoring case. The text is literal, not a pattern:
+        ``%``, ``_``, ``.`` and ``*`` match themselves.
+    acquisition_start_before, acquisition_start_after
+        Keep assets whose ``acquisition_start_time`` is strictly before ``acquisition_start_before``
+        and at or after ``acquisition_start_after`` (a half-open interval ``[after, before)``, as in
+        biodata-cache 0.42). Each is an ISO 8601 str (``"2024-03-01T12:00:00-08:00"``,
+        ``"2024-03-01T20:00:00Z"``, ``"2024-03-01"`` for midnight) or a ``datetime``. Times are compared
+        as instants, whatever their offsets. A time **without an offset** (a naive ``datetime``
+        included) is lab time, America/Los_Angeles with daylight saving, the rule the tables apply to
+        acquisition times recorded without an offset (docs/reference/record-shapes.md). Assets without
+        an acquisition start time are left out when either bound is given. Pushed down to parquet.
     columns
         Columns to read (default: all). Unknown names raise :class:`InvalidInputError`.
+    limit, offset
+        Return at most ``limit`` rows (default ``None``: all; no other cap applies) after skipping the
+        first ``offset`` rows of the matching rows ordered by name.
+    include_total
+        Also return the number of matching rows before ``limit`` and ``offset``.
     version, storage_options
         See :func:`unique_project_names`.
 
     Returns
     -------
-    pandas.DataFrame
-        Empty when no asset matches all the filters together.
+    pandas.DataFrame, or tuple of (pandas.DataFrame, int)
+        The matching rows ordered by ``name`` (empty when no asset matches all the filters together).
+        With ``include_total=True``, the tuple ``(rows, total)`` as in biodata-cache 0.42.
+
+    Raises
+    ------
+    InvalidInputError
+        For an argument of the wrong type, an empty value, a time that does not parse, a negative
+        ``limit`` or ``offset``, or ``acquisition_start_after`` not before ``acquisition_start_before``.
 
     Warns
     -----
     NoMatchWarning
-        When a filter value does not occur in the table at all (``modality="ephys"``,
-        ``data_level="Raw"``, a mistyped subject id): the message names the argument, the value and the
-        closest existing values. Values that exist but match no asset together (a subject without
-        ``ecephys`` assets) give an empty DataFrame without a warning.
+        When a ``subject_id``, ``project_name``, ``modality``, ``data_level`` or ``name`` value does not
+        occur in the table at all (``modality="ephys"``, ``data_level="Raw"``, a mistyped subject id):
+        the message names the argument, the value and the closest existing values. Values that exist but
+        match no asset together (a subject without ``ecephys`` assets) give an empty DataFrame without a
+        warning.
     """
+    import pyarrow.compute as pc
+
     table = get_table("asset_basics")
     columns = table.check_columns(columns)
     requested = {
@@ -650,22 +757,56 @@ def asset_basics(
         "project_name": _check_strings("project_name", project_name),
         "data_level": _check_strings("data_level", data_level),
         "modality": _check_strings("modality", modality),
+        "name": _check_strings("name", name),
     }
+    if name_contains is not None and (not isinstance(name_contains, str) or not name_contains):
+        raise InvalidInputError(
+            f"name_contains must be a non-empty str (literal text, case ignored), got "
+            f"{type(name_contains).__name__} {name_contains!r:.60}; for exact names pass name=."
+        )
+    before = (
+        None
+        if acquisition_start_before is None
+        else _check_time("acquisition_start_before", acquisition_start_before)
+    )
+    after = (
+        None
+        if acquisition_start_after is None
+        else _check_time("acquisition_start_after", acquisition_start_after)
+    )
+    if before is not None and after is not None and not after < before:
+        raise InvalidInputError(
+            f"acquisition_start_after ({after.isoformat()}) must be before acquisition_start_before "
+            f"({before.isoformat()}): the interval [after, before) is empty. Swap them or widen it."
+        )
+    limit = _check_count("limit", limit, allow_none=True)
+    offset = _check_count("offset", offset, allow_none=False)
+    if not isinstance(include_total, bool):
+        raise InvalidInputError(f"include_total must be True or False, got {include_total!r:.60}.")
+    # Pushed down to the parquet read: exact values and the time bounds (timestamp[us, UTC] column,
+    # compared with UTC instants).
     filters = [
         *_in_filter("subject_id", requested["subject_id"]),
         *_in_filter("project_name", requested["project_name"]),
         *_in_filter("data_level", requested["data_level"]),
+        *_in_filter("name", requested["name"]),
     ]
+    if before is not None:
+        filters.append(("acquisition_start_time", "<", before))
+    if after is not None:
+        filters.append(("acquisition_start_time", ">=", after))
     modalities = requested["modality"]
     read_columns = columns
     if columns is not None:
         # Columns that tell which requested values appear in the answer: modalities (filtered here) and
-        # those filtered with several values (a single pushed-down value appears in every row).
+        # those filtered with several values (a single pushed-down value appears in every row); name,
+        # to order the rows and to match name_contains.
         extra = [
             _COLUMN[argument]
             for argument, values in requested.items()
             if values and (argument == "modality" or len(values) > 1)
         ]
+        extra.append("name")
         read_columns = [*columns, *(c for c in dict.fromkeys(extra) if c not in columns)]
     data = read_table(
         "asset_basics",
@@ -674,13 +815,25 @@ def asset_basics(
         version=version,
         storage_options=storage_options,
     )
+    # Not parquet filters (pyarrow.compute on the table read with the filters above): a list item equal
+    # ignoring case, and a case-insensitive literal substring.
     if modalities:
         data = _rows_with_any(data, "modalities", modalities)
-    missing = {a: _missing(data, _COLUMN[a], values) for a, values in requested.items() if values}
-    _warn_values_not_in_table("asset_basics", missing, version, storage_options)
+    if name_contains is not None:
+        data = data.filter(pc.match_substring(data.column("name"), name_contains, ignore_case=True))
+    missing = {
+        a: _missing(data, _COLUMN[a], values, fold=a == "modality")
+        for a, values in requested.items()
+        if values
+    }
+    _warn_values_not_in_table("asset_basics", missing, version, storage_options, folded=("modality",))
+    data = data.sort_by([("name", "ascending")])
+    total = data.num_rows
+    data = data.slice(offset, limit)
     if columns is not None:
         data = data.select(columns)
-    return data.to_pandas()
+    frame = data.to_pandas()
+    return (frame, total) if include_total else frame
 
 
 source_data = _frame_reader("source_data")

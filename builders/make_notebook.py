@@ -49,7 +49,7 @@ print("reading from", os.environ.get("BIODATA_CACHE_ROOT", "s3://allen-data-view
     ("code", "bdc.get_cache_registry()"),
     (
         "markdown",
-        "## One row per asset\n\nFilters (`subject_id`, `project_name`, `modality`, `data_level`) and `columns` are pushed down to the parquet file.",
+        "## One row per asset\n\nFilters (`subject_id`, `project_name`, `modality`, `data_level`, `name`, acquisition time bounds) and `columns` are pushed down to the parquet file. Rows come ordered by name.",
     ),
     (
         "code",
@@ -57,6 +57,17 @@ print("reading from", os.environ.get("BIODATA_CACHE_ROOT", "s3://allen-data-view
 basics = bdc.asset_basics(project_name=projects[0], data_level="raw",
                           columns=["name", "subject_id", "modalities", "acquisition_start_time"])
 basics.head()""",
+    ),
+    (
+        "markdown",
+        "Modalities match whole abbreviations, ignoring case; `name_contains` is a literal, case-insensitive substring. Time bounds are ISO 8601 (without an offset: lab time, America/Los_Angeles), `[after, before)`. `limit` / `offset` page through the rows and `include_total=True` also returns how many match.",
+    ),
+    (
+        "code",
+        """page, total = bdc.asset_basics(modality="ECEPHYS", acquisition_start_after="2023-01-01T00:00:00-08:00",
+                               columns=["name", "acquisition_start_time"], limit=5, include_total=True)
+print(f"{total} ecephys assets acquired since 2023; the first {len(page)} by name:")
+page""",
     ),
     (
         "markdown",
