@@ -218,6 +218,7 @@ def read_table(
     columns: list[str] | None = None,
     filters: list[tuple[str, str, Any]] | None = None,
     parameters: dict[str, str] | None = None,
+    force_update: bool = False,
     version: str | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> pa.Table:
@@ -235,6 +236,10 @@ def read_table(
         ``==``, ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, and ``in`` / ``not in`` with a list of values.
     parameters
         Values of the entry's parameters as str, e.g. ``{"subject_id": "692478"}`` for ``qc``.
+    force_update
+        Update the store from the source before reading (``MEMORY`` and ``LOCAL`` stores, which this
+        process builds; only records changed since the last build are read). A shared store raises
+        :class:`~biodata_cache.InvalidInputError` saying how to publish (``biodata-cache build``).
     version, storage_options
         See :func:`unique_project_names`.
 
@@ -249,6 +254,7 @@ def read_table(
     VersionNotFoundError, TableNotFoundError
         When the version or the table does not exist in the store.
     """
+    _update_first(force_update, version, storage_options)
     from biodata_cache.registry import canonical_table_name
     from biodata_cache.store import translate_errors
 
@@ -533,19 +539,63 @@ def _warn_values_not_in_table(
 # -- distinct-value tables ----------------------------------------------------------------------------
 
 
+_FORCE_DOC_TEXT = """    force_update
+        Update the store from the source before reading (``MEMORY`` and ``LOCAL`` stores, which this
+        process builds; only records changed since the last build are read). A shared store raises
+        :class:`~biodata_cache.InvalidInputError` saying how to publish (``biodata-cache build``).
+"""
+
+
+def _update_first(force_update: Any, version: str | None, storage_options: dict[str, Any] | None) -> None:
+    """``force_update=True``: bring a store this process builds up to date with the source, or say why not.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``force_update`` is not a bool, or the store is one readers never write to (a published or
+        shared store, another version, a named folder that does not exist).
+    """
+    if force_update is False:
+        return
+    if force_update is not True:
+        raise InvalidInputError(f"force_update must be True or False, got {force_update!r}.")
+    settings = _settings(version, storage_options)
+    if not settings.builds_on_read:
+        if settings.backend not in ("MEMORY", "LOCAL"):
+            what = f"a shared store (backend {settings.backend})"
+        elif settings.missing_local_root:
+            what = "a folder that does not exist"
+        else:
+            what = f"version {settings.version}, not this package's {config.version_folder(None)}"
+        raise InvalidInputError(
+            f"force_update=True updates a store this process builds (BIODATA_CACHE_BACKEND=MEMORY or "
+            f"LOCAL), but {settings.root} is {what}: readers never write there. To publish new tables, "
+            f"run `biodata-cache --root {settings.root} build --source {settings.source}` (or "
+            f"biodata_cache.sync.update_all_tables(root=...)), then read without force_update."
+        )
+    _build_on_read(settings, reason="force_update=True")
+
+
 def _list_reader(name: str) -> Callable[..., list[str]]:
     """The one-liner of a distinct-value table, documented from its declaration."""
     table = get_table(name)
 
-    def reader(*, version: str | None = None, storage_options: dict[str, Any] | None = None) -> list[str]:
-        return _to_list(read_table(name, version=version, storage_options=storage_options))
+    def reader(
+        *,
+        force_update: bool = False,
+        version: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> list[str]:
+        return _to_list(
+            read_table(name, force_update=force_update, version=version, storage_options=storage_options)
+        )
 
     reader.__name__ = reader.__qualname__ = name
     reader.__doc__ = f"""{table.description}
 
     Parameters
     ----------
-    version
+{_FORCE_DOC_TEXT}    version
         Version to read (``"0.1"`` or ``"bdc-v0.1"``); default: ``BIODATA_CACHE_VERSION`` or the
         installed major.minor.
     storage_options
@@ -595,9 +645,11 @@ def _frame_reader(name: str) -> Callable[..., pd.DataFrame]:
     def reader(
         *,
         columns: list[str] | None = None,
+        force_update: bool = False,
         version: str | None = None,
         storage_options: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
+        _update_first(force_update, version, storage_options)
         return _frame(name, columns=columns, version=version, storage_options=storage_options)
 
     reader.__name__ = reader.__qualname__ = name
@@ -607,7 +659,7 @@ def _frame_reader(name: str) -> Callable[..., pd.DataFrame]:
     ----------
     columns
         Columns to read (default: all): {", ".join(table.column_names)}.
-    version, storage_options
+{_FORCE_DOC_TEXT}    version, storage_options
         See :func:`unique_project_names`.
 
     Returns
@@ -687,6 +739,7 @@ def asset_basics(
     limit: int | None = None,
     offset: int = 0,
     include_total: bool = False,
+    force_update: bool = False,
     version: str | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, int]:
@@ -724,6 +777,10 @@ def asset_basics(
         first ``offset`` rows of the matching rows ordered by name.
     include_total
         Also return the number of matching rows before ``limit`` and ``offset``.
+    force_update
+        Update the store from the source before reading (``MEMORY`` and ``LOCAL`` stores, which this
+        process builds; only records changed since the last build are read). A shared store raises
+        :class:`~biodata_cache.InvalidInputError` saying how to publish (``biodata-cache build``).
     version, storage_options
         See :func:`unique_project_names`.
 
@@ -748,6 +805,7 @@ def asset_basics(
         match no asset together (a subject without ``ecephys`` assets) give an empty DataFrame without a
         warning.
     """
+    _update_first(force_update, version, storage_options)
     import pyarrow.compute as pc
 
     table = get_table("asset_basics")
@@ -844,6 +902,7 @@ def qc(
     *,
     asset_names: str | Sequence[str] | None = None,
     columns: list[str] | None = None,
+    force_update: bool = False,
     version: str | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
@@ -857,6 +916,10 @@ def qc(
         name): the message names the asset's subject and the call that works.
     asset_names
         Keep metrics of these assets only (pushed down to parquet).
+    force_update
+        Update the store from the source before reading (``MEMORY`` and ``LOCAL`` stores, which this
+        process builds; only records changed since the last build are read). A shared store raises
+        :class:`~biodata_cache.InvalidInputError` saying how to publish (``biodata-cache build``).
     columns, version, storage_options
         See :func:`asset_basics`.
 
@@ -877,6 +940,7 @@ def qc(
         When ``subject_id`` is not in :func:`unique_subject_ids`, or an asset name is not in
         ``asset_basics`` at all: the message names the closest existing values.
     """
+    _update_first(force_update, version, storage_options)
     parameters = None
     if subject_id is not None:
         if not isinstance(subject_id, str) or not subject_id:
@@ -1010,6 +1074,7 @@ def raw_to_derived(
     modality: str | Sequence[str] | None = None,
     latest: bool = False,
     *,
+    force_update: bool = False,
     version: str | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> list[str] | dict[str, list[str]]:
@@ -1026,6 +1091,10 @@ def raw_to_derived(
         (derived assets without a recorded pipeline form one group), the one with the latest
         ``processing_time`` (ties and missing times: the greatest name wins among those of the latest
         time; a missing time counts as older than any time).
+    force_update
+        Update the store from the source before reading (``MEMORY`` and ``LOCAL`` stores, which this
+        process builds; only records changed since the last build are read). A shared store raises
+        :class:`~biodata_cache.InvalidInputError` saying how to publish (``biodata-cache build``).
     version, storage_options
         See :func:`unique_project_names`.
 
@@ -1048,6 +1117,7 @@ def raw_to_derived(
         When a ``modality`` is not the modality of any asset in ``asset_basics`` (``"ephys"`` for
         ``"ecephys"``); the message names the closest existing modalities.
     """
+    _update_first(force_update, version, storage_options)
     single = isinstance(asset_name, str)
     if asset_name is None:
         raise InvalidInputError("asset_name must be a str or a list of str (raw asset names), got None.")

@@ -954,9 +954,9 @@ def build_for_read(settings: config.Settings, *, reason: str) -> None:
             cause = _without_traceback(error)
             raise _docdb_error(settings, f"DocDB at {source.host} cannot be reached ({cause})") from cause
     logger.warning(
-        "%s: building every table from source %r into %s now. This reads every record and is slow; to "
-        "read the published tables instead set BIODATA_CACHE_BACKEND=S3 (or BIODATA_CACHE_ROOT to a "
-        "published store).",
+        "%s: building the tables from source %r into %s now. A first build reads every record and is "
+        "slow; to read the published tables instead set BIODATA_CACHE_BACKEND=S3 (or BIODATA_CACHE_ROOT "
+        "to a published store).",
         reason,
         settings.source,
         settings.root,
