@@ -236,11 +236,7 @@ def read_table(
         ``==``, ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, and ``in`` / ``not in`` with a list of values.
     parameters
         Values of the entry's parameters as str, e.g. ``{"subject_id": "692478"}`` for ``qc``.
-    force_update
-        Update the store from the source before reading (``MEMORY`` and ``LOCAL`` stores, which this
-        process builds; only records changed since the last build are read). A shared store raises
-        :class:`~biodata_cache.InvalidInputError` saying how to publish (``biodata-cache build``).
-    version, storage_options
+    force_update, version, storage_options
         See :func:`unique_project_names`.
 
     Returns
@@ -539,13 +535,6 @@ def _warn_values_not_in_table(
 # -- distinct-value tables ----------------------------------------------------------------------------
 
 
-_FORCE_DOC_TEXT = """    force_update
-        Update the store from the source before reading (``MEMORY`` and ``LOCAL`` stores, which this
-        process builds; only records changed since the last build are read). A shared store raises
-        :class:`~biodata_cache.InvalidInputError` saying how to publish (``biodata-cache build``).
-"""
-
-
 def _update_first(force_update: Any, version: str | None, storage_options: dict[str, Any] | None) -> None:
     """``force_update=True``: bring a store this process builds up to date with the source, or say why not.
 
@@ -595,7 +584,11 @@ def _list_reader(name: str) -> Callable[..., list[str]]:
 
     Parameters
     ----------
-{_FORCE_DOC_TEXT}    version
+    force_update
+        Update the store from the source before reading (``MEMORY`` and ``LOCAL`` stores, which this
+        process builds; only records changed since the last build are read). A shared store raises
+        :class:`~biodata_cache.InvalidInputError` saying how to publish (``biodata-cache build``).
+    version
         Version to read (``"0.1"`` or ``"bdc-v0.1"``); default: ``BIODATA_CACHE_VERSION`` or the
         installed major.minor.
     storage_options
@@ -659,7 +652,7 @@ def _frame_reader(name: str) -> Callable[..., pd.DataFrame]:
     ----------
     columns
         Columns to read (default: all): {", ".join(table.column_names)}.
-{_FORCE_DOC_TEXT}    version, storage_options
+    force_update, version, storage_options
         See :func:`unique_project_names`.
 
     Returns
@@ -777,11 +770,7 @@ def asset_basics(
         first ``offset`` rows of the matching rows ordered by name.
     include_total
         Also return the number of matching rows before ``limit`` and ``offset``.
-    force_update
-        Update the store from the source before reading (``MEMORY`` and ``LOCAL`` stores, which this
-        process builds; only records changed since the last build are read). A shared store raises
-        :class:`~biodata_cache.InvalidInputError` saying how to publish (``biodata-cache build``).
-    version, storage_options
+    force_update, version, storage_options
         See :func:`unique_project_names`.
 
     Returns
@@ -916,11 +905,7 @@ def qc(
         name): the message names the asset's subject and the call that works.
     asset_names
         Keep metrics of these assets only (pushed down to parquet).
-    force_update
-        Update the store from the source before reading (``MEMORY`` and ``LOCAL`` stores, which this
-        process builds; only records changed since the last build are read). A shared store raises
-        :class:`~biodata_cache.InvalidInputError` saying how to publish (``biodata-cache build``).
-    columns, version, storage_options
+    columns, force_update, version, storage_options
         See :func:`asset_basics`.
 
     Returns
@@ -1091,11 +1076,7 @@ def raw_to_derived(
         (derived assets without a recorded pipeline form one group), the one with the latest
         ``processing_time`` (ties and missing times: the greatest name wins among those of the latest
         time; a missing time counts as older than any time).
-    force_update
-        Update the store from the source before reading (``MEMORY`` and ``LOCAL`` stores, which this
-        process builds; only records changed since the last build are read). A shared store raises
-        :class:`~biodata_cache.InvalidInputError` saying how to publish (``biodata-cache build``).
-    version, storage_options
+    force_update, version, storage_options
         See :func:`unique_project_names`.
 
     Returns
