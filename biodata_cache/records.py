@@ -587,7 +587,8 @@ class Asset:
 
 
 def _year(value: str | None) -> int | None:
-    """A year of birth given as 4 digits (text or number); anything else is no year."""
+    """A year of birth given as 4 digits from 1800 (text or number); anything else is not a year
+    (:func:`check_record` rejects a record holding one)."""
     if value is None or len(value) != 4 or not value.isdigit() or value < "1800":
         return None
     return int(value)
@@ -796,7 +797,7 @@ RECORD_FIELDS: dict[str, str] = {
     "subject.subject_details": "object",
     "subject.subject_details.genotype": "text",
     "subject.subject_details.date_of_birth": "time",
-    "subject.subject_details.year_of_birth": "text",
+    "subject.subject_details.year_of_birth": "year",
     "acquisition": "object",
     "acquisition.acquisition_type": "text",
     "acquisition.acquisition_start_time": "time",
@@ -814,7 +815,7 @@ RECORD_FIELDS: dict[str, str] = {
     "acquisition.experimenter_full_name[].name": "text",
     "acquisition.subject_details": "object",
     "acquisition.subject_details.date_of_birth": "time",
-    "acquisition.subject_details.year_of_birth": "text",
+    "acquisition.subject_details.year_of_birth": "year",
     "session": "object",
     "session.session_type": "text",
     "session.session_start_time": "time",
@@ -926,6 +927,7 @@ _EXPECTED = {
     "name": "a string",
     "text": "a string (or an integer)",
     "time": "an ISO 8601 time such as '2026-02-13T18:31:13Z'",
+    "year": "a year such as 1990 (a number or 4 digits)",
     "object": "an object",
     "objects": "a list of objects",
     "steps": "a list of processing steps (objects, or lists of objects)",
@@ -987,6 +989,8 @@ def _problem(value: Any, shape: _Shape) -> tuple[str, _Shape, Any] | None:
         return None if isinstance(value, str) else ("", shape, value)
     if kind == "time":
         return None if _is_time(value) else ("", shape, value)
+    if kind == "year":
+        return None if _year(text(value) if _is_text(value) else None) is not None else ("", shape, value)
     if kind == "textmap":
         if not isinstance(value, dict):
             return "", shape, value

@@ -107,6 +107,10 @@ def violation(value: Any, pattern: str, where: str) -> str | None:
         return None if isinstance(value, str) else where
     if kind == "time":
         return None if _time_ok(value) else where
+    if kind == "year":  # a number or 4 digits, from 1800
+        digits = str(value) if _is_int(value) or isinstance(value, str) else ""
+        digits = digits.strip()
+        return None if len(digits) == 4 and digits.isdigit() and digits >= "1800" else where
     if kind == "textmap":
         if not isinstance(value, dict):
             return where

@@ -412,3 +412,12 @@ def test_age_falls_back_to_january_first_of_the_year_of_birth():
 def test_metadata_core_has_the_last_modified_time_of_either_shape():
     (v1,) = rows.metadata_core_rows(json.loads((REAL / "v1_behavior_derived_qc.json").read_text()))
     assert v1["_last_modified"] == dt.datetime(2025, 4, 14, 4, 10, 39, 724000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("year", ["nineteen", 19.5, "199", True, 1700])
+def test_a_year_of_birth_that_is_not_a_year_is_rejected_not_read_as_no_age(year):
+    record = {"_id": "x", "subject": {"subject_details": {"year_of_birth": year}}}
+    expected = r"subject\.subject_details\.year_of_birth: expected a year"
+    with pytest.raises(records.RecordError, match=expected):
+        records.check_record(record)
+    records.check_record({"_id": "x", "subject": {"subject_details": {"year_of_birth": " 1990 "}}})
