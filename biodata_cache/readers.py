@@ -373,6 +373,7 @@ _EXISTING = {
     "modality": ("asset_basics.modalities", "biodata_cache.asset_basics(columns=['modalities'])"),
     "data_level": ("asset_basics.data_level", "biodata_cache.asset_basics(columns=['data_level'])"),
     "asset_names": ("asset_basics.name", "biodata_cache.asset_basics(columns=['name'])"),
+    "raw_asset_name": ("qc_raw_assets.raw_asset_name", "biodata_cache.read_table('qc_raw_assets')"),
     "name": ("asset_basics.name", "biodata_cache.asset_basics(columns=['name'])"),
 }
 # asset_basics column holding each filter argument's values.
@@ -889,53 +890,94 @@ source_data = _frame_reader("source_data")
 def qc(
     subject_id: str | None = None,
     *,
+    raw_asset_name: str | None = None,
     asset_names: str | Sequence[str] | None = None,
     columns: list[str] | None = None,
+    lazy: bool = False,
+    return_df: bool = True,
     force_update: bool = False,
     version: str | None = None,
     storage_options: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """Quality-control metrics, one row per metric.
+) -> pd.DataFrame | str | list[str] | None:
+    """Quality-control metrics along each raw asset's lineage, one row per metric.
+
+    A metric that a derived asset inherits from the asset it was made from is one row, at the earliest
+    asset that has it (``downstream_asset_names`` lists the others), and only the newest processing chain
+    of each set of modalities is kept, as in biodata-cache 0.42 (see :mod:`biodata_cache.lineage`).
 
     Parameters
     ----------
     subject_id
         Read only this subject's partition (one file, whatever the number of subjects). ``None`` reads
-        every subject. An asset name here is an error (biodata-cache 0.42's ``qc`` took a raw asset
-        name): the message names the asset's subject and the call that works.
+        every subject. A raw asset name here (0.42's ``qc`` took one first) is read as ``raw_asset_name``;
+        another asset name is an error naming the call that works.
+    raw_asset_name
+        Read the metrics of this raw asset and the assets derived from it: a small index
+        (``qc_raw_assets``) names the subject partition(s) that hold them, and only those are opened.
     asset_names
-        Keep metrics of these assets only (pushed down to parquet).
-    columns, force_update, version, storage_options
+        Keep metrics of these assets only (``asset_name``: where each metric first appears in the chain;
+        pushed down to parquet).
+    columns
+        Columns to read (default: all).
+    lazy
+        Return the location of the data instead of reading it (nothing is read or checked): the URL of
+        the one partition file, a list of URLs when a raw asset's rows are in several, or the URL glob of
+        every partition (``.../qc/*/*.pqt``, for DuckDB's ``read_parquet(..., hive_partitioning=true)``).
+    return_df
+        ``False``: read nothing and return ``None`` (0.42 used it with ``force_update=True`` to rebuild
+        without reading).
+    force_update, version, storage_options
         See :func:`asset_basics`.
 
     Returns
     -------
-    pandas.DataFrame
-        Empty, without a warning, for a subject of :func:`unique_subject_ids` that has no QC metrics
-        and for assets of ``asset_basics`` that have none (or belong to another subject).
+    pandas.DataFrame, str, list of str or None
+        A DataFrame; empty, without a warning, for a subject of :func:`unique_subject_ids` or a raw asset
+        of ``asset_basics`` that has no QC metrics. With ``lazy=True`` the location(s); with
+        ``return_df=False`` None.
 
     Raises
     ------
     InvalidInputError
-        If ``subject_id`` is not a non-empty str, or is an asset name.
+        If an argument has the wrong type, or ``subject_id`` / ``raw_asset_name`` is the name of an asset
+        that is not a raw asset with QC (the message names its raw asset and the call that works).
 
     Warns
     -----
     NoMatchWarning
-        When ``subject_id`` is not in :func:`unique_subject_ids`, or an asset name is not in
-        ``asset_basics`` at all: the message names the closest existing values.
+        When ``subject_id`` is not in :func:`unique_subject_ids`, ``raw_asset_name`` is not an asset of
+        ``asset_basics``, or an asset name is not in ``asset_basics`` at all: the message names the closest
+        existing values.
     """
     _update_first(force_update, version, storage_options)
-    parameters = None
-    if subject_id is not None:
-        if not isinstance(subject_id, str) or not subject_id:
+    for argument, value in (("lazy", lazy), ("return_df", return_df)):
+        if not isinstance(value, bool):
+            got = f"{type(value).__name__} {value!r}"
+            raise InvalidInputError(f"{argument} must be True or False, got {got}.")
+    for argument, value in (("subject_id", subject_id), ("raw_asset_name", raw_asset_name)):
+        if value is not None and (not isinstance(value, str) or not value):
+            example = "'692478'" if argument == "subject_id" else "'ecephys_692478_2023-09-26_13-07-10'"
             raise InvalidInputError(
-                f"subject_id must be a non-empty str such as '692478', got {type(subject_id).__name__} "
-                f"{subject_id!r}."
+                f"{argument} must be a non-empty str such as {example}, got {type(value).__name__} {value!r}."
             )
-        parameters = {"subject_id": subject_id}
+    if subject_id is not None and raw_asset_name is not None:
+        raise InvalidInputError(
+            f"qc() takes a subject id or a raw asset name, not both: got subject_id={subject_id!r} and "
+            f"raw_asset_name={raw_asset_name!r}."
+        )
     names = _check_strings("asset_names", asset_names)
     columns = get_table("qc").check_columns(columns)
+    if not return_df:
+        return None
+    # 0.42's first parameter was a raw asset name (AIND asset names have "_"; subject ids do not).
+    as_raw_asset = subject_id is not None and "_" in subject_id
+    if as_raw_asset and _raw_asset_subjects(subject_id, version, storage_options):
+        subject_id, raw_asset_name = None, subject_id
+    if raw_asset_name is not None:
+        return _qc_of_raw_asset(raw_asset_name, names, columns, lazy, version, storage_options)
+    if lazy:
+        return _qc_location(subject_id, version, storage_options)
+    parameters = None if subject_id is None else {"subject_id": subject_id}
     read_columns = columns
     if names and len(names) > 1 and columns is not None and "asset_name" not in columns:
         read_columns = [*columns, "asset_name"]  # to tell which requested assets appear in the answer
@@ -957,6 +999,121 @@ def qc(
     if read_columns is not columns:
         data = data.select(columns)
     return data.to_pandas()
+
+
+def _raw_asset_subjects(
+    name: str, version: str | None, storage_options: dict[str, Any] | None
+) -> list[str | None] | None:
+    """The qc partitions holding a raw asset's rows (from ``qc_raw_assets``); None for a release without
+    the index."""
+    try:
+        index = read_table(
+            "qc_raw_assets",
+            columns=["subject_id"],
+            filters=[("raw_asset_name", "==", name)],
+            version=version,
+            storage_options=storage_options,
+        )
+    except TableNotFoundError:
+        return None
+    return index.column("subject_id").to_pylist()
+
+
+def _qc_location(subject_id: str | None, version: str | None, storage_options: dict[str, Any] | None) -> str:
+    from biodata_cache.publish import partition_path
+
+    settings = _settings(version, storage_options)
+    path = partition_path(get_table("qc"), subject_id) if subject_id is not None else "qc/*/*.pqt"
+    return _store(settings).url(f"{settings.version}/{path}")
+
+
+def _qc_of_raw_asset(
+    name: str,
+    names: list[str] | None,
+    columns: list[str] | None,
+    lazy: bool,
+    version: str | None,
+    storage_options: dict[str, Any] | None,
+) -> pd.DataFrame | str | list[str]:
+    """``qc(raw_asset_name=...)``: open only the partitions the index names."""
+    import pyarrow as pa
+
+    subjects = _raw_asset_subjects(name, version, storage_options)
+    if lazy:
+        if subjects is None:  # a release without the index: the rows may be in any partition
+            return _qc_location(None, version, storage_options)
+        locations = [_qc_location(s, version, storage_options) for s in subjects]
+        return locations[0] if len(locations) == 1 else locations
+    filters = [("raw_asset_name", "==", name), *_in_filter("asset_name", names)]
+    read_columns = columns
+    if columns is not None and names and "asset_name" not in columns:
+        read_columns = [*columns, "asset_name"]
+    parts = [
+        read_table(
+            "qc",
+            columns=read_columns,
+            filters=filters,
+            parameters=None if subject is None else {"subject_id": subject},
+            version=version,
+            storage_options=storage_options,
+        )
+        for subject in (subjects if subjects and None not in subjects else [None])
+    ]
+    data = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    if not subjects and not data.num_rows:
+        _check_raw_asset(name, version, storage_options)
+    if names:
+        missing = _missing(data, "asset_name", names)
+        if missing:
+            _warn_asset_names_not_in_table(None, missing, version, storage_options)
+    if read_columns is not columns:
+        data = data.select(columns)
+    return data.to_pandas()
+
+
+def _check_raw_asset(name: str, version: str | None, storage_options: dict[str, Any] | None) -> None:
+    """A raw asset name with no QC rows: fine for a raw asset without metrics, an error for a derived
+    asset (naming its raw asset), a warning for a name no asset has."""
+    try:
+        assets = read_table(
+            "asset_basics",
+            columns=["name", "subject_id", "data_level"],
+            filters=[("name", "==", name)],
+            version=version,
+            storage_options=storage_options,
+        ).to_pylist()
+        if not assets:
+            known = read_table(
+                "qc_raw_assets", columns=["raw_asset_name"], version=version, storage_options=storage_options
+            )
+    except TableNotFoundError:  # a release without the tables to compare with: the answer stands
+        return
+    if not assets:
+        release = _settings(version, storage_options).version
+        _warn_no_match("qc", "raw_asset_name", [name], _distinct(known.column("raw_asset_name")), release)
+        return
+    if assets[0]["data_level"] != "derived":
+        return
+    sources = (
+        read_table(
+            "source_data",
+            columns=["source_data"],
+            filters=[("name", "==", name)],
+            version=version,
+            storage_options=storage_options,
+        )
+        .column("source_data")
+        .to_pylist()
+    )
+    source = next((s for s in sources if s), None)
+    hint = (
+        f"its metrics are under the raw asset it was derived from: call qc(raw_asset_name=<raw asset>, "
+        f"asset_names=[{name!r}])"
+    )
+    if source is not None:
+        hint += f" (it was derived from {source!r}; raw_to_derived lists a raw asset's derived assets)"
+    call = f"qc(raw_asset_name={name!r})"
+    raise InvalidInputError(f"{call}: {name!r} is a derived asset, not a raw asset; {hint}.")
 
 
 def _check_qc_subject(subject_id: str, version: str | None, storage_options: dict[str, Any] | None) -> bool:

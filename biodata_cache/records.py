@@ -170,6 +170,7 @@ PATHS: dict[str, tuple[str, ...]] = {
         "quality_control.evaluations[].metrics",
         "quality_control.evaluations[].qc_metrics",
     ),
+    "qc_default_grouping": ("quality_control.default_grouping",),
     "qc_status": (
         "quality_control.status",
         "quality_control.evaluations[].latest_status",
@@ -502,6 +503,18 @@ class Metric:
             self.tags = [name] if name else None
         self._status: Row | None = None
 
+    @property
+    def key(self) -> str:
+        """The metric's identity across a lineage: JSON of its name, modality, stage and tags (a status or
+        value that changed downstream is the same metric). biodata-cache 0.42's ``metric_key``."""
+        identity = {
+            "modality": self.modality,
+            "name": text(self.metric.get("name")),
+            "stage": self.stage,
+            "tags": self.tags,
+        }
+        return json.dumps(identity, sort_keys=True, default=str)
+
     def latest_status(self) -> Row:
         """The latest entry of the metric's ``status_history`` (by time, else the last one)."""
         if self._status is None:
@@ -556,6 +569,7 @@ class Asset:
     qc_status: dict[str, Any] | None
     evaluation_statuses: list[tuple[str, str | None]]
     core_files: dict[str, bool] = field(default_factory=dict)
+    qc_default_grouping: Any = None
 
     @property
     def age_days(self) -> int | None:
@@ -750,6 +764,9 @@ def normalize(record: Row) -> Asset:
             or (core in V1_CORE_NAMES and isinstance(record.get(V1_CORE_NAMES[core]), dict))
             for core in CORE_FILES
         },
+        qc_default_grouping=(
+            quality_control.get("default_grouping") if isinstance(quality_control, dict) else None
+        ),
     )
 
 
@@ -875,6 +892,10 @@ RECORD_FIELDS: dict[str, str] = {
     "quality_control.metrics[].value": "any",
     "quality_control.metrics[].description": "text",
     "quality_control.metrics[].tags": "any",
+    "quality_control.metrics[].reference": "any",
+    "quality_control.metrics[].type": "any",
+    "quality_control.metrics[].evaluated_assets": "any",
+    "quality_control.default_grouping": "any",
     "quality_control.metrics[].status_history": "objects",
     "quality_control.metrics[].status_history[]": "object",
     "quality_control.metrics[].status_history[].status": "text",

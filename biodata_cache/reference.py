@@ -24,6 +24,14 @@ def _escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _built_from(table: Table) -> str:
+    if table.derived_from:
+        return f"- **Built from:** distinct values of `{table.derived_from[0]}.{table.derived_from[1]}`"
+    if table.index_of:
+        return f"- **Built from:** the partitions of `{table.index_of}`, while they are written"
+    return f"- **Built from record fields:** {', '.join(f'`{f}`' for f in table.fields)}"
+
+
 def render_table_page(table: Table) -> str:
     """The Markdown reference page of one table."""
     location = f"bdc-v{{X}}/{table.name}" + ("/subject_id=<id>/data.pqt" if table.partitioned else ".pqt")
@@ -37,11 +45,7 @@ def render_table_page(table: Table) -> str:
         f"- **Kind:** {'list of distinct values' if table.kind == 'list' else 'table (DataFrame)'}",
         f"- **File:** `{location}`",
         f"- **Partitioned by:** `{table.partition_key}`" if table.partitioned else "- **Partitioned:** no",
-        (
-            f"- **Built from:** distinct values of `{table.derived_from[0]}.{table.derived_from[1]}`"
-            if table.derived_from
-            else f"- **Built from record fields:** {', '.join(f'`{f}`' for f in table.fields)}"
-        ),
+        _built_from(table),
         "",
         "## Read it",
         "",
@@ -182,6 +186,7 @@ _FEEDS = {
     "pipeline_name": "source_data `pipeline_name` (a processing step's `pipeline_name` first)",
     "source_data": "source_data rows; qc `raw_asset_name` (the lineage root)",
     "qc_metrics": "qc rows, time_to_qc (every path: every metric)",
+    "qc_default_grouping": "`default_grouping` of qc",
     "qc_status": "qc_status rows",
     "core_files": "metadata_core (v1 `rig` counts as instrument, `session` as acquisition)",
 }

@@ -107,14 +107,20 @@ def raw_asset_name(asset: Asset) -> str | None:
 
 
 def qc_rows(record: Row | Asset) -> list[Row]:
-    """One row per QC metric (v2 ``quality_control.metrics`` and v1 ``evaluations[].metrics``)."""
+    """One row per QC metric of the record (v2 ``quality_control.metrics``, v1 ``evaluations[].metrics``).
+
+    These are the record's own metrics; the build then keeps one row per metric along each raw asset's
+    lineage (:mod:`biodata_cache.lineage`), which sets ``raw_asset_name`` and ``downstream_asset_names``.
+    """
     asset = as_asset(record)
     rows = []
     root = raw_asset_name(asset)
-    for metric in asset.metrics:
+    grouping = json_text(asset.qc_default_grouping)
+    for index, metric in enumerate(asset.metrics):
         source = metric.metric
         status = metric.latest_status()
         tags = metric.tags
+        evaluated = source.get("evaluated_assets")
         rows.append(
             {
                 "subject_id": asset.subject_id,
@@ -131,6 +137,16 @@ def qc_rows(record: Row | Asset) -> list[Row]:
                 "description": text(source.get("description")),
                 "tags": None if tags is None else json.dumps(tags, sort_keys=True, default=str),
                 "timestamp": asset.acquisition_start_time,
+                "reference": json_text(source.get("reference")),
+                "type": json_text(source.get("type")),
+                "evaluated_assets": None if evaluated is None else json_text(evaluated),
+                "metric_index": index,
+                "metric_key": metric.key,
+                "metric_json": json.dumps(source, sort_keys=True, default=str),
+                "default_grouping": grouping,
+                "downstream_asset_names": [],
+                "asset_location": asset.location,
+                "asset_data_level": asset.data_level,
             }
         )
     return rows

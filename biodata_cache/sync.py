@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from biodata_cache import config
 from biodata_cache.errors import BiodataCacheError, RecordError, SourceError, StoreAccessError
 from biodata_cache.lease import PublishLease
+from biodata_cache.lineage import Lineage, occurrences
 from biodata_cache.records import change_marker, check_record, normalize, record_label, record_subject, text
 from biodata_cache.sources import FileSource, Source, open_source, record_id
 from biodata_cache.tables import TABLES, TABLES_BY_NAME, Table, project, projection
@@ -211,7 +212,7 @@ def reading_fingerprint() -> str:
     import hashlib
     import json
 
-    from biodata_cache import __version__, records
+    from biodata_cache import __version__, lineage, records
 
     described = {
         "version": __version__,
@@ -221,6 +222,7 @@ def reading_fingerprint() -> str:
         "legacy": records.LEGACY_MODALITIES,
         "time_zone": records.LAB_TIME_ZONE,
         "fields": records.RECORD_FIELDS,
+        "qc_selection": lineage.SELECTION,
     }
     text = json.dumps(described, sort_keys=True, default=list)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -468,24 +470,6 @@ def _read_published(store: Store, path: str) -> pa.Table | None:
         return pq.read_table(io.BytesIO(store.read_bytes(path)))
     except FileNotFoundError:
         return None
-
-
-def _resolve_roots(data: pa.Table, parents: dict[str, str]) -> pa.Table:
-    """Follow lineage to its root for ``raw_asset_name`` (derived-from-derived chains)."""
-    import pyarrow as pa
-
-    def root(name: str | None) -> str | None:
-        seen = set()
-        while name in parents and name not in seen:
-            seen.add(name)
-            name = parents[name]
-        return name
-
-    column = data.column("raw_asset_name").to_pylist()
-    if not any(value in parents for value in column):
-        return data
-    index = data.schema.get_field_index("raw_asset_name")
-    return data.set_column(index, "raw_asset_name", pa.array([root(v) for v in column], pa.string()))
 
 
 def _distinct(table: Table, source: pa.Table) -> pa.Table:
@@ -770,6 +754,7 @@ def _update(
 
         # 1. Compute every unpartitioned table (nothing is written yet).
         results: dict[str, pa.Table] = {}
+        previous_tables: dict[str, pa.Table] = {}
         to_write: set[str] = set()
         for table in TABLES:
             if table.rows is None or table.partitioned:
@@ -777,7 +762,7 @@ def _update(
             new = staging.table(table)
             old = _read_published(store, f"{folder}/{table.name}.pqt") if incremental else None
             if old is not None:
-                old = old.cast(table.arrow_schema())
+                old = previous_tables[table.name] = old.cast(table.arrow_schema())
                 key = table.record_key or "_id"
                 combined = _sorted(table, pa.concat_tables([_without(old, key, affected[key]), new]))
                 if not combined.equals(old):
@@ -793,27 +778,32 @@ def _update(
                 if old is None or not data.equals(old.cast(table.arrow_schema())):
                     to_write.add(table.name)
                 results[table.name] = data
-        lineage = results["source_data"].select(["name", "source_data"]).to_pylist()
-        parents: dict[str, str] = {}
-        for row in lineage:  # the first source of an asset is its parent (as for its own qc rows)
-            if row["name"] and row["source_data"]:
-                parents.setdefault(row["name"], row["source_data"])
+        lineage = Lineage.from_tables(results["asset_basics"], results["source_data"])
+        old_lineage = None
+        if "asset_basics" in previous_tables and "source_data" in previous_tables:
+            old_lineage = Lineage.from_tables(previous_tables["asset_basics"], previous_tables["source_data"])
 
         report.phases["compute"] = time.perf_counter() - started - sum(report.phases.values())
         # 2. Write data: qc partitions, then the unpartitioned tables.
         qc_table = TABLES_BY_NAME["qc"]
-        qc_rows, partitions = _write_qc(
+        qc_rows, partitions, qc_index = _write_qc(
             store,
             folder,
             qc_table,
             staging,
-            parents,
+            lineage,
             report,
             incremental=incremental,
+            old_lineage=old_lineage,
             old_subjects={old_records[i].subject_id for i in touched if i in old_records},
             affected_names=affected["asset_name"],
             previous_rows=registry["qc"].rows if incremental and registry and "qc" in registry else 0,
         )
+        index_table = TABLES_BY_NAME["qc_raw_assets"]
+        old_index = _read_published(store, f"{folder}/{index_table.name}.pqt") if incremental else None
+        if old_index is None or not qc_index.equals(old_index.cast(index_table.arrow_schema())):
+            to_write.add(index_table.name)
+        results[index_table.name] = qc_index
         for table in TABLES:
             if table.name in to_write:
                 store.write_parquet(
@@ -854,82 +844,154 @@ def _update(
     return report
 
 
+QC_DROPPED = "_build/qc_dropped"
+
+
+def _with_key(table: Table, part: pa.Table, value: str | None) -> pa.Table:
+    """A partition file's rows with the partition key column back (in the declared column order)."""
+    import pyarrow as pa
+
+    key = table.partition_key
+    assert key is not None
+    column = pa.array([value] * part.num_rows, pa.string())
+    return part.append_column(key, column).select(table.column_names)
+
+
+def _index_rows(kept: pa.Table) -> collections.Counter[tuple[str, str | None]]:
+    """(raw asset, subject) -> rows of ``kept``: what ``qc_raw_assets`` says of these rows."""
+    columns = kept.select(["raw_asset_name", "subject_id"]).to_pydict()
+    return collections.Counter(zip(columns["raw_asset_name"], columns["subject_id"], strict=True))
+
+
+def _index_table(counts: collections.Counter[tuple[str, str | None]]) -> pa.Table:
+    import pyarrow as pa
+
+    items = sorted(counts.items(), key=lambda item: (item[0][0], item[0][1] is None, item[0][1] or ""))
+    schema = TABLES_BY_NAME["qc_raw_assets"].arrow_schema()
+    return pa.table(
+        {
+            "raw_asset_name": [raw for (raw, _), _ in items],
+            "subject_id": [subject for (_, subject), _ in items],
+            "rows": [n for _, n in items],
+        },
+        schema=schema,
+    )
+
+
 def _write_qc(
     store: Store,
     folder: str,
     table: Table,
     staging: _Staging,
-    parents: dict[str, str],
+    lineage: Lineage,
     report: BuildReport,
     *,
     incremental: bool,
+    old_lineage: Lineage | None,
     old_subjects: set[str | None],
     affected_names: set[str | None],
     previous_rows: int,
-) -> tuple[int, int]:
-    """Write the qc partitions that changed; return (rows in the table, partitions in the table)."""
+) -> tuple[int, int, pa.Table]:
+    """Write the qc partitions that changed; return (rows, partitions, the ``qc_raw_assets`` index).
+
+    Each partition keeps the rows :meth:`Lineage.select_qc` chooses; the rows it leaves out are kept in
+    ``_build/qc_dropped/`` so that an incremental build can choose again when a record of a chain changes.
+    """
     import pyarrow as pa
 
     from biodata_cache.partitions import file_metadata, folder_name
     from biodata_cache.publish import delete_stale_partitions, partition_path, split_partitions
 
     file_schema = table.arrow_schema(include_partition_key=False)
+    schema = table.arrow_schema()
     key = table.partition_key
     assert key is not None
+
+    def dropped_path(value: str | None) -> str:
+        return f"{folder}/{QC_DROPPED}/{folder_name(key, value)}.pqt"
+
     if not incremental:
         from concurrent.futures import ThreadPoolExecutor
 
-        import pyarrow.compute as pc
-
+        store.delete(f"{folder}/{QC_DROPPED}", recursive=True)
         written: set[str] = set()
         rows = 0
+        counts: collections.Counter[tuple[str, str | None]] = collections.Counter()
         # Partition files are written concurrently (parquet encoding and I/O release the GIL; on S3
         # each PUT is a round trip), one bucket at a time so memory stays bounded.
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
             for bucket in staging.buckets(table):
-                # One sort and one cast per bucket (stable, so each partition's rows keep their order).
-                data = _resolve_roots(bucket, parents).cast(table.arrow_schema())
-                order = pc.sort_indices(data, sort_keys=[(key, "ascending"), ("asset_name", "ascending")])
+                kept, dropped = lineage.select_qc(bucket.cast(schema))
+                counts.update(_index_rows(kept))
                 writes = []
-                for value, part in split_partitions(table, data.take(order)):
+                for value, part in split_partitions(table, kept):
                     path = f"{folder}/{partition_path(table, value)}"
                     writes.append(pool.submit(store.write_parquet, path, part))
                     written.add(folder_name(key, value))
                     rows += part.num_rows
+                for value, part in split_partitions(table, dropped):
+                    writes.append(pool.submit(store.write_parquet, dropped_path(value), part))
                 for write in writes:
                     write.result()
         report.partitions_written = len(written)
         if written:
             report.tables_written.append(table.name)
         report.partitions_deleted += delete_stale_partitions(store, folder, table, written)
-        return rows, len(written)
+        return rows, len(written), _index_table(counts)
 
     new_parts: dict[str | None, pa.Table] = {}
     for bucket in staging.buckets(table):
-        for value, part in split_partitions(table, _resolve_roots(bucket, parents)):
+        for value, part in split_partitions(table, bucket):
             new_parts[value] = part
-    subjects = set(old_subjects) | set(new_parts)
+    # A changed record changes the choice for every raw asset it descends from, before or after.
+    names = {n for n in affected_names if n is not None}
+    roots = set(names)
+    for name in names:
+        roots.update(lineage.roots(name))
+        if old_lineage is not None:
+            roots.update(old_lineage.roots(name))
+    old_index = _read_published(store, f"{folder}/qc_raw_assets.pqt")
+    counts = collections.Counter()
+    if old_index is not None:
+        index = old_index.select(["raw_asset_name", "subject_id", "rows"]).to_pydict()
+        for raw, subject, n in zip(*index.values(), strict=True):
+            counts[(raw, subject)] = n
+    subjects = set(old_subjects) | set(new_parts) | {s for (raw, s) in counts if raw in roots}
+    for subject in subjects:
+        for index_key in [k for k in counts if k[1] == subject]:
+            del counts[index_key]
     rows_delta = 0
     for value in sorted(subjects, key=lambda s: (s is None, s or "")):
         path = f"{folder}/{partition_path(table, value)}"
         old = _read_published(store, path)
         old = old.cast(file_schema) if old is not None else file_schema.empty_table()
-        kept = _without(old, "asset_name", affected_names)
+        old_dropped = _read_published(store, dropped_path(value))
+        old_dropped = old_dropped.cast(file_schema) if old_dropped is not None else file_schema.empty_table()
+        kept_before = _without(occurrences(old, [old_dropped]), "asset_name", affected_names)
         fresh = new_parts.get(value)
-        combined = pa.concat_tables([kept, fresh.cast(file_schema)]) if fresh is not None else kept
-        combined = _sorted(table, combined) if combined.num_rows else combined
-        rows_delta += combined.num_rows - old.num_rows
-        if combined.num_rows == 0:
+        parts = [kept_before, fresh.cast(file_schema)] if fresh is not None else [kept_before]
+        kept, dropped = lineage.select_qc(_with_key(table, pa.concat_tables(parts), value))
+        counts.update(_index_rows(kept))
+        kept = kept.drop_columns([key]).cast(file_schema)
+        dropped = dropped.drop_columns([key]).cast(file_schema)
+        rows_delta += kept.num_rows - old.num_rows
+        if kept.num_rows == 0:
             if old.num_rows:
                 store.delete(f"{folder}/{table.name}/{folder_name(key, value)}", recursive=True)
                 report.partitions_deleted += 1
-        elif not combined.equals(old):
-            store.write_parquet(path, combined.replace_schema_metadata(file_metadata(key, value)))
+        elif not kept.equals(old):
+            store.write_parquet(path, kept.replace_schema_metadata(file_metadata(key, value)))
             report.partitions_written += 1
+        if dropped.num_rows == 0:
+            if old_dropped.num_rows:
+                store.delete(dropped_path(value))
+        elif not dropped.equals(old_dropped):
+            dropped = dropped.replace_schema_metadata(file_metadata(key, value))
+            store.write_parquet(dropped_path(value), dropped)
     if report.partitions_written or report.partitions_deleted:
         report.tables_written.append(table.name)
     partitions = len(store.list_names(f"{folder}/{table.name}"))
-    return previous_rows + rows_delta, partitions
+    return previous_rows + rows_delta, partitions, _index_table(counts)
 
 
 def default_workers() -> int:

@@ -84,6 +84,8 @@ class Table:
         build replaces a changed record's rows by this key.
     derived_from
         ``(table, column)`` for a distinct-value table computed from another table's column.
+    index_of
+        The partitioned table this table indexes (computed while that table's partitions are written).
     """
 
     name: str
@@ -95,6 +97,7 @@ class Table:
     rows: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
     record_key: str | None = None
     derived_from: tuple[str, str] | None = None
+    index_of: str | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -307,14 +310,23 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="qc",
-        description="Quality-control metrics: one row per metric per asset (v2 quality_control.metrics, v1 "
-        "evaluations[].metrics), partitioned by subject_id.",
+        description="Quality-control metrics along each raw asset's lineage, partitioned by subject_id: one "
+        "row per metric of the newest processing chain per modality set (a metric inherited along the chain "
+        "appears once, at the earliest asset that has it; downstream_asset_names lists the later ones).",
         kind="frame",
         partition_key="subject_id",
         columns=(
             Column("subject_id", "string", "Subject id (the partition key)."),
-            Column("asset_name", "string", "Name of the asset the metric belongs to."),
-            Column("raw_asset_name", "string", "Root of the asset's lineage (the raw asset)."),
+            Column(
+                "asset_name",
+                "string",
+                "Asset where the metric first appears in the chain (the earliest asset that has it).",
+            ),
+            Column(
+                "raw_asset_name",
+                "string",
+                "Raw asset at the root of the lineage (an asset derived from several is under each root).",
+            ),
             Column("name", "string", "Metric name."),
             Column("stage", "string", "QC stage, e.g. Raw data, Processing (v1: the evaluation's)."),
             Column("modality", "string", "Modality abbreviation (today's vocabulary)."),
@@ -329,11 +341,55 @@ TABLES: tuple[Table, ...] = (
                 "string",
                 "Metric tags as JSON (v1: [evaluation name], as DocDB's upgrade wrote them).",
             ),
-            Column("timestamp", "timestamp", "Acquisition start of the asset (UTC)."),
+            Column("timestamp", "timestamp", "Acquisition start of asset_name (UTC)."),
+            Column("reference", "string", "Metric reference: a figure, media file or URL."),
+            Column("type", "string", "Curation metric type, where the metric has one."),
+            Column("evaluated_assets", "string", "Assets the metric evaluated, as JSON."),
+            Column(
+                "metric_index",
+                "int64",
+                "Position of the metric in asset_name's QC record; (asset_name, metric_index) is unique.",
+            ),
+            Column(
+                "metric_key",
+                "string",
+                "The metric's identity along a lineage: JSON of name, modality, stage and tags (several "
+                "metrics of one asset may share it).",
+            ),
+            Column("metric_json", "string", "The whole metric object as recorded, as JSON."),
+            Column("default_grouping", "string", "quality_control.default_grouping of asset_name, as JSON."),
+            Column(
+                "downstream_asset_names",
+                "list<string>",
+                "Later assets of the chain that carry the same metric (nearest first).",
+            ),
+            Column("asset_location", "string", "location of asset_name."),
+            Column("asset_data_level", "string", "Data level of asset_name (raw or derived)."),
         ),
-        fields=_paths("name", "subject_id", "source_data", "acquisition_start_time", "qc_metrics"),
+        fields=_paths(
+            "name",
+            "location",
+            "data_level",
+            "subject_id",
+            "source_data",
+            "acquisition_start_time",
+            "qc_metrics",
+            "qc_default_grouping",
+        ),
         rows=rows.qc_rows,
         record_key="asset_name",
+    ),
+    Table(
+        name="qc_raw_assets",
+        description="Index of qc: which subject partition holds each raw asset's QC, one row per (raw asset, "
+        "subject). qc(raw_asset_name=...) reads it to open only those partitions.",
+        kind="frame",
+        columns=(
+            Column("raw_asset_name", "string", "Raw asset (qc.raw_asset_name)."),
+            Column("subject_id", "string", "qc partition holding its rows."),
+            Column("rows", "int64", "Number of its rows in that partition."),
+        ),
+        index_of="qc",
     ),
     Table(
         name="qc_status",

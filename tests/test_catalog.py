@@ -14,6 +14,7 @@ from helpers import publish_fixture
 
 import biodata_cache as bdc
 from biodata_cache.catalog import CATALOG_FILE
+from biodata_cache.tables import TABLES_BY_NAME
 
 
 @pytest.fixture(autouse=True)
@@ -75,13 +76,13 @@ def test_qc_entry_discover_read_and_dask_keep_string_subject_ids(tmp_path):
     cat = intake.open_catalog(str(tmp_path / "bdc-v0.1" / CATALOG_FILE))
     one = cat.qc(subject_id="692478")
     info = one.discover()
-    assert info["shape"] == (2, 14)
+    assert info["shape"] == (2, len(TABLES_BY_NAME["qc"].columns))
     assert info["dtype"]["subject_id"] == "string"
     lazy = one.to_dask()
     assert lazy.compute()["subject_id"].tolist() == ["692478", "692478"]
     everything = cat.qc.to_dask().compute()
     assert sorted(everything["subject_id"]) == ["692478", "692478", "828418", "a/b=c"]
-    assert cat.qc.discover()["shape"] == (4, 14)
+    assert cat.qc.discover()["shape"] == (4, len(TABLES_BY_NAME["qc"].columns))
     assert cat.asset_basics.discover()["shape"] == (5, 24)
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from helpers import publish_fixture
 
@@ -186,10 +187,36 @@ KEYS = {
 }
 
 
+#: qc columns set by the choice along a lineage (tests/test_qc_lineage.py), not by reading one record.
+LINEAGE_COLUMNS = ("raw_asset_name", "downstream_asset_names")
+
+
 def canonical(table_name: str, values: list[dict]) -> list[str]:
     """Rows as sorted canonical JSON, after the arrow round trip the build applies."""
     normal = rows_to_arrow(TABLES_BY_NAME[table_name], values).to_pylist()
+    if table_name == "qc":
+        normal = [{k: v for k, v in row.items() if k not in LINEAGE_COLUMNS} for row in normal]
     return sorted(json.dumps(r, sort_keys=True, default=str) for r in normal)
+
+
+def qc_metric_rows(root: str) -> list[dict]:
+    """Every metric row the build read, whether the qc table kept it or left it out along a lineage (the
+    left-out rows are in ``_build/qc_dropped``), once each."""
+    import pyarrow.parquet as pq
+
+    from biodata_cache.lineage import occurrences
+    from biodata_cache.partitions import value_of_file
+    from biodata_cache.sync import QC_DROPPED
+
+    table = TABLES_BY_NAME["qc"]
+    kept = bdc.read_table("qc").select(table.column_names)
+    dropped = []
+    for path in sorted(Path(root, config.version_folder(), QC_DROPPED).glob("*.pqt")):
+        part = pq.read_table(path)
+        _, subject = value_of_file(part.schema, "subject_id")
+        part = part.append_column("subject_id", pa.array([subject] * part.num_rows, pa.string()))
+        dropped.append(part.select(table.column_names).cast(table.arrow_schema()))
+    return occurrences(kept.cast(table.arrow_schema()), dropped).to_pylist()
 
 
 def expected_rows(record: dict) -> dict[str, list[str]]:
@@ -634,6 +661,7 @@ def batch(tmp_path_factory) -> Batch:
         os.environ["BIODATA_CACHE_ROOT"] = root
         for table in ROW_TABLES:
             result.tables[table.name] = bdc.read_table(table.name).to_pylist()
+        result.tables["qc"] = qc_metric_rows(root)
         for table in TABLES:
             if table.derived_from:
                 result.tables[table.name] = bdc.read_table(table.name).to_pylist()

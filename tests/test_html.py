@@ -8,6 +8,7 @@ from helpers import publish_fixture
 
 import biodata_cache as bdc
 from biodata_cache.errors import InvalidInputError
+from biodata_cache.tables import TABLES
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def root(tmp_path, monkeypatch):
 
 def test_catalog_displays_a_table_of_entries(root):
     html = bdc.open_catalog()._repr_html_()
-    assert html.count("<tr>") == 10  # header and nine tables
+    assert html.count("<tr>") == 1 + len(TABLES)  # header and one row per table
     for name in ("asset_basics", "qc", "unique_subject_ids"):
         assert f"<b>{name}</b>" in html
     assert "subject_id" in html and "5" in html  # partition key / parameter, rows of asset_basics
@@ -38,7 +39,7 @@ def test_catalog_takes_over_intakes_yaml_display(root, monkeypatch):
 def test_entry_displays_description_columns_and_how_to_read(root):
     html = bdc.open_catalog().qc._repr_html_()
     assert "Quality-control metrics" in html
-    assert "raw_asset_name" in html and "Root of the asset" in html
+    assert "raw_asset_name" in html and "Raw asset at the root of the lineage" in html
     assert "cat.qc(subject_id=&quot;692478&quot;).read()" in html
 
 
@@ -50,7 +51,7 @@ def test_registry_and_versions_display_as_tables(root):
     assert versions == ["bdc-v0.1", "bdc-v0.2"]
     html = versions._repr_html_()
     assert html.index("bdc-v0.2") < html.index("bdc-v0.1")  # newest first
-    assert "<td style='text-align:right'>9</td>" in html
+    assert f"<td style='text-align:right'>{len(TABLES)}</td>" in html
 
 
 def test_user_provided_descriptions_are_escaped(root):

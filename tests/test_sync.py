@@ -52,6 +52,7 @@ def test_build_from_real_records_fills_every_table(monkeypatch, tmp_path):
         "asset_basics": 3,
         "source_data": 2,
         "qc": 135,
+        "qc_raw_assets": 2,
         "qc_status": 31,
         "metadata_core": 3,
         "time_to_qc": 2,
@@ -81,8 +82,12 @@ def test_lineage_root_follows_derived_from_derived(monkeypatch, records_folder, 
     root = str(tmp_path / "store")
     update_all_tables(source=str(records_folder), root=root, progress=False)
     monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
-    qc = bdc.qc("828418", asset_names=[second["name"]])
-    assert set(qc["raw_asset_name"]) == {RAW}
+    # The second-level asset repeats every metric of the derived one: each is one row, at the derived
+    # asset (nearest the raw asset), with the second-level asset downstream.
+    qc = bdc.qc("828418")
+    assert len(qc) == 131
+    assert set(qc["raw_asset_name"]) == {RAW} and set(qc["asset_name"]) == {DERIVED}
+    assert all(list(names) == [second["name"]] for names in qc["downstream_asset_names"])
     assert bdc.raw_to_derived(DERIVED) == [second["name"]]
 
 
@@ -94,12 +99,14 @@ def test_sample_end_to_end(monkeypatch, tmp_path, request, store_kind):
     report = update_all_tables(source="sample", root=root, progress=False)
     records = list(open_source("sample").records())
     assert report.rows["asset_basics"] == len(records)
-    # One qc row per metric: quality_control.metrics[] (v2, hybrid), .evaluations[].metrics[] (v1).
-    assert report.rows["qc"] == sum(
+    # At most one qc row per metric (quality_control.metrics[], v1 .evaluations[].metrics[]): metrics
+    # repeated along a lineage are one row (tests/test_qc_lineage.py).
+    metrics = sum(
         len(quality.get("metrics") or [])
         + sum(len(evaluation.get("metrics") or []) for evaluation in quality.get("evaluations") or [])
         for quality in (r.get("quality_control") or {} for r in records)
     )
+    assert 0 < report.rows["qc"] <= metrics
     monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
     subjects = bdc.unique_subject_ids()
     assert subjects == sorted({r["subject"]["subject_id"] for r in records})
@@ -389,7 +396,7 @@ def test_a_store_built_by_another_version_is_rebuilt_in_full_not_patched(
     assert not again.full and again.records_read == 0
 
 
-def test_raw_asset_name_follows_the_first_source_of_every_asset_in_a_chain(monkeypatch, tmp_path):
+def test_a_metric_along_a_chain_from_two_raw_assets_is_one_row_under_each(monkeypatch, tmp_path):
     def record(name, sources=None):
         return {
             "_id": name,
@@ -407,5 +414,9 @@ def test_raw_asset_name_follows_the_first_source_of_every_asset_in_a_chain(monke
     root = str(tmp_path / "store")
     update_all_tables(source=str(folder), root=root, progress=False)
     monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
-    roots = dict(bdc.qc("1")[["asset_name", "raw_asset_name"]].itertuples(index=False))
-    assert roots == {"R1": "R1", "R2": "R2", "C": "R1", "D": "R1"}
+    # One metric "m" along R1 -> C -> D and R2 -> C -> D: one row under each raw asset, at the raw asset.
+    rows = bdc.qc("1")[["asset_name", "raw_asset_name", "downstream_asset_names"]]
+    assert [(a, r, list(d)) for a, r, d in rows.itertuples(index=False)] == [
+        ("R1", "R1", ["C", "D"]),
+        ("R2", "R2", ["C", "D"]),
+    ]
