@@ -268,13 +268,18 @@ def names(values: Any) -> list[str]:
     return result
 
 
+#: ``json.dumps(value, sort_keys=True, default=str)``, without building an encoder per call (json.dumps
+#: does for any non-default option; QC rows encode several values per metric).
+sorted_json = json.JSONEncoder(sort_keys=True, default=str).encode
+
+
 def json_text(value: Any) -> str | None:
     """A value as text: str as is, everything else as JSON with sorted keys; None stays None."""
     if value is None:
         return None
     if isinstance(value, str):
         return value
-    return json.dumps(value, sort_keys=True, default=str)
+    return sorted_json(value)
 
 
 # -- times ----------------------------------------------------------------------------------------------
@@ -513,7 +518,7 @@ class Metric:
             "stage": self.stage,
             "tags": self.tags,
         }
-        return json.dumps(identity, sort_keys=True, default=str)
+        return sorted_json(identity)
 
     def latest_status(self) -> Row:
         """The latest entry of the metric's ``status_history`` (by time, else the last one)."""

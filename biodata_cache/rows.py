@@ -11,7 +11,6 @@ row function. Where each value comes from in each shape, and the normal forms, a
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from biodata_cache.records import (
@@ -25,6 +24,7 @@ from biodata_cache.records import (
     normal_instrument_id,
     normal_person_names,
     normalize,
+    sorted_json,
     text,
     time_from_name,
 )
@@ -135,14 +135,14 @@ def qc_rows(record: Row | Asset) -> list[Row]:
                 "status_time": local_timestamp(status.get("timestamp")),
                 "evaluator": text(status.get("evaluator")),
                 "description": text(source.get("description")),
-                "tags": None if tags is None else json.dumps(tags, sort_keys=True, default=str),
+                "tags": None if tags is None else sorted_json(tags),
                 "timestamp": asset.acquisition_start_time,
                 "reference": json_text(source.get("reference")),
                 "type": json_text(source.get("type")),
                 "evaluated_assets": None if evaluated is None else json_text(evaluated),
                 "metric_index": index,
                 "metric_key": metric.key,
-                "metric_json": json.dumps(source, sort_keys=True, default=str),
+                "metric_json": sorted_json(source),
                 "default_grouping": grouping,
                 "downstream_asset_names": [],
                 "asset_location": asset.location,
