@@ -20,7 +20,7 @@ def root(tmp_path, monkeypatch):
 
 def test_catalog_displays_a_table_of_entries(root):
     html = bdc.open_catalog()._repr_html_()
-    assert html.count("<tr>") == 10  # header and nine tables
+    assert html.count("<tr>") == 11  # header and ten tables
     for name in ("asset_basics", "qc", "unique_subject_ids"):
         assert f"<b>{name}</b>" in html
     assert "subject_id" in html and "5" in html  # partition key / parameter, rows of asset_basics
@@ -50,7 +50,7 @@ def test_registry_and_versions_display_as_tables(root):
     assert versions == ["bdc-v0.1", "bdc-v0.2"]
     html = versions._repr_html_()
     assert html.index("bdc-v0.2") < html.index("bdc-v0.1")  # newest first
-    assert "<td style='text-align:right'>9</td>" in html
+    assert "<td style='text-align:right'>10</td>" in html
 
 
 def test_user_provided_descriptions_are_escaped(root):
