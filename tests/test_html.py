@@ -20,7 +20,7 @@ def root(tmp_path, monkeypatch):
 
 def test_catalog_displays_a_table_of_entries(root):
     html = bdc.open_catalog()._repr_html_()
-    assert html.count("<tr>") == 11  # header and ten tables
+    assert html.count("<tr>") == 12  # header, ten tables and quality_control (0.42's name of qc)
     for name in ("asset_basics", "qc", "unique_subject_ids"):
         assert f"<b>{name}</b>" in html
     assert "subject_id" in html and "5" in html  # partition key / parameter, rows of asset_basics

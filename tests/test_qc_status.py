@@ -1,15 +1,17 @@
-"""qc_status in biodata-cache 0.42's wide form and qc_status_long.
+"""qc_status in biodata-cache 0.42's wide form, qc_status_long, and the quality_control catalog entry.
 
 Expected values were read by hand off the records' JSON (``quality_control.status`` and the metrics'
 ``modality`` / ``stage``) in ``tests/data/aind_records/``; stores are built with the real builder into a
-local folder and read back with the one-liners.
+local folder and read back with the one-liners and with ``intake.open_catalog``.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
+import intake
 import pytest
 
 import biodata_cache as bdc
@@ -129,3 +131,42 @@ def test_qc_status_newest_remaining_record_wins_after_an_incremental_build(tmp_p
     report = update_all_tables(source=str(source), root=str(root), progress=False)
     assert report.records_deleted == 1
     assert _statuses(bdc.qc_status(), BEHAVIOR) == {"behavior": "Fail", "Processing": "Fail"}
+
+
+def test_quality_control_catalog_entry_reads_qc(tmp_path, monkeypatch):
+    records = [
+        _record("v2_derived.json"),
+        _record("v2_raw.json"),
+        _record("real/v2_fib_derived_qc_fiber3.json"),
+    ]
+    root = _build(tmp_path, records, monkeypatch)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Shell command not executed")
+        cat = intake.open_catalog(str(root / "catalog.yaml")).latest
+        assert "quality_control" in list(cat) and "qc" in list(cat)
+        for subject in ("828418", "808054"):
+            alias = cat.quality_control(subject_id=subject).read()
+            assert len(alias) > 0 and alias.equals(cat.qc(subject_id=subject).read())
+        everything = cat.quality_control.read()
+        assert everything.equals(cat.qc.read()) and set(everything["subject_id"]) == {"828418", "808054"}
+        assert cat.quality_control.discover()["shape"] == cat.qc.discover()["shape"]
+    # Not another table: the registry, the table list and the docs name qc once.
+    registry = bdc.get_cache_registry()
+    assert "quality_control" not in [t.name for t in registry.tables]
+    assert registry["quality_control"].name == "qc"
+    assert "quality_control" not in [t.name for t in bdc.TABLES]
+    docs = Path(__file__).resolve().parent.parent / "docs" / "reference" / "tables"
+    assert not (docs / "quality_control.md").exists()
+    assert "[`quality_control`]" not in (docs / "index.md").read_text()
+
+
+def test_committed_catalog_has_a_quality_control_entry_for_the_qc_files():
+    import yaml
+
+    from biodata_cache.config import version_folder
+
+    repository = Path(__file__).resolve().parent.parent / "catalogs"
+    sources = yaml.safe_load((repository / version_folder() / "catalog.yaml").read_text())["sources"]
+    alias, qc = sources["quality_control"], sources["qc"]
+    assert alias["args"] == qc["args"] and alias["parameters"] == qc["parameters"]
+    assert alias["metadata"]["columns"] == qc["metadata"]["columns"] and alias["metadata"]["alias_of"] == "qc"
