@@ -170,3 +170,33 @@ def test_committed_catalog_has_a_quality_control_entry_for_the_qc_files():
     alias, qc = sources["quality_control"], sources["qc"]
     assert alias["args"] == qc["args"] and alias["parameters"] == qc["parameters"]
     assert alias["metadata"]["columns"] == qc["metadata"]["columns"] and alias["metadata"]["alias_of"] == "qc"
+
+
+def test_qc_status_wide_fills_todays_modality_column_and_breaks_time_ties_by_id():
+    import datetime as dt
+
+    from biodata_cache import rows
+
+    when = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+
+    def row(record_id, key, key_type, status, name="x"):
+        return {
+            "_id": record_id,
+            "_last_modified": when,
+            "asset_name": name,
+            "subject_id": "1",
+            "key": key,
+            "key_type": key_type,
+            "status": status,
+        }
+
+    long = [
+        row("b", "SmartSPIM", "modality", "Pass"),  # a legacy spelling: today's column SPIM
+        row("b", "Raw data", "stage", "Fail"),
+        row("b", "Stitching", "stage", "Pass"),  # a stage outside the vocabulary: long form only
+        row("b", "Channel 488", "tag", "Fail"),
+        row("a", "SPIM", "modality", "Fail"),  # same time, smaller _id: loses
+        row("c", "Channel 488", "tag", "Pass", name="y"),  # only tags: a row of nulls
+    ]
+    assert rows.qc_status_wide(long) == [{"name": "x", "SPIM": "Pass", "Raw data": "Fail"}, {"name": "y"}]
+    assert "Stitching" not in rows.QC_STATUS_COLUMNS and "SmartSPIM" not in rows.QC_STATUS_COLUMNS
