@@ -5,7 +5,11 @@ both read:
 
 * ``bdc-v{X}/catalog.yaml``: one entry per table, driver ``biodata_parquet``, every urlpath relative to
   ``{{ CATALOG_DIR }}`` so ``storage_options`` reach the entries and a copied folder keeps working. The
-  partitioned ``qc`` entry takes a ``subject_id`` parameter and opens only that partition.
+  partitioned ``qc`` entry takes a ``subject_id`` parameter and opens only that partition. Each name
+  biodata-cache 0.42 gave a table that is published here under another name
+  (:data:`~biodata_cache.registry.TABLE_ALIASES`: ``quality_control``) is one more entry reading the same
+  files as that table, so ``cat.quality_control.read()`` works as in 0.42; it is not another table (the
+  registry and the docs list ``qc`` once).
 * ``catalog.yaml`` at the root: one nested catalog per version plus ``latest``.
 
 Catalog metadata says ``release``, never ``version`` (a ``version`` above 1 makes intake 2.0.9 parse the
@@ -25,6 +29,7 @@ original text.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -34,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from biodata_cache._version import __version__
-from biodata_cache.registry import CacheTable, Registry
+from biodata_cache.registry import TABLE_ALIASES, CacheTable, Registry
 
 if TYPE_CHECKING:
     from intake.catalog import Catalog
@@ -182,8 +187,26 @@ def render_version_catalog(tables: Iterable[CacheTable], *, release: str, built_
     }
     if built_at:
         metadata["built_at"] = built_at
-    document = {"metadata": metadata, "sources": {t.name: _entry(t) for t in tables}}
+    sources = {t.name: _entry(t) for t in tables}
+    sources.update(_alias_entries(sources))
+    document = {"metadata": metadata, "sources": sources}
     return _dump(document)
+
+
+def _alias_entries(sources: dict[str, Any]) -> dict[str, Any]:
+    """An entry per :data:`~biodata_cache.registry.TABLE_ALIASES` name whose table is in ``sources``: the
+    table's own entry (same files, parameters and columns) under biodata-cache 0.42's name."""
+    aliases = {}
+    for alias, target in TABLE_ALIASES.items():
+        if target in sources and alias not in sources:
+            entry = copy.deepcopy(sources[target])
+            entry["description"] = (
+                f"{target} under its biodata-cache 0.42 name: the same files as the {target!r} entry. "
+                f"{entry['description']}"
+            )
+            entry["metadata"]["alias_of"] = target
+            aliases[alias] = entry
+    return aliases
 
 
 def render_registry_catalog(registry: Registry) -> str:

@@ -1199,10 +1199,53 @@ def _warn_asset_names_not_in_table(
     _warn_no_match("qc", "asset_names", unknown, existing, release, scope=scope)
 
 
-qc_status = _frame_reader("qc_status")
-
-
 metadata_core = _frame_reader("metadata_core")
+
+
+def qc_status(
+    *,
+    columns: list[str] | None = None,
+    force_update: bool = False,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """QC status in biodata-cache 0.42's wide form: a row per asset, a column per modality and stage.
+
+    Parameters
+    ----------
+    columns
+        Columns to read (default: all): ``name``, then one per modality abbreviation
+        (``biodata_cache.records.MODALITIES``) and per QC stage (``Raw data``, ``Processing``, ...),
+        sorted ignoring case.
+    force_update, version, storage_options
+        See :func:`unique_project_names`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per asset name, sorted by name. Each modality or stage column holds the asset's
+        ``quality_control.status`` of that key (``Pass``, ``Fail``, ``Pending``), null where it has none.
+        Of records sharing an asset name, the newest (``_last_modified``, then ``_id``) wins.
+
+    See Also
+    --------
+    qc_status_long : every status key of every record (tags too), one row per record and key.
+
+    Notes
+    -----
+    The wide form is the default because it is what ``qc_status()`` returned in biodata-cache 0.42:
+    ``qc_status()["ecephys"]`` and ``qc_status().set_index("name")["Processing"]`` work unchanged. Its
+    columns are declared (the whole modality and stage vocabulary, every one always present, null where
+    no asset has it) instead of following the data as 0.42's did, so every release has the same schema,
+    registry entry and catalog entry. The long form stays its own table, ``qc_status_long``: it is what
+    the wide form is built from after every build (newest record per name) and the only place tags and
+    keys outside the vocabulary are kept.
+    """
+    _update_first(force_update, version, storage_options)
+    return _frame("qc_status", columns=columns, version=version, storage_options=storage_options)
+
+
+qc_status_long = _frame_reader("qc_status_long")
 
 
 time_to_qc = _frame_reader("time_to_qc")

@@ -25,6 +25,8 @@ def _escape(text: str) -> str:
 
 
 def _built_from(table: Table) -> str:
+    if table.derive and table.derived_from:
+        return f"- **Built from:** the rows of `{table.derived_from[0]}` (after every build)"
     if table.derived_from:
         return f"- **Built from:** distinct values of `{table.derived_from[0]}.{table.derived_from[1]}`"
     if table.index_of:
@@ -109,6 +111,7 @@ API_FUNCTIONS = (
     "biodata_cache.source_data",
     "biodata_cache.qc",
     "biodata_cache.qc_status",
+    "biodata_cache.qc_status_long",
     "biodata_cache.metadata_core",
     "biodata_cache.time_to_qc",
     "biodata_cache.raw_to_derived",
@@ -163,15 +166,16 @@ def write_reference(folder: str | os.PathLike[str]) -> list[str]:
 
 #: What each value of the normal form (:data:`biodata_cache.records.PATHS`) feeds, for the record-shapes page.
 _FEEDS = {
-    "_id": "`_id` of asset_basics, metadata_core",
+    "_id": "`_id` of asset_basics, metadata_core, qc_status_long",
     "name": "`name` / `asset_name` of every table",
     "location": "asset_basics `location`",
-    "last_modified": "`_last_modified` of asset_basics, metadata_core (an envelope time); the change marker",
+    "last_modified": "`_last_modified` of asset_basics, metadata_core, qc_status_long (an envelope time; "
+    "the newest record of a name wins in qc_status); the change marker",
     "created": "asset_basics `created` (an envelope time)",
     "data_level": "asset_basics `data_level` (normal form); which assets time_to_qc covers",
     "project_name": "asset_basics `project_name`",
     "modalities": "asset_basics `modalities` (normal form) and `recorded_modalities` (as written)",
-    "subject_id": "`subject_id` of asset_basics, qc (its partition key), qc_status",
+    "subject_id": "`subject_id` of asset_basics, qc (its partition key), qc_status_long",
     "genotype": "asset_basics `genotype`",
     "date_of_birth": "asset_basics `age_days`, `age`",
     "year_of_birth": "asset_basics `age` when there is no date of birth (January 1 of that year)",
@@ -187,7 +191,7 @@ _FEEDS = {
     "source_data": "source_data rows; qc `raw_asset_name` (the lineage root)",
     "qc_metrics": "qc rows, time_to_qc (every path: every metric)",
     "qc_default_grouping": "`default_grouping` of qc",
-    "qc_status": "qc_status rows",
+    "qc_status": "qc_status_long rows, from which qc_status (wide) is built",
     "core_files": "metadata_core (v1 `rig` counts as instrument, `session` as acquisition)",
 }
 
@@ -326,11 +330,17 @@ sorted keys; `tags` JSON with sorted keys; the status, its time and evaluator co
 `raw_asset_name` follows the first source asset through the records of the build to one without sources
 (else it is the asset's own name).
 
-`qc_status`: v2, one row per key of `quality_control.status`; `key_type` is `modality` when the key is one
-of the asset's modalities (normal or as written) or a metric's modality, `stage` when it is a QC stage
+`qc_status_long`: v2, one row per key of `quality_control.status`; `key_type` is `modality` when the key is
+one of the asset's modalities (normal or as written) or a metric's modality, `stage` when it is a QC stage
 ({stages}) or a metric's stage (exact spelling), else `tag`. v1 records have no status object: one row per
 evaluation that records its own status (`latest_status`; 1.0.0: the latest `evaluation_status` entry, or
 `stage_status`) (key: the evaluation name, key_type `tag`).
+
+`qc_status` (wide, biodata-cache 0.42's form) is built from all of `qc_status_long` after every build: one
+row per asset name, from the newest of the records sharing that name (greatest `_last_modified`, a record
+without one being the oldest, then greatest `_id`); its `modality` and `stage` keys fill the column of that
+name (a modality in today's spelling), tags and keys outside the declared columns are left out, and a v1
+record (tags only) gives a row of nulls.
 
 `time_to_qc`: one row per asset whose data level (normal form) is `derived` and that has a QC metric of
 either shape.

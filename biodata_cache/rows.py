@@ -15,6 +15,7 @@ from typing import Any
 
 from biodata_cache.records import (
     CORE_FILES,
+    MODALITIES,
     QC_STAGES,
     RECORD_FIELDS,
     Asset,
@@ -22,6 +23,7 @@ from biodata_cache.records import (
     json_text,
     local_timestamp,
     normal_instrument_id,
+    normal_modality,
     normal_person_names,
     normalize,
     sorted_json,
@@ -31,12 +33,14 @@ from biodata_cache.records import (
 
 __all__ = [
     "CORE_FILES",
+    "QC_STATUS_COLUMNS",
     "RECORD_FIELDS",
     "asset_basics_rows",
     "check_record",
     "metadata_core_rows",
     "qc_rows",
     "qc_status_rows",
+    "qc_status_wide",
     "source_data_rows",
     "time_to_qc_rows",
 ]
@@ -160,6 +164,8 @@ def qc_status_rows(record: Row | Asset) -> list[Row]:
     if not isinstance(status, dict):
         return [
             {
+                "_id": asset.id,
+                "_last_modified": asset.last_modified,
                 "asset_name": asset.name,
                 "subject_id": asset.subject_id,
                 "key": name,
@@ -176,6 +182,8 @@ def qc_status_rows(record: Row | Asset) -> list[Row]:
     stages = QC_STAGES | {s for s in (metric.stage for metric in asset.metrics) if s}
     return [
         {
+            "_id": asset.id,
+            "_last_modified": asset.last_modified,
             "asset_name": asset.name,
             "subject_id": asset.subject_id,
             "key": str(key),
@@ -184,6 +192,43 @@ def qc_status_rows(record: Row | Asset) -> list[Row]:
         }
         for key, value in status.items()
     ]
+
+
+#: The status columns of the wide ``qc_status`` table: every modality abbreviation of
+#: :data:`~biodata_cache.records.MODALITIES` and every stage of :data:`~biodata_cache.records.QC_STAGES`,
+#: sorted ignoring case as biodata-cache 0.42 sorts its columns.
+QC_STATUS_COLUMNS: tuple[str, ...] = tuple(sorted({*MODALITIES, *QC_STAGES}, key=lambda k: (k.casefold(), k)))
+_QC_STATUS_COLUMN_SET = frozenset(QC_STATUS_COLUMNS)
+
+
+def qc_status_wide(long_rows: list[Row]) -> list[Row]:
+    """The wide ``qc_status`` rows from all the rows of ``qc_status_long``: one row per asset name.
+
+    Of the records sharing an asset name the newest wins: the greatest ``_last_modified`` (a record
+    without one is the oldest), then the greatest ``_id``, as biodata-cache 0.42 orders them. Its
+    ``modality`` and ``stage`` keys fill the column of that name (a modality in today's spelling, e.g. a
+    legacy ``SmartSPIM`` key fills ``SPIM`` unless ``SPIM`` itself is there); tags and keys outside
+    :data:`QC_STATUS_COLUMNS` stay in ``qc_status_long`` only. An asset whose keys are all tags (v1
+    evaluations) has a row of nulls. Rows come sorted by name.
+    """
+    newest: dict[str, tuple[tuple[bool, float, str], str | None]] = {}
+    for row in long_rows:
+        name, changed = row["asset_name"], row["_last_modified"]
+        if name is None:
+            continue
+        order = (changed is not None, changed.timestamp() if changed else 0.0, row["_id"] or "")
+        if name not in newest or order > newest[name][0]:
+            newest[name] = (order, row["_id"])
+    wide: dict[str, Row] = {name: {"name": name} for name in sorted(newest)}
+    for row in long_rows:
+        name = row["asset_name"]
+        if name is None or row["_id"] != newest[name][1] or row["key_type"] not in ("modality", "stage"):
+            continue
+        key = row["key"]
+        column = normal_modality(key) if row["key_type"] == "modality" else key
+        if column in _QC_STATUS_COLUMN_SET and (key == column or column not in wide[name]):
+            wide[name][column] = row["status"]
+    return list(wide.values())
 
 
 def metadata_core_rows(record: Row | Asset) -> list[Row]:

@@ -472,6 +472,15 @@ def _read_published(store: Store, path: str) -> pa.Table | None:
         return None
 
 
+def _derived(table: Table, source: pa.Table) -> pa.Table:
+    """A ``derived_from`` table from all the rows of its source: ``table.derive``, else distinct values."""
+    if table.derive is None:
+        return _distinct(table, source)
+    from biodata_cache.publish import rows_to_arrow
+
+    return rows_to_arrow(table, table.derive(source.to_pylist()))
+
+
 def _distinct(table: Table, source: pa.Table) -> pa.Table:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -773,7 +782,7 @@ def _update(
             results[table.name] = combined
         for table in TABLES:
             if table.derived_from:
-                data = _distinct(table, results[table.derived_from[0]])
+                data = _derived(table, results[table.derived_from[0]])
                 old = _read_published(store, f"{folder}/{table.name}.pqt") if incremental else None
                 if old is None or not data.equals(old.cast(table.arrow_schema())):
                     to_write.add(table.name)

@@ -83,7 +83,11 @@ class Table:
         Column that identifies the record a row came from (``_id`` or the asset name); an incremental
         build replaces a changed record's rows by this key.
     derived_from
-        ``(table, column)`` for a distinct-value table computed from another table's column.
+        ``(table, column)`` for a table computed from another table after every build: by default the
+        distinct non-null values of that column.
+    derive
+        For a ``derived_from`` table that is not a list of distinct values: pure function from all the
+        rows of the ``derived_from`` table (dicts) to this table's rows (e.g. :func:`rows.qc_status_wide`).
     index_of
         The partitioned table this table indexes (computed while that table's partitions are written).
     """
@@ -97,6 +101,7 @@ class Table:
     rows: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
     record_key: str | None = None
     derived_from: tuple[str, str] | None = None
+    derive: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
     index_of: str | None = None
 
     @property
@@ -392,19 +397,26 @@ TABLES: tuple[Table, ...] = (
         index_of="qc",
     ),
     Table(
-        name="qc_status",
-        description="QC status in long format: one row per asset and status key (modality, stage or tag).",
+        name="qc_status_long",
+        description="QC status in long format: one row per record and status key (modality, stage or tag), "
+        "every key of quality_control.status (v1: each evaluation's own status). qc_status is its wide form.",
         kind="frame",
         columns=(
+            Column("_id", "string", "DocDB record id."),
+            Column(
+                "_last_modified",
+                "timestamp",
+                "When the record last changed in DocDB (_last_modified, else v1 last_modified; UTC).",
+            ),
             Column("asset_name", "string", "Asset name."),
             Column("subject_id", "string", "Subject id."),
             Column("key", "string", "Status key: a modality, a stage or a tag."),
             Column("key_type", "string", "modality, stage or tag."),
             Column("status", "string", "Pass, Fail or Pending."),
         ),
-        fields=_paths("name", "subject_id", "modalities", "qc_status", "qc_metrics"),
+        fields=_paths("_id", "last_modified", "name", "subject_id", "modalities", "qc_status", "qc_metrics"),
         rows=rows.qc_status_rows,
-        record_key="asset_name",
+        record_key="_id",
     ),
     Table(
         name="metadata_core",
@@ -443,6 +455,28 @@ TABLES: tuple[Table, ...] = (
         fields=_paths("name", "data_level", "processes", "qc_metrics"),
         rows=rows.time_to_qc_rows,
         record_key="name",
+    ),
+    Table(
+        name="qc_status",
+        description="QC status in biodata-cache 0.42's wide form: one row per asset with a QC status, a "
+        "column per modality and per QC stage holding its status (Pass, Fail, Pending; null where the "
+        "asset has none). Of records sharing an asset name the newest (_last_modified) wins. Built from "
+        "qc_status_long, which also keeps tags and keys outside this vocabulary.",
+        kind="frame",
+        columns=(
+            Column("name", "string", "Asset name, joinable with asset_basics.name."),
+            *(
+                Column(
+                    key,
+                    "string",
+                    f"QC status of the {'modality' if key in records.MODALITIES else 'stage'} {key!r} "
+                    f"(quality_control.status[{key!r}]).",
+                )
+                for key in rows.QC_STATUS_COLUMNS
+            ),
+        ),
+        derived_from=("qc_status_long", "status"),
+        derive=rows.qc_status_wide,
     ),
 )
 

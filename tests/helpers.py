@@ -101,6 +101,7 @@ ROWS: dict[str, list[dict]] = {
         {"subject_id": "a/b=c", "asset_name": "odd", "name": "m", "value": None, "status": "Pass"},
     ],
     "qc_status": [],
+    "qc_status_long": [],
     "metadata_core": [{"name": "ophys_692478_raw", "_id": "1", "subject": True}],
     "time_to_qc": [],
 }

@@ -65,6 +65,7 @@ TABLE_NAMES = [
     "source_data",
     "qc",
     "qc_status",
+    "qc_status_long",
     "metadata_core",
     "time_to_qc",
 ]
@@ -92,6 +93,7 @@ READERS: dict[str, Callable[[dict], Any]] = {
     "qc": lambda o: bdc.qc(storage_options=o),
     "qc one subject": lambda o: bdc.qc("692478", storage_options=o),
     "qc_status": lambda o: bdc.qc_status(storage_options=o),
+    "qc_status_long": lambda o: bdc.qc_status_long(storage_options=o),
     "metadata_core": lambda o: bdc.metadata_core(storage_options=o),
     "time_to_qc": lambda o: bdc.time_to_qc(storage_options=o),
     "raw_to_derived": lambda o: bdc.raw_to_derived("ophys_692478_raw", storage_options=o),

@@ -21,7 +21,9 @@ def root(tmp_path, monkeypatch):
 
 def test_catalog_displays_a_table_of_entries(root):
     html = bdc.open_catalog()._repr_html_()
-    assert html.count("<tr>") == 1 + len(TABLES)  # header and one row per table
+    assert html.count("<tr>") == 2 + len(
+        TABLES
+    )  # header, one row per table and quality_control (0.42's name of qc)
     for name in ("asset_basics", "qc", "unique_subject_ids"):
         assert f"<b>{name}</b>" in html
     assert "subject_id" in html and "5" in html  # partition key / parameter, rows of asset_basics

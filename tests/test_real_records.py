@@ -28,7 +28,7 @@ from biodata_cache.sync import update_all_tables
 DATA = Path(__file__).parent / "data" / "aind_records"
 EXPECTED = sorted((DATA / "expected").glob("*.json"))
 FOLDERS = {"originals": DATA, "real": DATA / "real"}
-FRAME_TABLES = ("asset_basics", "source_data", "qc", "qc_status", "metadata_core", "time_to_qc")
+FRAME_TABLES = ("asset_basics", "source_data", "qc", "qc_status_long", "metadata_core", "time_to_qc")
 
 
 def _folder_of(record_path: str) -> str:
@@ -168,15 +168,16 @@ def test_tables_hold_every_hand_read_cell(built, expected):
             counts = dict(Counter(v for v in qc["status"] if isinstance(v, str)))
             if counts != distinct["status"]:
                 problems.append(f"qc status counts: expected {distinct['status']}, found {counts}")
-    status = tables["qc_status"][tables["qc_status"]["asset_name"] == name]
+    status = tables["qc_status_long"][tables["qc_status_long"]["asset_name"] == name]  # expected: "qc_status"
     if len(status) != expected["qc_status"]["count"]:
-        problems.append(f"qc_status: expected {expected['qc_status']['count']} rows, found {len(status)}")
+        count = expected["qc_status"]["count"]
+        problems.append(f"qc_status_long: expected {count} rows, found {len(status)}")
     by_key = {row["key"]: row for _, row in status.iterrows()}
     for row in expected["qc_status"]["rows"]:
         if row["key"] not in by_key:
-            problems.append(f"qc_status: no key {row['key']!r}")
+            problems.append(f"qc_status_long: no key {row['key']!r}")
             continue
-        problems += _mismatches(f"qc_status[{row['key']!r}]", row, by_key[row["key"]])
+        problems += _mismatches(f"qc_status_long[{row['key']!r}]", row, by_key[row["key"]])
     assert not problems, "\n".join(problems)
 
 

@@ -192,7 +192,15 @@ def test_a_v1_evaluation_gives_one_qc_row_per_metric_with_its_stage_modality_and
     assert qc[1]["value"] == '{"a": 2, "b": 1}'
     assert qc[0]["status_time"] == dt.datetime(2025, 1, 1, 8, tzinfo=UTC)
     assert rows.qc_status_rows(record) == [
-        {"asset_name": "asset", "subject_id": None, "key": "Drift", "key_type": "tag", "status": "Fail"}
+        {
+            "_id": "x",
+            "_last_modified": None,
+            "asset_name": "asset",
+            "subject_id": None,
+            "key": "Drift",
+            "key_type": "tag",
+            "status": "Fail",
+        }
     ]
     (timing,) = rows.time_to_qc_rows(record)
     assert timing["pending"] is True  # m2 has no status

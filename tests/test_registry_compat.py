@@ -56,6 +56,7 @@ def test_type_values_are_those_of_0_42(root):
         "asset_basics",
         "source_data",
         "qc_status",
+        "qc_status_long",
         "metadata_core",
         "time_to_qc",
     ):

@@ -115,6 +115,8 @@ def test_qc_status_long_format_classifies_keys(derived, ophys):
     assert status["behavior"]["key_type"] == "modality" and status["behavior"]["status"] == "Fail"
     assert status["Processing"]["key_type"] == "stage"
     assert status["HarpBehavior:HarpDeviceTestSuite"] == {
+        "_id": derived["_id"],
+        "_last_modified": dt.datetime(2026, 2, 14, 13, 0, 35, 192000, tzinfo=UTC),
         "asset_name": DERIVED,
         "subject_id": "828418",
         "key": "HarpBehavior:HarpDeviceTestSuite",

@@ -53,7 +53,8 @@ def test_build_from_real_records_fills_every_table(monkeypatch, tmp_path):
         "source_data": 2,
         "qc": 135,
         "qc_raw_assets": 2,
-        "qc_status": 31,
+        "qc_status_long": 31,
+        "qc_status": 2,  # one row per asset with a QC status: v2_derived.json and v2_record.json
         "metadata_core": 3,
         "time_to_qc": 2,
     }
