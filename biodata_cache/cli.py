@@ -1,6 +1,6 @@
 """The ``biodata-cache`` command line: build, versions, tables, show, catalog.
 
-Global options (``--root``, ``--version``, ``--source``) override the ``BIODATA_CACHE_*`` variables for
+Global options (``--backend``, ``--root``, ``--version``, ``--source``) override the ``BIODATA_CACHE_*`` variables for
 the command. Errors print their message (which says what to do) and exit with status 1.
 """
 
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument(
         "--root", default=default, help="store root (fsspec URL or folder); default BIODATA_CACHE_ROOT"
+    )
+    parser.add_argument(
+        "--backend",
+        default=default,
+        help="S3, MEMORY, LOCAL or CODEOCEAN (any case); default BIODATA_CACHE_BACKEND",
     )
     parser.add_argument(
         "--version", dest="release", default=default, help="version to read or build, e.g. 0.1"
@@ -78,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _configure(arguments: argparse.Namespace) -> None:
+    if arguments.backend is not None:
+        from biodata_cache.config import backend_name
+
+        os.environ["BIODATA_CACHE_BACKEND"] = backend_name(arguments.backend, f"--backend {arguments.backend!r}")
     if arguments.root:
         os.environ["BIODATA_CACHE_ROOT"] = arguments.root
     if arguments.release:
@@ -214,9 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if arguments.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    _configure(arguments)
     handler = {"build": _build, "versions": _versions, "tables": _tables, "show": _show, "catalog": _catalog}
     try:
+        _configure(arguments)
         handler[arguments.command](arguments)
     except BiodataCacheError as error:
         print(f"biodata-cache: error: {error}", file=sys.stderr)

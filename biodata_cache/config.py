@@ -245,6 +245,40 @@ def source_spec(source: str | None = None) -> str:
     return spec or "docdb"
 
 
+def backend_name(value: Any, origin: str = "backend") -> str:
+    """The canonical name of a backend: surrounding blanks ignored, any case (``" s3 "`` -> ``"S3"``).
+
+    Parameters
+    ----------
+    value
+        A backend name as given (argument, ``BIODATA_CACHE_BACKEND``, ``--backend``).
+    origin
+        How the value was given, for the error message (e.g. ``"BIODATA_CACHE_BACKEND='s4'"``).
+
+    Returns
+    -------
+    str
+        One of :data:`BACKENDS`.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``value`` is not a string or names no backend; the message lists the valid names.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"{origin} must be a string naming a backend ({', '.join(BACKENDS)}), got "
+            f"{type(value).__name__} {value!r}."
+        )
+    chosen = value.strip().upper()
+    if chosen not in BACKENDS:
+        raise InvalidInputError(
+            f"{origin} is not a backend; choose one of {', '.join(BACKENDS)} (any case) "
+            f"(or set BIODATA_CACHE_ROOT to any fsspec URL)."
+        )
+    return chosen
+
+
 def _check_root(root: str, origin: str) -> str:
     """A root as the store uses it, or InvalidInputError naming what is wrong and the fix."""
     examples = "e.g. s3://bucket/prefix, https://mirror/prefix, memory://biodata-cache or a folder"
@@ -431,12 +465,7 @@ def resolve(
     if given_backend is None:
         chosen = _infer_backend(given_root) if given_root else "MEMORY"
     else:
-        chosen = given_backend.upper()
-    if chosen not in BACKENDS:
-        raise InvalidInputError(
-            f"{backend_origin} is not a backend; choose one of {', '.join(BACKENDS)} "
-            f"(or set BIODATA_CACHE_ROOT to any fsspec URL)."
-        )
+        chosen = backend_name(given_backend, backend_origin)
     final_root = (
         given_root or {"S3": PRODUCTION_ROOT, "MEMORY": MEMORY_ROOT, "LOCAL": default_local_root()}[chosen]
     )
