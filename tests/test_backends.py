@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import uuid
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
+import biodata_cache
 from biodata_cache import config
 from biodata_cache.errors import InvalidInputError
+from biodata_cache.sources import MOUNT_COMPONENTS, MOUNT_ID_NAMESPACE, mount_record_id, open_source
+from biodata_cache.sync import update_all_tables
 
 
 @pytest.mark.parametrize(
@@ -50,3 +57,91 @@ def test_cli_backend_option_takes_any_case_and_rejects_unknown_names(tmp_path):
     assert wrong.returncode == 1
     assert "--backend 's4' is not a backend; choose one of S3, MEMORY, LOCAL" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+
+
+# --- Code Ocean asset mounts as a source ------------------------------------------------------------
+
+RECORDS = Path(__file__).parent / "data" / "aind_records"
+V1_RECORD = RECORDS / "real" / "v1_behavior_raw_0219.json"
+#: What a mount of component files cannot hold: the record's top-level fields besides the components.
+WHOLE_RECORD_ONLY = ("_id", "location", "code_ocean", "created", "last_modified", "_created", "_last_modified")
+
+
+def _whole_records() -> list[dict]:
+    paths = [RECORDS / "v2_raw.json", RECORDS / "v2_derived.json", V1_RECORD]
+    return [json.loads(path.read_text()) for path in paths]
+
+
+def _mount_components(folder: Path, record: dict) -> Path:
+    """Write ``record`` as a Code Ocean asset mount of component files only (no metadata.json)."""
+    mount = folder / record["name"]
+    mount.mkdir(parents=True)
+    for component in MOUNT_COMPONENTS:
+        if isinstance(record.get(component), dict):
+            (mount / f"{component}.json").write_text(json.dumps(record[component]))
+    return mount
+
+
+def _basics(monkeypatch: pytest.MonkeyPatch, root: Path) -> pd.DataFrame:
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
+    return biodata_cache.asset_basics().set_index("name").sort_index()
+
+
+def test_component_files_folder_is_a_source(tmp_path, monkeypatch):
+    records = _whole_records()
+    data = tmp_path / "data"
+    for record in records:
+        _mount_components(data, record)
+    (data / "scratch").mkdir()  # a folder with no metadata files is not an asset
+
+    assembled = sorted(open_source(str(data)).records(), key=lambda r: r["name"])
+    assert [r["name"] for r in assembled] == sorted(r["name"] for r in records)
+    for record in assembled:
+        assert record["_id"] == mount_record_id(record["name"])
+        assert record["location"] == str(data / record["name"])
+    assert next(r for r in assembled if "session" in r)["session"]["session_start_time"]  # v1 session.json
+
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    for record in records:
+        (whole / f"{record['name']}.json").write_text(json.dumps(record))
+    update_all_tables(source=str(whole), root=str(tmp_path / "from-records"), progress=False)
+    report = update_all_tables(source=str(data), root=str(tmp_path / "from-mounts"), progress=False)
+    assert report.records_skipped == 0
+    from_records = _basics(monkeypatch, tmp_path / "from-records")
+    from_mounts = _basics(monkeypatch, tmp_path / "from-mounts")
+    assert list(from_mounts.index) == list(from_records.index)
+    same = [column for column in from_records.columns if column not in WHOLE_RECORD_ONLY]
+    pd.testing.assert_frame_equal(from_mounts[same], from_records[same])
+
+
+def test_component_mount_name_falls_back_to_the_folder_and_id_is_stable(tmp_path):
+    (record,) = _whole_records()[:1]
+    description = dict(record["data_description"])
+    del description["name"]
+    mount = tmp_path / "data" / "my-asset"
+    mount.mkdir(parents=True)
+    (mount / "data_description.json").write_text(json.dumps(description))
+    (mount / "subject.json").write_text(json.dumps(record["subject"]))
+    (assembled,) = open_source(str(tmp_path / "data")).records()
+    assert assembled["name"] == "my-asset"
+    assert assembled["_id"] == mount_record_id("my-asset") == str(uuid.uuid5(MOUNT_ID_NAMESPACE, "my-asset"))
+    # The mount itself given as the source (a capsule's /data/<asset>/) is the same one record.
+    (alone,) = open_source(str(mount)).records()
+    assert alone == assembled
+
+
+def test_metadata_nd_json_mount_keeps_its_id_and_a_mount_without_description_is_a_bad_record(tmp_path):
+    raw, derived = _whole_records()[:2]
+    good = tmp_path / "data" / "asset"
+    good.mkdir(parents=True)
+    (good / "metadata.nd.json").write_text(json.dumps(raw))
+    lonely = tmp_path / "data" / "lonely"
+    lonely.mkdir()
+    (lonely / "subject.json").write_text(json.dumps(derived["subject"]))
+    skipped: list[tuple[str, str]] = []
+    records = list(open_source(str(tmp_path / "data")).records(skip=lambda w, r: skipped.append((w, r))))
+    assert [(r["_id"], r["name"], r["location"]) for r in records] == [(raw["_id"], raw["name"], raw["location"])]
+    assert skipped == [
+        (str(lonely), "an asset mount needs metadata.json or data_description.json, found only subject.json")
+    ]
