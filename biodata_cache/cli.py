@@ -1,7 +1,7 @@
 """The ``biodata-cache`` command line: build, versions, tables, show, catalog.
 
-Global options (``--backend``, ``--root``, ``--version``, ``--source``) override the ``BIODATA_CACHE_*`` variables for
-the command. Errors print their message (which says what to do) and exit with status 1.
+Global options (``--backend``, ``--root``, ``--version``, ``--source``) override the ``BIODATA_CACHE_*``
+variables for the command. Errors print their message (which says what to do) and exit with status 1.
 """
 
 from __future__ import annotations
@@ -86,7 +86,9 @@ def _configure(arguments: argparse.Namespace) -> None:
     if arguments.backend is not None:
         from biodata_cache.config import backend_name
 
-        os.environ["BIODATA_CACHE_BACKEND"] = backend_name(arguments.backend, f"--backend {arguments.backend!r}")
+        os.environ["BIODATA_CACHE_BACKEND"] = backend_name(
+            arguments.backend, f"--backend {arguments.backend!r}"
+        )
     if arguments.root:
         os.environ["BIODATA_CACHE_ROOT"] = arguments.root
     if arguments.release:

@@ -352,7 +352,9 @@ class FileSource(Source):
                 record["name"] = named if isinstance(named, str) and named.strip() else _basename(folder)
             if record.get("_id") is None and isinstance(record["name"], str):
                 record["_id"] = mount_record_id(record["name"])
-            record.setdefault("location", folder if "://" not in self.path else self.fs.unstrip_protocol(folder))
+            record.setdefault(
+                "location", folder if "://" not in self.path else self.fs.unstrip_protocol(folder)
+            )
         except RecordError as error:
             _skipped(skip, error)
             return None
