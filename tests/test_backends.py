@@ -16,7 +16,7 @@ import biodata_cache
 from biodata_cache import config
 from biodata_cache.errors import InvalidInputError
 from biodata_cache.sources import MOUNT_COMPONENTS, MOUNT_ID_NAMESPACE, mount_record_id, open_source
-from biodata_cache.sync import update_all_tables
+from biodata_cache.sync import run_sync_job, update_all_tables
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,9 @@ def test_cli_backend_option_takes_any_case_and_rejects_unknown_names(tmp_path):
         env=environment,
     )
     assert built.returncode == 0, built.stderr
-    wrong = subprocess.run([*command, "--backend", "s4", "versions"], capture_output=True, text=True, env=environment)
+    wrong = subprocess.run(
+        [*command, "--backend", "s4", "versions"], capture_output=True, text=True, env=environment
+    )
     assert wrong.returncode == 1
     assert "--backend 's4' is not a backend; choose one of S3, MEMORY, LOCAL" in wrong.stderr
     assert "Traceback" not in wrong.stderr
@@ -64,7 +66,15 @@ def test_cli_backend_option_takes_any_case_and_rejects_unknown_names(tmp_path):
 RECORDS = Path(__file__).parent / "data" / "aind_records"
 V1_RECORD = RECORDS / "real" / "v1_behavior_raw_0219.json"
 #: What a mount of component files cannot hold: the record's top-level fields besides the components.
-WHOLE_RECORD_ONLY = ("_id", "location", "code_ocean", "created", "last_modified", "_created", "_last_modified")
+WHOLE_RECORD_ONLY = (
+    "_id",
+    "location",
+    "code_ocean",
+    "created",
+    "last_modified",
+    "_created",
+    "_last_modified",
+)
 
 
 def _whole_records() -> list[dict]:
@@ -141,7 +151,61 @@ def test_metadata_nd_json_mount_keeps_its_id_and_a_mount_without_description_is_
     (lonely / "subject.json").write_text(json.dumps(derived["subject"]))
     skipped: list[tuple[str, str]] = []
     records = list(open_source(str(tmp_path / "data")).records(skip=lambda w, r: skipped.append((w, r))))
-    assert [(r["_id"], r["name"], r["location"]) for r in records] == [(raw["_id"], raw["name"], raw["location"])]
+    assert [(r["_id"], r["name"], r["location"]) for r in records] == [
+        (raw["_id"], raw["name"], raw["location"])
+    ]
     assert skipped == [
         (str(lonely), "an asset mount needs metadata.json or data_description.json, found only subject.json")
     ]
+
+
+# --- 0.42's sync entry points -------------------------------------------------------------------------
+
+
+def _published(root: Path) -> dict[str, int]:
+    """Table name -> rows of the registry published at ``root``."""
+    document = json.loads((root / config.version_folder(None) / "cache_registry.json").read_text())
+    return {table["name"]: table["rows"] for table in document["tables"]}
+
+
+def test_run_sync_job_builds_like_update_all_tables(tmp_path, monkeypatch):
+    update_all_tables(source=str(RECORDS), root=str(tmp_path / "all"), progress=False)
+    report = run_sync_job("qc", source=str(RECORDS), root=str(tmp_path / "job"), progress=False)
+    assert report.records_read == 3
+    assert _published(tmp_path / "job") == _published(tmp_path / "all")
+    assert _published(tmp_path / "job")["qc"] > 0
+    pd.testing.assert_frame_equal(
+        _basics(monkeypatch, tmp_path / "job"), _basics(monkeypatch, tmp_path / "all")
+    )
+    # The job named by BIODATA_CACHE_SYNC_JOB, as a 0.42 capsule selects it; a second job finds nothing new.
+    monkeypatch.setenv("BIODATA_CACHE_SYNC_JOB", " asset_basics ")
+    again = run_sync_job(source=str(RECORDS), root=str(tmp_path / "job"), progress=False)
+    assert again.tables_written == []
+
+
+@pytest.mark.parametrize(
+    ("job", "message"),
+    [
+        ("smartspim", r"0\.42's 'smartspim' job built tables this package does not have; nothing was built"),
+        (
+            "Fast",
+            r"job='Fast' is not a sync job; choose one of asset_basics, fast, qc, qc_status, time_to_qc",
+        ),
+        (None, r"no sync job given: pass job= or set BIODATA_CACHE_SYNC_JOB"),
+        (3, r"job must be a string"),
+    ],
+)
+def test_run_sync_job_refuses_jobs_it_cannot_run_and_builds_nothing(tmp_path, job, message):
+    with pytest.raises(InvalidInputError, match=message):
+        run_sync_job(job, source=str(RECORDS), root=str(tmp_path / "store"), progress=False)
+    assert not (tmp_path / "store").exists()
+
+
+def test_update_all_tables_takes_0_42_fast_and_slow_flags_and_builds_every_table(tmp_path):
+    update_all_tables(True, False, source=str(RECORDS), root=str(tmp_path / "a"), progress=False)
+    update_all_tables(fast=False, slow=False, source=str(RECORDS), root=str(tmp_path / "b"), progress=False)
+    assert _published(tmp_path / "a") == _published(tmp_path / "b")
+    assert set(_published(tmp_path / "a")) >= {"asset_basics", "qc", "unique_subject_ids", "time_to_qc"}
+    with pytest.raises(InvalidInputError, match="slow must be True or False, got str 'no'"):
+        update_all_tables(slow="no", source=str(RECORDS), root=str(tmp_path / "c"))  # type: ignore[arg-type]
+    assert not (tmp_path / "c").exists()
