@@ -198,7 +198,7 @@ def _catalog(arguments: argparse.Namespace) -> None:
     from biodata_cache.store import Store
 
     settings = config.resolve()
-    store = Store(settings.root, settings.storage_options)
+    store = Store(settings.root, settings.storage_options, read_only=settings.read_only)
     if arguments.republish:
         try:
             publish_catalogs(store, settings.version)

@@ -659,8 +659,11 @@ def update_all_tables(
     Raises
     ------
     InvalidInputError
-        If ``fast`` or ``slow`` is not a bool, or the root is the ``CODEOCEAN`` backend's attached
-        (read-only) data asset.
+        If ``fast`` or ``slow`` is not a bool.
+    StoreAccessError
+        If the store is read-only: an HTTP(S) mirror, or no ``root=`` with
+        ``BIODATA_CACHE_BACKEND=CODEOCEAN`` (its attached data asset). With ``root=`` given, that
+        backend's setting is ignored and the build goes to ``root``.
     """
     from biodata_cache.store import Store
 
@@ -676,7 +679,20 @@ def update_all_tables(
             slow,
         )
     source_spec = source if isinstance(source, str) or source is None else None
-    settings = config.resolve(root=root, source=source_spec, version=version, storage_options=storage_options)
+    backend = None
+    variable = os.environ.get("BIODATA_CACHE_BACKEND")
+    if variable and config.backend_name(variable, f"BIODATA_CACHE_BACKEND={variable!r}") == "CODEOCEAN":
+        if root is None:
+            raise StoreAccessError(
+                f"cannot build with BIODATA_CACHE_BACKEND={variable!r}: "
+                + config.CODEOCEAN_READ_ONLY.format(root=os.environ.get("BIODATA_CACHE_ROOT") or "/data")
+                + "."
+            )
+        if isinstance(root, str):
+            backend = config.infer_backend(root)  # build into the root given
+    settings = config.resolve(
+        backend=backend, root=root, source=source_spec, version=version, storage_options=storage_options
+    )
     store = Store(settings.root, settings.storage_options)
     if not store.writable:
         raise StoreAccessError(f"cannot publish to {settings.root}: it is read-only. Pass a writable root=.")

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import publish_fixture
 
 import biodata_cache
 from biodata_cache import config
-from biodata_cache.errors import InvalidInputError
+from biodata_cache.errors import InvalidInputError, StoreAccessError
 from biodata_cache.sources import MOUNT_COMPONENTS, MOUNT_ID_NAMESPACE, mount_record_id, open_source
 from biodata_cache.sync import run_sync_job, update_all_tables
 
@@ -209,3 +210,80 @@ def test_update_all_tables_takes_0_42_fast_and_slow_flags_and_builds_every_table
     with pytest.raises(InvalidInputError, match="slow must be True or False, got str 'no'"):
         update_all_tables(slow="no", source=str(RECORDS), root=str(tmp_path / "c"))  # type: ignore[arg-type]
     assert not (tmp_path / "c").exists()
+
+
+# --- the CODEOCEAN backend ------------------------------------------------------------------------------
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("layout", "root"),
+    [
+        ("asset/data-asset-cache", "data"),  # a data asset made from the bucket's data-asset-cache/ prefix
+        ("asset", "data"),  # a data asset made from a store root
+        ("data-asset-cache", "data"),  # the prefix attached straight under the root
+        ("asset", "data/asset"),  # BIODATA_CACHE_ROOT naming the mount
+    ],
+)
+def test_codeocean_backend_reads_attached_store(tmp_path, monkeypatch, layout, root):
+    publish_fixture(str(tmp_path / "data" / layout))
+    (tmp_path / "data" / "raw_asset").mkdir()  # another attached asset, not a store
+    (tmp_path / "data" / "raw_asset" / "data_description.json").write_text("{}")
+    monkeypatch.setenv("BIODATA_CACHE_BACKEND", " CodeOcean ")
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(tmp_path / root))
+    settings = config.resolve()
+    assert (settings.backend, settings.root) == ("CODEOCEAN", str(tmp_path / "data" / layout))
+    assert not settings.builds_on_read
+    assert biodata_cache.get_cache_versions() == [config.version_folder(None)]
+    assert biodata_cache.unique_subject_ids() == ["692478", "828418"]
+    assert list(biodata_cache.asset_basics(subject_id="828418")["name"]) == [
+        "behavior_828418_raw",
+        "behavior_828418_raw_processed_2024-04-01_00-00-00",
+    ]
+    assert list(biodata_cache.qc("692478")["status"]) == ["Pass", "Pending"]
+
+
+def test_codeocean_backend_refuses_to_build(tmp_path, monkeypatch):
+    attached = tmp_path / "data" / "asset"
+    publish_fixture(str(attached))
+    before = _files(attached)
+    monkeypatch.setenv("BIODATA_CACHE_BACKEND", "codeocean")
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(tmp_path / "data"))
+    read_only = r"read-only: nothing is built or written there\. To build tables, pass a writable root"
+    with pytest.raises(StoreAccessError, match=read_only):
+        update_all_tables(source=str(RECORDS), progress=False)
+    with pytest.raises(StoreAccessError, match=read_only):
+        run_sync_job("asset_basics", source=str(RECORDS), progress=False)
+    with pytest.raises(StoreAccessError, match=read_only):
+        biodata_cache.custom("mine", pd.DataFrame({"a": [1]}))
+    with pytest.raises(InvalidInputError, match=r"is a data asset attached read-only \(backend CODEOCEAN\)"):
+        biodata_cache.asset_basics(force_update=True)
+    command = [sys.executable, "-m", "biodata_cache.cli", "build", "--source", str(RECORDS), "--no-progress"]
+    cli = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
+    assert cli.returncode == 1
+    assert "read-only" in cli.stderr and "Traceback" not in cli.stderr
+    assert _files(attached) == before
+    # Building into a writable root named explicitly works under the same settings.
+    update_all_tables(source=str(RECORDS), root=str(tmp_path / "results" / "store"), progress=False)
+    assert _published(tmp_path / "results" / "store")["asset_basics"] == 3
+
+
+def test_codeocean_backend_without_one_store_says_what_to_attach(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    _mount_components(data, _whole_records()[0])
+    monkeypatch.setenv("BIODATA_CACHE_BACKEND", "CODEOCEAN")
+    with pytest.raises(InvalidInputError, match=r"default root /data\): /data does not exist"):
+        config.resolve()
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(data))
+    with pytest.raises(InvalidInputError, match=r"no biodata-cache store in .*BIODATA_CACHE_SOURCE="):
+        biodata_cache.asset_basics()
+    publish_fixture(str(data / "one"))
+    publish_fixture(str(data / "two" / "data-asset-cache"))
+    with pytest.raises(InvalidInputError, match=r"holds more than one biodata-cache store"):
+        config.resolve()
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", "s3://bucket/prefix")
+    with pytest.raises(InvalidInputError, match=r"reads a folder attached to the capsule, not a URL"):
+        config.resolve()
