@@ -265,6 +265,10 @@ def test_codeocean_backend_refuses_to_build(tmp_path, monkeypatch):
     cli = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
     assert cli.returncode == 1
     assert "read-only" in cli.stderr and "Traceback" not in cli.stderr
+    republish = [sys.executable, "-m", "biodata_cache.cli", "catalog", "--republish"]
+    cli = subprocess.run(republish, capture_output=True, text=True, env=dict(os.environ))
+    assert cli.returncode == 1
+    assert "read-only" in cli.stderr and "Traceback" not in cli.stderr
     assert _files(attached) == before
     # Building into a writable root named explicitly works under the same settings.
     update_all_tables(source=str(RECORDS), root=str(tmp_path / "results" / "store"), progress=False)
