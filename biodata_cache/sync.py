@@ -712,8 +712,10 @@ def update_all_tables(
 
 #: Environment variable naming the job of :func:`run_sync_job` (as in biodata-cache 0.42).
 SYNC_JOB_ENV = "BIODATA_CACHE_SYNC_JOB"
-#: biodata-cache 0.42's sync jobs whose tables this package builds, and those tables (0.42 names; 0.42's
-#: ``quality_control`` is this package's ``qc``). Each is run as one :func:`update_all_tables`.
+#: biodata-cache 0.42's sync jobs that built tables this package has, and those tables (0.42 names; 0.42's
+#: ``quality_control`` is this package's ``qc``). Each is run as one :func:`update_all_tables`. 0.42's
+#: ``fast`` job also built ``metadata_upgrade``, ``platform_fib``, ``platform_qc`` and
+#: ``platform_mouselight``, which this package does not have.
 SYNC_JOBS: dict[str, tuple[str, ...]] = {
     "asset_basics": ("asset_basics", "source_data"),
     "fast": ("unique_project_names", "unique_subject_ids", "unique_genotypes", "metadata_core"),
