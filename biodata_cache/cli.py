@@ -1,7 +1,7 @@
 """The ``biodata-cache`` command line: build, versions, tables, show, catalog.
 
-Global options (``--root``, ``--version``, ``--source``) override the ``BIODATA_CACHE_*`` variables for
-the command. Errors print their message (which says what to do) and exit with status 1.
+Global options (``--backend``, ``--root``, ``--version``, ``--source``) override the ``BIODATA_CACHE_*``
+variables for the command. Errors print their message (which says what to do) and exit with status 1.
 """
 
 from __future__ import annotations
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument(
         "--root", default=default, help="store root (fsspec URL or folder); default BIODATA_CACHE_ROOT"
+    )
+    parser.add_argument(
+        "--backend",
+        default=default,
+        help="S3, MEMORY, LOCAL or CODEOCEAN (any case); default BIODATA_CACHE_BACKEND",
     )
     parser.add_argument(
         "--version", dest="release", default=default, help="version to read or build, e.g. 0.1"
@@ -78,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _configure(arguments: argparse.Namespace) -> None:
+    if arguments.backend is not None:
+        from biodata_cache.config import backend_name
+
+        os.environ["BIODATA_CACHE_BACKEND"] = backend_name(
+            arguments.backend, f"--backend {arguments.backend!r}"
+        )
     if arguments.root:
         os.environ["BIODATA_CACHE_ROOT"] = arguments.root
     if arguments.release:
@@ -187,7 +198,7 @@ def _catalog(arguments: argparse.Namespace) -> None:
     from biodata_cache.store import Store
 
     settings = config.resolve()
-    store = Store(settings.root, settings.storage_options)
+    store = Store(settings.root, settings.storage_options, read_only=settings.read_only)
     if arguments.republish:
         try:
             publish_catalogs(store, settings.version)
@@ -214,9 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if arguments.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    _configure(arguments)
     handler = {"build": _build, "versions": _versions, "tables": _tables, "show": _show, "catalog": _catalog}
     try:
+        _configure(arguments)
         handler[arguments.command](arguments)
     except BiodataCacheError as error:
         print(f"biodata-cache: error: {error}", file=sys.stderr)

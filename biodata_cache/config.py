@@ -7,7 +7,8 @@ import time; :func:`resolve` reads the environment each time it is called.
 variable                  meaning                                                      default
 ========================  ===========================================================  =====================
 ``BIODATA_CACHE_BACKEND`` ``S3`` (production root), ``MEMORY`` (in-process), ``LOCAL``  ``MEMORY``, or
-                          (a folder)                                                   inferred from the root
+                          (a folder), ``CODEOCEAN`` (a published store attached to a   inferred from the root
+                          Code Ocean capsule, read-only); any case
 ``BIODATA_CACHE_ROOT``    any fsspec URL used as the store root                        per backend
 ``BIODATA_CACHE_VERSION`` version folder to read, ``0.1`` or ``bdc-v0.1``              installed major.minor
 ``BIODATA_CACHE_SOURCE``  ``docdb``, ``sample`` or a path/URL of records               ``docdb``
@@ -27,9 +28,24 @@ from typing import Any
 from biodata_cache._version import __version__
 from biodata_cache.errors import InvalidInputError
 
-BACKENDS = ("S3", "MEMORY", "LOCAL")
+BACKENDS = ("S3", "MEMORY", "LOCAL", "CODEOCEAN")
 PRODUCTION_ROOT = "s3://allen-data-views/data-asset-cache"
 MEMORY_ROOT = "memory://biodata-cache"
+#: Where a Code Ocean capsule mounts its attached data assets (biodata-cache 0.42's ``DATA_ROOT``): the
+#: default root of the ``CODEOCEAN`` backend.
+CODEOCEAN_ROOT = "/data"
+#: The folder of the production bucket that holds the store (``s3://allen-data-views/data-asset-cache``):
+#: a data asset made from that prefix holds it too.
+STORE_FOLDER = "data-asset-cache"
+#: Why nothing is ever written to the ``CODEOCEAN`` backend's root.
+CODEOCEAN_READ_ONLY = (
+    "the CODEOCEAN backend reads a published store attached to the capsule as a data asset ({root}), which "
+    "is read-only: nothing is built or written there. To build tables, pass a writable root, e.g. "
+    "update_all_tables(root='/results/biodata-cache') or `biodata-cache --backend LOCAL --root "
+    "/results/biodata-cache build`; to read the published tables use BIODATA_CACHE_BACKEND=S3; to build "
+    "tables from the metadata of the attached assets use BIODATA_CACHE_BACKEND=MEMORY with "
+    "BIODATA_CACHE_SOURCE=/data"
+)
 VERSION_PREFIX = "bdc-v"
 #: ``MAJOR.MINOR``, optionally ``.PATCH`` and a PEP 440 pre/post/dev/local suffix, with an optional
 #: ``v`` or ``bdc-v`` prefix. ASCII digits only (``\d`` would also take e.g. Arabic-Indic digits).
@@ -140,12 +156,87 @@ def version_sort_key(folder: str) -> tuple[int, int]:
     return (int(match.group(1)), int(match.group(2)))
 
 
-def _infer_backend(root: str) -> str:
+def infer_backend(root: str) -> str:
+    """The backend a root implies: ``memory://`` is ``MEMORY``, a folder ``LOCAL``, other URLs ``S3``."""
     if root.startswith("memory://"):
         return "MEMORY"
     if "://" not in root or root.startswith(("file://", "local://")):
         return "LOCAL"
     return "S3"
+
+
+def _is_store(folder: str) -> bool:
+    """Whether a local folder is a store root: it has ``cache_versions.json`` or a version's registry."""
+    if os.path.isfile(os.path.join(folder, "cache_versions.json")):
+        return True
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return False
+    return any(
+        name.startswith(VERSION_PREFIX) and os.path.isfile(os.path.join(folder, name, "cache_registry.json"))
+        for name in names
+    )
+
+
+def codeocean_store_root(root: str, origin: str) -> str:
+    """The published store inside a folder where Code Ocean mounts data assets.
+
+    The store root (the folder holding ``cache_versions.json`` and ``bdc-v*/``) is, first found: the folder
+    itself, its ``data-asset-cache/`` (a data asset made from the production bucket's prefix), or one of
+    its sub-folders (an attached asset at ``/data/<asset>/``) or their ``data-asset-cache/``.
+
+    Parameters
+    ----------
+    root
+        A local folder (made absolute), by default :data:`CODEOCEAN_ROOT` (``/data``).
+    origin
+        How it was given, for error messages.
+
+    Returns
+    -------
+    str
+        The absolute folder of the store.
+
+    Raises
+    ------
+    InvalidInputError
+        If the folder does not exist, holds no store, or holds more than one in its sub-folders (the
+        message lists them and says to set ``BIODATA_CACHE_ROOT`` to one).
+    """
+    if not os.path.isdir(root):
+        raise InvalidInputError(
+            f"{origin}: {root} does not exist. The CODEOCEAN backend reads a published biodata-cache store "
+            f"attached to a Code Ocean capsule as a data asset (mounted under {CODEOCEAN_ROOT}); attach it, "
+            f"or set BIODATA_CACHE_ROOT to the folder that holds it."
+        )
+    for candidate in (root, os.path.join(root, STORE_FOLDER)):
+        if _is_store(candidate):
+            return candidate
+    mounts = sorted(
+        os.path.join(root, name) for name in os.listdir(root) if os.path.isdir(os.path.join(root, name))
+    )
+    found = [
+        candidate
+        for mount in mounts
+        for candidate in (mount, os.path.join(mount, STORE_FOLDER))
+        if _is_store(candidate)
+    ]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise InvalidInputError(
+            f"{origin}: {root} holds more than one biodata-cache store ({', '.join(found)}); set "
+            f"BIODATA_CACHE_ROOT to the one to read."
+        )
+    held = ", ".join(os.path.basename(mount) for mount in mounts[:10]) or "nothing"
+    raise InvalidInputError(
+        f"{origin}: no biodata-cache store in {root} (it holds {held}): a store is a folder with "
+        f"cache_versions.json and bdc-v*/ folders, here or in {STORE_FOLDER}/ or one sub-folder. Attach "
+        f"the data asset of a published store, or set BIODATA_CACHE_ROOT to its folder. (To build tables "
+        f"from the metadata of attached assets instead, use BIODATA_CACHE_BACKEND=MEMORY with "
+        f"BIODATA_CACHE_SOURCE={root}.)"
+    )
 
 
 def local_path(root: str) -> str | None:
@@ -163,7 +254,7 @@ class Settings:
     Attributes
     ----------
     backend
-        ``S3``, ``MEMORY`` or ``LOCAL``.
+        ``S3``, ``MEMORY``, ``LOCAL`` or ``CODEOCEAN``.
     root
         fsspec URL of the store root (a local folder as an absolute path).
     version
@@ -210,6 +301,11 @@ class Settings:
         return self.backend == "MEMORY" or not self.missing_local_root
 
     @property
+    def read_only(self) -> str | None:
+        """Why nothing may be written to the root (``CODEOCEAN``: an attached data asset), else None."""
+        return CODEOCEAN_READ_ONLY.format(root=self.root) if self.backend == "CODEOCEAN" else None
+
+    @property
     def missing_local_root(self) -> bool:
         """Whether the root is a local folder the user named (not the default one) that does not exist."""
         folder = local_path(self.root)
@@ -243,6 +339,40 @@ def source_spec(source: str | None = None) -> str:
     if spec is not None and not spec.strip():
         raise InvalidInputError(f"{origin} is blank: set it to 'docdb', 'sample' or a path/URL of records.")
     return spec or "docdb"
+
+
+def backend_name(value: Any, origin: str = "backend") -> str:
+    """The canonical name of a backend: surrounding blanks ignored, any case (``" s3 "`` -> ``"S3"``).
+
+    Parameters
+    ----------
+    value
+        A backend name as given (argument, ``BIODATA_CACHE_BACKEND``, ``--backend``).
+    origin
+        How the value was given, for the error message (e.g. ``"BIODATA_CACHE_BACKEND='s4'"``).
+
+    Returns
+    -------
+    str
+        One of :data:`BACKENDS`.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``value`` is not a string or names no backend; the message lists the valid names.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"{origin} must be a string naming a backend ({', '.join(BACKENDS)}), got "
+            f"{type(value).__name__} {value!r}."
+        )
+    chosen = value.strip().upper()
+    if chosen not in BACKENDS:
+        raise InvalidInputError(
+            f"{origin} is not a backend; choose one of {', '.join(BACKENDS)} (any case) "
+            f"(or set BIODATA_CACHE_ROOT to any fsspec URL)."
+        )
+    return chosen
 
 
 def _check_root(root: str, origin: str) -> str:
@@ -420,7 +550,8 @@ def resolve(
     Raises
     ------
     InvalidInputError
-        For a value that is not a string, an empty argument, an unknown backend, a root that is blank,
+        For a value that is not a string, an empty argument, an unknown backend, a ``CODEOCEAN`` root that
+        holds no published store (see :func:`codeocean_store_root`), a root that is blank,
         names no bucket or path, uses a protocol fsspec does not know or is a file, a version that is not
         a version (see :func:`version_folder`), or bad ``storage_options``.
     """
@@ -429,17 +560,24 @@ def resolve(
     if given_root is not None:
         given_root = _check_root(given_root, root_origin)
     if given_backend is None:
-        chosen = _infer_backend(given_root) if given_root else "MEMORY"
+        chosen = infer_backend(given_root) if given_root else "MEMORY"
     else:
-        chosen = given_backend.upper()
-    if chosen not in BACKENDS:
-        raise InvalidInputError(
-            f"{backend_origin} is not a backend; choose one of {', '.join(BACKENDS)} "
-            f"(or set BIODATA_CACHE_ROOT to any fsspec URL)."
+        chosen = backend_name(given_backend, backend_origin)
+    if chosen == "CODEOCEAN":
+        folder = local_path(given_root or CODEOCEAN_ROOT)
+        if folder is None:
+            raise InvalidInputError(
+                f"{root_origin}: the CODEOCEAN backend reads a folder attached to the capsule, not a URL. "
+                f"Set BIODATA_CACHE_BACKEND=S3 (or leave it unset) to read {given_root}."
+            )
+        final_root = codeocean_store_root(
+            folder, root_origin if given_root else f"{backend_origin} (default root {CODEOCEAN_ROOT})"
         )
-    final_root = (
-        given_root or {"S3": PRODUCTION_ROOT, "MEMORY": MEMORY_ROOT, "LOCAL": default_local_root()}[chosen]
-    )
+    else:
+        final_root = (
+            given_root
+            or {"S3": PRODUCTION_ROOT, "MEMORY": MEMORY_ROOT, "LOCAL": default_local_root()}[chosen]
+        )
     given_version, version_origin = _given(version, "version", "BIODATA_CACHE_VERSION")
     try:
         folder = version_folder(given_version)

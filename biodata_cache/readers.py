@@ -59,7 +59,7 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[+-]\d{2}:\d{2})?$")  # a date, p
 def _store(settings: config.Settings) -> Store:
     from biodata_cache.store import Store
 
-    return Store(settings.root, settings.storage_options)
+    return Store(settings.root, settings.storage_options, read_only=settings.read_only)
 
 
 def _missing_version_error(store: Store, settings: config.Settings) -> VersionNotFoundError:
@@ -551,7 +551,9 @@ def _update_first(force_update: Any, version: str | None, storage_options: dict[
         raise InvalidInputError(f"force_update must be True or False, got {force_update!r}.")
     settings = _settings(version, storage_options)
     if not settings.builds_on_read:
-        if settings.backend not in ("MEMORY", "LOCAL"):
+        if settings.read_only:
+            what = "a data asset attached read-only (backend CODEOCEAN)"
+        elif settings.backend not in ("MEMORY", "LOCAL"):
             what = f"a shared store (backend {settings.backend})"
         elif settings.missing_local_root:
             what = "a folder that does not exist"

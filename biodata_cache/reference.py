@@ -121,6 +121,7 @@ API_FUNCTIONS = (
     "biodata_cache.get_cache_versions",
     "biodata_cache.open_catalog",
     "biodata_cache.sync.update_all_tables",
+    "biodata_cache.sync.run_sync_job",
     "biodata_cache.sources.open_source",
 )
 

@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from biodata_cache import config
 from biodata_cache.errors import RecordError, SourceError
 from biodata_cache.records import (
     CORE_FILES,
+    V1_CORE_NAMES,
     change_marker,
     describe_value,
     record_key,
@@ -45,6 +47,13 @@ logger = logging.getLogger(__name__)
 DOCDB_HOST = "api.allenneuraldynamics.org"
 DOCDB_VERSION = "v2"
 COMPONENT_FILES = CORE_FILES
+#: Files an asset mount may hold, as ``<name>.json``: today's component files and v1's ``session`` and
+#: ``rig`` (read into the record's field of the same name).
+MOUNT_COMPONENTS = (*CORE_FILES, *V1_CORE_NAMES.values())
+#: The whole record of an asset mount, first one found (AIND assets write ``metadata.nd.json``).
+MOUNT_RECORD_FILES = ("metadata.json", "metadata.nd.json")
+#: Namespace of the ``_id`` given to an asset mount whose record has none (see :func:`mount_record_id`).
+MOUNT_ID_NAMESPACE = uuid.UUID("6f1c1d2e-3b4a-5c6d-8e9f-0a1b2c3d4e5f")
 _CONFIGURE = (
     "Set BIODATA_CACHE_SOURCE (or pass source=) to 'docdb', 'sample', or a folder / .jsonl / .jsonl.gz of "
     "records."
@@ -105,6 +114,16 @@ class Source:
         return f"<{type(self).__name__} {self.description}>"
 
 
+def mount_record_id(name: str) -> str:
+    """The ``_id`` of an asset mount whose files give none: a UUID derived from the asset's name.
+
+    ``str(uuid.uuid5(MOUNT_ID_NAMESPACE, name))``: the same asset gets the same id wherever it is mounted
+    and on every build (so incremental builds see it as the same record), and different names never
+    share one. It is not the asset's DocDB ``_id``, which the component files do not hold.
+    """
+    return str(uuid.uuid5(MOUNT_ID_NAMESPACE, name))
+
+
 def _wanted(record: dict[str, Any], since: dt.datetime | None, ids: set[str] | None) -> bool:
     if since is None and ids is None:
         return True
@@ -129,9 +148,13 @@ class FileSource(Source):
     """Records from a path or fsspec URL.
 
     Accepted layouts: a ``.jsonl`` / ``.jsonl.gz`` file (one record per line), a ``.json`` file (one
-    record or a list), a folder of ``*.json`` records, or a folder of asset mounts, each a sub-folder with
-    ``metadata.json`` and optional component files (``subject.json``, ``data_description.json``, ...)
-    that override the matching fields.
+    record or a list), a folder of ``*.json`` records, or a folder of asset mounts (the Code Ocean
+    layout: ``/data/<asset>/``), each a sub-folder holding ``metadata.json`` (or ``metadata.nd.json``)
+    and/or component files (``subject.json``, ``data_description.json``, ``procedures.json``,
+    ``acquisition.json`` or v1 ``session.json``, ``instrument.json`` or v1 ``rig.json``,
+    ``processing.json``, ``quality_control.json``): a component file overrides the matching field, and a
+    mount without a whole record is assembled from its components (see :meth:`_mount`). A folder that
+    holds ``data_description.json`` itself is read as one asset mount.
 
     Files are UTF-8 (a byte-order mark is ignored). A line, file, list item or mount that is not UTF-8,
     not JSON or not an object is one bad record (see :meth:`Source.records`); the other records of the
@@ -182,15 +205,32 @@ class FileSource(Source):
         if not is_dir:
             yield from self._file(self._local, skip)
             return
-        for entry in sorted(fs.ls(self._local, detail=True), key=lambda e: e["name"]):
+        entries = sorted(fs.ls(self._local, detail=True), key=lambda e: e["name"])
+        if any(_basename(entry["name"]) == "data_description.json" for entry in entries):
+            # The folder is one asset mount itself (e.g. /data/<asset>/ given as the source).
+            record = self._mount(self._local, {_basename(entry["name"]) for entry in entries}, skip)
+            if record is not None:
+                yield record
+            return
+        for entry in entries:
             name = entry["name"]
             if entry["type"] == "directory":
-                if fs.exists(f"{name}/metadata.json"):
-                    record = self._mount(name, skip)
+                files = self._mount_files(name)
+                if files:
+                    record = self._mount(name, files, skip)
                     if record is not None:
                         yield record
             elif name.endswith((".json", ".jsonl", ".jsonl.gz", ".json.gz")):
                 yield from self._file(name, skip)
+
+    def _mount_files(self, folder: str) -> set[str]:
+        """The record and component files in ``folder`` (empty: not an asset mount)."""
+        known = {*MOUNT_RECORD_FILES, *(f"{component}.json" for component in MOUNT_COMPONENTS)}
+        try:
+            names = {_basename(path) for path in self.fs.ls(folder, detail=False)}
+        except OSError as error:
+            raise SourceError(f"cannot list the asset mount {folder}: {error}") from error
+        return names & known
 
     def jsonl_lines(self) -> Iterator[tuple[str, bytes]] | None:
         """For a single ``.jsonl`` / ``.jsonl.gz`` source, its records as undecoded ``(where, line)``.
@@ -284,18 +324,45 @@ class FileSource(Source):
             raise RecordError(path, f"expected a JSON object, found {describe_value(value)}")
         return value
 
-    def _mount(self, folder: str, skip: Skip | None) -> dict[str, Any] | None:
-        """An asset mount's ``metadata.json`` with its component files; None if one of them is bad."""
+    def _mount(self, folder: str, files: set[str], skip: Skip | None) -> dict[str, Any] | None:
+        """The record of an asset mount; None (reported through ``skip``) if it cannot be assembled.
+
+        The record is ``metadata.json`` (else ``metadata.nd.json``) if the mount holds one, else empty;
+        each component file (``subject.json``, ``data_description.json``, ..., v1 ``session.json`` and
+        ``rig.json``) replaces the field of its name. A record without a name takes
+        ``data_description.json``'s ``name``, else the folder's name; one without ``_id`` gets
+        :func:`mount_record_id` of that name; one without ``location`` gets the folder. A mount with
+        neither a whole record nor ``data_description.json`` is a bad record.
+        """
         try:
-            record = self._object(f"{folder}/metadata.json")
-            for component in COMPONENT_FILES:
-                path = f"{folder}/{component}.json"
-                if self.fs.exists(path):
-                    record[component] = self._object(path)
+            whole = next((name for name in MOUNT_RECORD_FILES if name in files), None)
+            record = self._object(f"{folder}/{whole}") if whole else {}
+            for component in MOUNT_COMPONENTS:
+                if f"{component}.json" in files:
+                    record[component] = self._object(f"{folder}/{component}.json")
+            if whole is None and "data_description.json" not in files:
+                raise RecordError(
+                    folder,
+                    f"an asset mount needs metadata.json or data_description.json, found only "
+                    f"{', '.join(sorted(files))}",
+                )
+            if not record.get("name"):
+                description = record.get("data_description")
+                named = description.get("name") if isinstance(description, dict) else None
+                record["name"] = named if isinstance(named, str) and named.strip() else _basename(folder)
+            if record.get("_id") is None and isinstance(record["name"], str):
+                record["_id"] = mount_record_id(record["name"])
+            record.setdefault(
+                "location", folder if "://" not in self.path else self.fs.unstrip_protocol(folder)
+            )
         except RecordError as error:
             _skipped(skip, error)
             return None
         return record
+
+
+def _basename(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
 
 
 _BOM = b"\xef\xbb\xbf"

@@ -486,11 +486,18 @@ class Store:
     storage_options
         Options for the filesystem. For ``s3://`` without credentials configured, reads fall back to
         anonymous access (``anon=True``) unless ``anon`` is given.
+    read_only
+        Why the store must not be written (e.g. :data:`biodata_cache.config.CODEOCEAN_READ_ONLY`): every
+        write then raises :class:`~biodata_cache.errors.StoreAccessError` with this text. ``None``: writable
+        unless the protocol is read-only.
     """
 
-    def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, root: str, storage_options: dict[str, Any] | None = None, *, read_only: str | None = None
+    ) -> None:
         self.root = root.rstrip("/") or "/"
         self.storage_options = dict(storage_options or {})
+        self.read_only = read_only
         self._fs: fsspec.AbstractFileSystem | None = None
         self._root_path: str | None = None
 
@@ -506,8 +513,8 @@ class Store:
 
     @property
     def writable(self) -> bool:
-        """Whether the store accepts writes at all (HTTP(S) mirrors do not)."""
-        return self.protocol not in READ_ONLY_PROTOCOLS
+        """Whether the store accepts writes at all (HTTP(S) mirrors and ``read_only`` stores do not)."""
+        return self.read_only is None and self.protocol not in READ_ONLY_PROTOCOLS
 
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
@@ -588,6 +595,8 @@ class Store:
     # -- writes -----------------------------------------------------------------------------------
 
     def _check_writable(self, relpath: str) -> None:
+        if self.read_only is not None:
+            raise StoreAccessError(f"cannot write {self.url(relpath)}: {self.read_only}.")
         if not self.writable:
             raise StoreAccessError(
                 f"cannot write {self.url(relpath)}: {self.protocol}:// stores are read-only. Publish "

@@ -6,6 +6,10 @@ record's id, name, change marker (``_last_modified``, v1 ``last_modified``) and 
 tells which records changed or were deleted since and only those are fetched; a file (no index) is read
 once and compared record by record. Only the tables and ``qc`` partitions whose content changed are rewritten.
 
+biodata-cache 0.42's entry points are accepted: ``update_all_tables(fast=, slow=)`` (every table is built
+whatever they say) and :func:`run_sync_job` (a 0.42 job name, or ``BIODATA_CACHE_SYNC_JOB``: one build of
+every table).
+
 Memory stays bounded: rows are kept as compact arrow tables, and QC rows (the bulk) are spilled to local
 temporary files in hash buckets of subject ids and written one bucket at a time.
 
@@ -27,7 +31,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from biodata_cache import config
-from biodata_cache.errors import BiodataCacheError, RecordError, SourceError, StoreAccessError
+from biodata_cache.errors import (
+    BiodataCacheError,
+    InvalidInputError,
+    RecordError,
+    SourceError,
+    StoreAccessError,
+)
 from biodata_cache.lease import PublishLease
 from biodata_cache.lineage import Lineage, occurrences
 from biodata_cache.records import change_marker, check_record, normalize, record_label, record_subject, text
@@ -575,6 +585,8 @@ def _changed_records(
 
 
 def update_all_tables(
+    fast: bool = True,
+    slow: bool = True,
     *,
     source: str | Source | None = None,
     root: str | None = None,
@@ -601,11 +613,20 @@ def update_all_tables(
 
     Parameters
     ----------
+    fast, slow
+        Accepted for biodata-cache 0.42 calls (``update_all_tables(fast=True, slow=False)``); each must be
+        a bool. In 0.42 they chose which groups of sync jobs ran after ``asset_basics``: ``fast`` the
+        DocDB-only tables (``unique_*``, ``metadata_core``), ``slow`` the per-subject ones (``qc``,
+        ``qc_status``, ``time_to_qc``, ...), and a group left out kept its previously published tables.
+        Here one pass over the source builds every table, so **every table is built and published
+        whatever their values**: ``fast=False`` or ``slow=False`` does not leave those tables as they
+        were (a log line at INFO says so).
     source
         ``docdb``, ``sample``, a path/URL of records, or a :class:`~biodata_cache.sources.Source`;
         default ``BIODATA_CACHE_SOURCE`` (else ``docdb``).
     root
-        Store root to publish to; default ``BIODATA_CACHE_ROOT`` or the backend's root.
+        Store root to publish to; default ``BIODATA_CACHE_ROOT`` or the backend's root. The ``CODEOCEAN``
+        backend's root (an attached data asset) is read-only: pass a writable ``root=``.
     full
         Rebuild everything instead of updating from the last build's state.
     progress
@@ -627,12 +648,44 @@ def update_all_tables(
     Returns
     -------
     BuildReport
+
+    Raises
+    ------
+    InvalidInputError
+        If ``fast`` or ``slow`` is not a bool.
+    StoreAccessError
+        If the store is read-only: an HTTP(S) mirror, or no ``root=`` with
+        ``BIODATA_CACHE_BACKEND=CODEOCEAN`` (its attached data asset). With ``root=`` given, that
+        backend's setting is ignored and the build goes to ``root``.
     """
     from biodata_cache.store import Store
 
     started = time.perf_counter()
+    for name, flag in (("fast", fast), ("slow", slow)):
+        if not isinstance(flag, bool):
+            raise InvalidInputError(f"{name} must be True or False, got {type(flag).__name__} {flag!r}.")
+    if not (fast and slow):
+        logger.info(
+            "update_all_tables(fast=%s, slow=%s): this package builds every table in one pass, so all "
+            "tables are built and published (fast/slow only chose groups of jobs in biodata-cache 0.42)",
+            fast,
+            slow,
+        )
     source_spec = source if isinstance(source, str) or source is None else None
-    settings = config.resolve(root=root, source=source_spec, version=version, storage_options=storage_options)
+    backend = None
+    variable = os.environ.get("BIODATA_CACHE_BACKEND")
+    if variable and config.backend_name(variable, f"BIODATA_CACHE_BACKEND={variable!r}") == "CODEOCEAN":
+        if root is None:
+            raise StoreAccessError(
+                f"cannot build with BIODATA_CACHE_BACKEND={variable!r}: "
+                + config.CODEOCEAN_READ_ONLY.format(root=os.environ.get("BIODATA_CACHE_ROOT") or "/data")
+                + "."
+            )
+        if isinstance(root, str):
+            backend = config.infer_backend(root)  # build into the root given
+    settings = config.resolve(
+        backend=backend, root=root, source=source_spec, version=version, storage_options=storage_options
+    )
     store = Store(settings.root, settings.storage_options)
     if not store.writable:
         raise StoreAccessError(f"cannot publish to {settings.root}: it is read-only. Pass a writable root=.")
@@ -648,6 +701,93 @@ def update_all_tables(
             lease=lease,
             started=started,
         )
+
+
+#: Environment variable naming the job of :func:`run_sync_job` (as in biodata-cache 0.42).
+SYNC_JOB_ENV = "BIODATA_CACHE_SYNC_JOB"
+#: biodata-cache 0.42's sync jobs that built tables this package has, and those tables (0.42 names; 0.42's
+#: ``quality_control`` is this package's ``qc``). Each is run as one :func:`update_all_tables`. 0.42's
+#: ``fast`` job also built ``metadata_upgrade``, ``platform_fib``, ``platform_qc`` and
+#: ``platform_mouselight``, which this package does not have.
+SYNC_JOBS: dict[str, tuple[str, ...]] = {
+    "asset_basics": ("asset_basics", "source_data"),
+    "fast": ("unique_project_names", "unique_subject_ids", "unique_genotypes", "metadata_core"),
+    "qc": ("quality_control",),
+    "qc_status": ("qc_status",),
+    "time_to_qc": ("time_to_qc",),
+}
+#: biodata-cache 0.42's other sync jobs: they build platform, cell and course tables this package does
+#: not have, so :func:`run_sync_job` refuses them rather than report a build that made none of them.
+UNSUPPORTED_SYNC_JOBS = (
+    "cell-by-everything",
+    "curriculum",
+    "df",
+    "ecephys_spikes",
+    "ecephys_units",
+    "exaspim",
+    "exaspim_intermediates",
+    "fib_traces",
+    "operations",
+    "pophys",
+    "record_consistency_checks",
+    "smartspim",
+    "storage_lens",
+    "video_frame_times",
+    "visual_coding_ophys",
+    "visual_learning",
+)
+
+
+def run_sync_job(job: str | None = None, **options: Any) -> BuildReport:
+    """Run one of biodata-cache 0.42's named sync jobs: here, one build of every table.
+
+    In 0.42 each job built its own tables (``asset_basics`` first, the others in parallel capsules, chosen
+    by ``BIODATA_CACHE_SYNC_JOB``). Here one pass over the source builds every table, so each accepted
+    job runs :func:`update_all_tables` (incremental: a second job right after the first finds nothing
+    changed and rewrites nothing) and the store holds every table afterwards, not only the job's.
+
+    Parameters
+    ----------
+    job
+        A 0.42 job name whose tables this package builds (the keys of :data:`SYNC_JOBS`:
+        ``asset_basics``, ``fast``, ``qc``, ``qc_status``, ``time_to_qc``); surrounding blanks are
+        ignored. ``None`` or ``""``: ``BIODATA_CACHE_SYNC_JOB``.
+    **options
+        Passed to :func:`update_all_tables` (``source=``, ``root=``, ``full=``, ``progress=``, ...).
+
+    Returns
+    -------
+    BuildReport
+
+    Raises
+    ------
+    InvalidInputError
+        If no job is given or set, the name is not a 0.42 job (the message lists the jobs), or it is one
+        of 0.42's jobs for tables this package does not build (:data:`UNSUPPORTED_SYNC_JOBS`, e.g.
+        ``smartspim``). Nothing is built then.
+    """
+    given = job if job is not None and job != "" else os.environ.get(SYNC_JOB_ENV) or None
+    origin = f"job={job!r}" if job is not None and job != "" else f"{SYNC_JOB_ENV}={given!r}"
+    valid = ", ".join(SYNC_JOBS)
+    if given is None:
+        raise InvalidInputError(
+            f"no sync job given: pass job= or set {SYNC_JOB_ENV} to one of {valid} (each builds every "
+            f"table here; so does biodata_cache.sync.update_all_tables())."
+        )
+    if not isinstance(given, str):
+        raise InvalidInputError(f"job must be a string naming a sync job ({valid}), got {given!r}.")
+    name = given.strip()
+    if name in UNSUPPORTED_SYNC_JOBS:
+        raise InvalidInputError(
+            f"{origin}: biodata-cache 0.42's {name!r} job built tables this package does not have; nothing "
+            f"was built. Jobs accepted here (each builds every table): {valid}."
+        )
+    if name not in SYNC_JOBS:
+        raise InvalidInputError(f"{origin} is not a sync job; choose one of {valid}.")
+    logger.info(
+        "sync job %r: building every table in one pass (it includes %s)", name, ", ".join(SYNC_JOBS[name])
+    )
+    return update_all_tables(**options)
 
 
 def _update(
