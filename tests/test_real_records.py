@@ -5,7 +5,10 @@ records from public AllenNeuralDynamics repositories; provenance in its ``SOURCE
 two sources, because ``real/v1_pophys_derived_qc_692478.json`` and ``v2_record.json`` are the same asset
 before and after DocDB's v1 -> v2 upgrade. The expected values in
 ``tests/data/aind_records/expected/<record>.json`` were read off each record's JSON by hand, applying
-``docs/reference/record-shapes.md``; they were never taken from this library's output.
+``docs/reference/record-shapes.md``; they were never taken from this library's output. The columns of
+biodata-cache 0.42 (asset_basics ``age``, ``experimenters_normalized``, ``investigators_normalized``,
+``instrument_id_normalized``; metadata_core ``_last_modified``) were read the same way, applying the rules of
+the original biodata-cache 0.42.26 (``cache_table_helpers/asset_basics.py``, ``utils.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,37 @@ DATA = Path(__file__).parent / "data" / "aind_records"
 EXPECTED = sorted((DATA / "expected").glob("*.json"))
 FOLDERS = {"originals": DATA, "real": DATA / "real"}
 FRAME_TABLES = ("asset_basics", "source_data", "qc", "qc_status", "metadata_core", "time_to_qc")
+#: Columns of biodata-cache 0.42 every expectation file must hold a hand-read value for.
+COLUMNS_OF_0_42 = {
+    "asset_basics": (
+        "age",
+        "experimenters_normalized",
+        "investigators_normalized",
+        "instrument_id_normalized",
+    ),
+    "metadata_core": ("_last_modified",),
+}
+_MISSING_ID = (
+    "biodata-cache 0.42.26's normalize_instrument_id returns '' for a missing instrument id "
+    "(`if not instrument_id: return ''`); ours (records.normal_instrument_id) keeps None"
+)
+#: Hand-read cells this library does not produce yet: (record stem, table, column) -> why. Each is
+#: checked on its own by test_known_disagreements (strict xfail) and left out of
+#: test_tables_hold_every_hand_read_cell, so that every other cell of the record is still checked.
+KNOWN_DISAGREEMENTS: dict[tuple[str, str, str], str] = {
+    ("v1_027_ecephys_example2", "asset_basics", "instrument_id_normalized"): (
+        "real/v1_027_ecephys_example2.json asset_basics.instrument_id_normalized: expected '' (the record "
+        f"names no instrument id), found None: {_MISSING_ID}"
+    ),
+    ("v1mix_barseq_raw_dd2", "asset_basics", "instrument_id_normalized"): (
+        "real/v1mix_barseq_raw_dd2.json asset_basics.instrument_id_normalized: expected '' "
+        f"(acquisition.instrument_id is null), found None: {_MISSING_ID}"
+    ),
+    ("v2frag_pophys_827543_qc_original", "asset_basics", "instrument_id_normalized"): (
+        "real/v2frag_pophys_827543_qc_original.json asset_basics.instrument_id_normalized: expected '' "
+        f"(no acquisition, no instrument), found None: {_MISSING_ID}"
+    ),
+}
 
 
 def _folder_of(record_path: str) -> str:
@@ -89,6 +123,22 @@ def test_every_record_has_hand_read_expectations():
     assert records == expected, sorted(records ^ expected)
 
 
+def test_every_expectation_holds_the_columns_of_biodata_cache_0_42():
+    missing = [
+        f"{p.name}: {table}.{column}"
+        for p in EXPECTED
+        for table, columns in COLUMNS_OF_0_42.items()
+        for column in columns
+        if column not in json.loads(p.read_text())[table]
+    ]
+    assert not missing, missing
+
+
+def test_known_disagreements_name_hand_read_cells():
+    for stem, table, column in KNOWN_DISAGREEMENTS:
+        assert column in json.loads((DATA / "expected" / f"{stem}.json").read_text())[table], (stem, column)
+
+
 # -- comparing cells ----------------------------------------------------------------------------------
 
 
@@ -138,13 +188,19 @@ def _expectations() -> list[Any]:
 def test_tables_hold_every_hand_read_cell(built, expected):
     tables = built[f"{_folder_of(expected['record'])}-1"]["tables"]
     name = expected["asset_basics"]["name"]
+    stem = Path(expected["record"]).stem
     problems: list[str] = []
     for table in ("asset_basics", "metadata_core"):
         found = tables[table][tables[table]["name"] == name]
         if len(found) != 1:
             problems.append(f"{table}: expected one row named {name!r}, found {len(found)}")
             continue
-        problems += _mismatches(table, expected[table], found.iloc[0])
+        cells = {
+            column: value
+            for column, value in expected[table].items()
+            if (stem, table, column) not in KNOWN_DISAGREEMENTS  # checked by test_known_disagreements
+        }
+        problems += _mismatches(table, cells, found.iloc[0])
     for table in ("source_data", "time_to_qc"):
         found = tables[table][tables[table]["name"] == name].reset_index(drop=True)
         if len(found) != len(expected[table]):
@@ -177,6 +233,22 @@ def test_tables_hold_every_hand_read_cell(built, expected):
             problems.append(f"qc_status: no key {row['key']!r}")
             continue
         problems += _mismatches(f"qc_status[{row['key']!r}]", row, by_key[row["key"]])
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("stem", "table", "column"),
+    [
+        pytest.param(*key, marks=pytest.mark.xfail(strict=True, reason=reason), id=f"{key[0]}-{key[2]}")
+        for key, reason in KNOWN_DISAGREEMENTS.items()
+    ],
+)
+def test_known_disagreements(built, stem, table, column):
+    expected = json.loads((DATA / "expected" / f"{stem}.json").read_text())
+    tables = built[f"{_folder_of(expected['record'])}-1"]["tables"]
+    found = tables[table][tables[table]["name"] == expected["asset_basics"]["name"]]
+    assert len(found) == 1
+    problems = _mismatches(table, {column: expected[table][column]}, found.iloc[0])
     assert not problems, "\n".join(problems)
 
 
