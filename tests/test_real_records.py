@@ -5,7 +5,10 @@ records from public AllenNeuralDynamics repositories; provenance in its ``SOURCE
 two sources, because ``real/v1_pophys_derived_qc_692478.json`` and ``v2_record.json`` are the same asset
 before and after DocDB's v1 -> v2 upgrade. The expected values in
 ``tests/data/aind_records/expected/<record>.json`` were read off each record's JSON by hand, applying
-``docs/reference/record-shapes.md``; they were never taken from this library's output.
+``docs/reference/record-shapes.md``; they were never taken from this library's output. The columns of
+biodata-cache 0.42 (asset_basics ``age``, ``experimenters_normalized``, ``investigators_normalized``,
+``instrument_id_normalized``; metadata_core ``_last_modified``) were read the same way, applying the rules of
+the original biodata-cache 0.42.26 (``cache_table_helpers/asset_basics.py``, ``utils.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,16 @@ DATA = Path(__file__).parent / "data" / "aind_records"
 EXPECTED = sorted((DATA / "expected").glob("*.json"))
 FOLDERS = {"originals": DATA, "real": DATA / "real"}
 FRAME_TABLES = ("asset_basics", "source_data", "qc", "qc_status_long", "metadata_core", "time_to_qc")
+#: Columns of biodata-cache 0.42 every expectation file must hold a hand-read value for.
+COLUMNS_OF_0_42 = {
+    "asset_basics": (
+        "age",
+        "experimenters_normalized",
+        "investigators_normalized",
+        "instrument_id_normalized",
+    ),
+    "metadata_core": ("_last_modified",),
+}
 
 
 def _folder_of(record_path: str) -> str:
@@ -87,6 +100,17 @@ def test_every_record_has_hand_read_expectations():
     records = {p.relative_to(DATA).as_posix() for p in files}
     expected = {json.loads(p.read_text())["record"] for p in EXPECTED}
     assert records == expected, sorted(records ^ expected)
+
+
+def test_every_expectation_holds_the_columns_of_biodata_cache_0_42():
+    missing = [
+        f"{p.name}: {table}.{column}"
+        for p in EXPECTED
+        for table, columns in COLUMNS_OF_0_42.items()
+        for column in columns
+        if column not in json.loads(p.read_text())[table]
+    ]
+    assert not missing, missing
 
 
 # -- comparing cells ----------------------------------------------------------------------------------
