@@ -573,8 +573,8 @@ def _list_reader(name: str) -> Callable[..., list[str]]:
     table = get_table(name)
 
     def reader(
-        *,
         force_update: bool = False,
+        *,
         version: str | None = None,
         storage_options: dict[str, Any] | None = None,
     ) -> list[str]:
@@ -590,7 +590,8 @@ def _list_reader(name: str) -> Callable[..., list[str]]:
     force_update
         Update the store from the source before reading (``MEMORY`` and ``LOCAL`` stores, which this
         process builds; only records changed since the last build are read). A shared store raises
-        :class:`~biodata_cache.InvalidInputError` saying how to publish (``biodata-cache build``).
+        :class:`~biodata_cache.InvalidInputError` saying how to publish (``biodata-cache build``). The
+        one argument every reader takes by position, first, as in biodata-cache 0.42.
     version
         Version to read (``"0.1"`` or ``"bdc-v0.1"``); default: ``BIODATA_CACHE_VERSION`` or the
         installed major.minor.
@@ -639,9 +640,9 @@ def _frame_reader(name: str) -> Callable[..., pd.DataFrame]:
     table = get_table(name)
 
     def reader(
+        force_update: bool = False,
         *,
         columns: list[str] | None = None,
-        force_update: bool = False,
         version: str | None = None,
         storage_options: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
@@ -653,10 +654,10 @@ def _frame_reader(name: str) -> Callable[..., pd.DataFrame]:
 
     Parameters
     ----------
-    columns
-        Columns to read (default: all): {", ".join(table.column_names)}.
     force_update, version, storage_options
         See :func:`unique_project_names`.
+    columns
+        Columns to read (default: all): {", ".join(table.column_names)}.
 
     Returns
     -------
@@ -722,6 +723,7 @@ def _check_count(argument: str, value: Any, *, allow_none: bool) -> int | None:
 
 
 def asset_basics(
+    force_update: bool = False,
     *,
     subject_id: str | Sequence[str] | None = None,
     project_name: str | Sequence[str] | None = None,
@@ -735,7 +737,6 @@ def asset_basics(
     limit: int | None = None,
     offset: int = 0,
     include_total: bool = False,
-    force_update: bool = False,
     version: str | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, int]:
@@ -891,13 +892,13 @@ source_data = _frame_reader("source_data")
 
 def qc(
     subject_id: str | None = None,
-    *,
-    raw_asset_name: str | None = None,
     asset_names: str | Sequence[str] | None = None,
-    columns: list[str] | None = None,
+    force_update: bool = False,
     lazy: bool = False,
     return_df: bool = True,
-    force_update: bool = False,
+    *,
+    raw_asset_name: str | None = None,
+    columns: list[str] | None = None,
     version: str | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> pd.DataFrame | str | list[str] | None:
@@ -1205,9 +1206,9 @@ metadata_core = _frame_reader("metadata_core")
 
 
 def qc_status(
+    force_update: bool = False,
     *,
     columns: list[str] | None = None,
-    force_update: bool = False,
     version: str | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
@@ -1258,10 +1259,10 @@ time_to_qc = _frame_reader("time_to_qc")
 
 def raw_to_derived(
     asset_name: str | Sequence[str],
-    modality: str | Sequence[str] | None = None,
     latest: bool = False,
-    *,
+    modality: str | Sequence[str] | None = None,
     force_update: bool = False,
+    *,
     version: str | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> list[str] | dict[str, list[str]]:
@@ -1271,13 +1272,14 @@ def raw_to_derived(
     ----------
     asset_name
         A raw asset name (returns a list) or a list of names (returns a dict name -> list).
-    modality
-        Keep derived assets that have this modality abbreviation (or any of these).
     latest
         Keep only the newest derived asset of each pipeline: per ``pipeline_name`` of ``source_data``
         (derived assets without a recorded pipeline form one group), the one with the latest
         ``processing_time`` (ties and missing times: the greatest name wins among those of the latest
         time; a missing time counts as older than any time).
+    modality
+        Keep derived assets that have this modality abbreviation (or any of these): whole
+        abbreviations, any case, as in :func:`asset_basics`.
     force_update, version, storage_options
         See :func:`unique_project_names`.
 
@@ -1324,7 +1326,7 @@ def raw_to_derived(
         version=version,
         storage_options=storage_options,
     ).to_pylist()
-    known = {row["name"]: set(row["modalities"] or []) for row in assets}
+    known = {row["name"]: {m.casefold() for m in row["modalities"] or []} for row in assets}
     sources = {row["source_data"] for row in lineage}
     unknown = [n for n in names if n not in known and n not in sources]
     if unknown:
@@ -1333,15 +1335,16 @@ def raw_to_derived(
             f"source_data of this version; check "
             f"the name(s) with asset_basics(columns=['name']) or pass version= for another version."
         )
+    wanted = {m.casefold() for m in modalities or []}
     if modalities:
         present = set().union(*known.values())
-        missing = {"modality": [m for m in modalities if m not in present]}
-        _warn_values_not_in_table("raw_to_derived", missing, version, storage_options)
+        missing = {"modality": [m for m in modalities if m.casefold() not in present]}
+        _warn_values_not_in_table("raw_to_derived", missing, version, storage_options, folded=("modality",))
     result: dict[str, list[str]] = {}
     for name in names:
         rows = [r for r in lineage if r["source_data"] == name]
         if modalities:
-            rows = [r for r in rows if known.get(r["name"], set()) & set(modalities)]
+            rows = [r for r in rows if known.get(r["name"], set()) & wanted]
         rows.sort(key=_processing_order)
         if latest:
             newest = {r["pipeline_name"] or "": r for r in rows}  # the last of each pipeline is its newest
