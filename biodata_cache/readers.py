@@ -1138,6 +1138,8 @@ def _check_qc_subject(subject_id: str, version: str | None, storage_options: dic
             ).to_pylist()
     except TableNotFoundError:  # a release without the tables to compare with: the answer stands
         return True
+    if assets and assets[0]["data_level"] == "raw":
+        return True  # a raw asset (0.42's first parameter) without QC metrics: the empty answer stands
     if assets:
         raise InvalidInputError(_asset_name_given_as_subject(subject_id, assets[0]))
     _warn_no_match("qc", "subject_id", [subject_id], subjects, _settings(version, storage_options).version)
@@ -1146,21 +1148,13 @@ def _check_qc_subject(subject_id: str, version: str | None, storage_options: dic
 
 def _asset_name_given_as_subject(name: str, asset: dict[str, Any]) -> str:
     subject = asset["subject_id"]
-    message = f"qc({name!r}): {name!r} is an asset name, not a subject id; qc() takes a subject id first "
-    message += "(biodata-cache 0.42's qc took a raw asset name). "
-    if subject is None:
-        return (
-            message + f"This asset has no subject id: call qc(asset_names=[{name!r}]) (reads every subject)."
-        )
-    message += (
-        f"The asset belongs to subject {subject!r}: call qc({subject!r}, asset_names=[{name!r}]) for its "
-        f"own metrics"
+    message = (
+        f"qc({name!r}): {name!r} is a derived asset, not a subject id or a raw asset name (what qc takes "
+        f"first). Its metrics are under the raw asset it was derived from: "
+        f"qc(raw_asset_name=<raw asset>, asset_names=[{name!r}])"
     )
-    if asset["data_level"] == "raw":
-        message += (
-            f""", or qc({subject!r}).query("raw_asset_name == {name!r}") for the metrics of it and of """
-            f"the assets derived from it"
-        )
+    if subject is not None:
+        message += f", or qc({subject!r}, asset_names=[{name!r}]) (its subject's partition)"
     return message + "."
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 
 from biodata_cache.config import version_folder
@@ -117,6 +118,10 @@ def publish_fixture(
     store = Store(root, storage_options)
     folder = version_folder(version)
     rows = ROWS if rows is None else rows
+    if "qc_raw_assets" not in rows:  # the index of the qc rows, as a build writes it
+        counts = collections.Counter((r["raw_asset_name"], r["subject_id"]) for r in rows.get("qc", []))
+        index = [{"raw_asset_name": a, "subject_id": s, "rows": n} for (a, s), n in sorted(counts.items())]
+        rows = {**rows, "qc_raw_assets": index}
     entries = [
         write_table(store, folder, table, rows_to_arrow(table, rows.get(table.name, [])), source="fixture")
         for table in TABLES

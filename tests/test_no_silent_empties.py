@@ -185,24 +185,21 @@ def test_qc_of_a_known_subject_without_metrics_is_a_genuine_empty(root, no_match
     assert frame.empty and list(frame.columns) == bdc.TABLES[5].column_names
 
 
-def test_qc_of_a_raw_asset_name_raises_naming_its_subject_and_the_calls_that_work(root):
-    with pytest.raises(InvalidInputError) as caught:
-        bdc.qc(RAW)
-    message = str(caught.value)
-    assert f"{RAW!r} is an asset name, not a subject id" in message
-    assert f"qc('692478', asset_names=[{RAW!r}])" in message
-    assert f"""qc('692478').query("raw_asset_name == {RAW!r}")""" in message
-    # The calls the message gives really answer: the raw asset has no metrics, its derived assets do.
-    assert bdc.qc("692478", asset_names=[RAW]).empty
-    assert len(bdc.qc("692478").query(f"raw_asset_name == {RAW!r}")) == 2
+def test_qc_of_a_raw_asset_name_reads_its_chain_as_0_42_did(root, no_match_is_an_error):
+    # 0.42's qc took a raw asset name first: the raw asset has no metrics, its derived assets do.
+    frame = bdc.qc(RAW)
+    assert len(frame) == 2 and set(frame["raw_asset_name"]) == {RAW}
+    assert frame.equals(bdc.qc(raw_asset_name=RAW))
 
 
-def test_qc_of_a_derived_asset_name_raises_with_the_asset_names_call(root):
-    with pytest.raises(InvalidInputError, match="is an asset name, not a subject id") as caught:
+def test_qc_of_a_derived_asset_name_raises_with_the_calls_that_work(root):
+    with pytest.raises(
+        InvalidInputError, match="is a derived asset, not a subject id or a raw asset"
+    ) as caught:
         bdc.qc(DERIVED)
     message = str(caught.value)
     assert f"qc('692478', asset_names=[{DERIVED!r}])" in message
-    assert "raw_asset_name" not in message
+    assert f"qc(raw_asset_name=<raw asset>, asset_names=[{DERIVED!r}])" in message
     # The call the message gives really answers.
     assert bdc.qc("692478", asset_names=[DERIVED])["value"].tolist() == ["0.5"]
 
@@ -251,9 +248,9 @@ def test_cli_show_with_a_mistyped_subject_prints_a_warning_line(root, capsys):
     assert "(0 of 0 rows)" in captured.out
 
 
-def test_cli_show_qc_with_an_asset_name_is_an_error(root, capsys):
-    assert main(["show", "qc", "--subject-id", RAW]) == 1
-    assert "is an asset name, not a subject id" in capsys.readouterr().err
+def test_cli_show_qc_with_a_derived_asset_name_is_an_error(root, capsys):
+    assert main(["show", "qc", "--subject-id", DERIVED]) == 1
+    assert "is a derived asset, not a subject id" in capsys.readouterr().err
 
 
 # -- intake parameters -----------------------------------------------------------------------------------

@@ -184,7 +184,7 @@ def test_a_positional_raw_asset_name_is_read_as_raw_asset_name(lineage_store):
 def test_a_derived_asset_given_as_raw_asset_is_an_error_naming_its_source(lineage_store):
     with pytest.raises(InvalidInputError, match=rf"{NEW}' is a derived asset.*derived from '{RAW}'"):
         bdc.qc(raw_asset_name=NEW)
-    with pytest.raises(InvalidInputError, match="is an asset name, not a subject id"):
+    with pytest.raises(InvalidInputError, match="is a derived asset, not a subject id or a raw asset name"):
         bdc.qc(NEW)
 
 
