@@ -119,8 +119,10 @@ def publish_fixture(
     folder = version_folder(version)
     rows = ROWS if rows is None else rows
     if "qc_raw_assets" not in rows:  # the index of the qc rows, as a build writes it
-        counts = collections.Counter((r["raw_asset_name"], r["subject_id"]) for r in rows.get("qc", []))
-        index = [{"raw_asset_name": a, "subject_id": s, "rows": n} for (a, s), n in sorted(counts.items())]
+        qc = [r for r in rows.get("qc", []) if r.get("raw_asset_name")]
+        counts = collections.Counter((r["raw_asset_name"], r.get("subject_id")) for r in qc)
+        ordered = sorted(counts.items(), key=lambda item: (item[0][0], str(item[0][1])))
+        index = [{"raw_asset_name": a, "subject_id": s, "rows": n} for (a, s), n in ordered]
         rows = {**rows, "qc_raw_assets": index}
     entries = [
         write_table(store, folder, table, rows_to_arrow(table, rows.get(table.name, [])), source="fixture")
