@@ -973,11 +973,15 @@ def qc(
     if not return_df:
         return None
     # 0.42's first parameter was a raw asset name (AIND asset names have "_"; subject ids do not).
-    as_raw_asset = subject_id is not None and "_" in subject_id
-    if as_raw_asset and _raw_asset_subjects(subject_id, version, storage_options):
-        subject_id, raw_asset_name = None, subject_id
+    subjects = None
+    if subject_id is not None and "_" in subject_id:
+        subjects = _raw_asset_subjects(subject_id, version, storage_options)
+        if subjects:
+            subject_id, raw_asset_name = None, subject_id
     if raw_asset_name is not None:
-        return _qc_of_raw_asset(raw_asset_name, names, columns, lazy, version, storage_options)
+        if not subjects:
+            subjects = _raw_asset_subjects(raw_asset_name, version, storage_options)
+        return _qc_of_raw_asset(raw_asset_name, subjects, names, columns, lazy, version, storage_options)
     if lazy:
         return _qc_location(subject_id, version, storage_options)
     parameters = None if subject_id is None else {"subject_id": subject_id}
@@ -1032,16 +1036,17 @@ def _qc_location(subject_id: str | None, version: str | None, storage_options: d
 
 def _qc_of_raw_asset(
     name: str,
+    subjects: list[str | None] | None,
     names: list[str] | None,
     columns: list[str] | None,
     lazy: bool,
     version: str | None,
     storage_options: dict[str, Any] | None,
 ) -> pd.DataFrame | str | list[str]:
-    """``qc(raw_asset_name=...)``: open only the partitions the index names."""
+    """``qc(raw_asset_name=...)``: open only the partitions the index names (``subjects``; None for a
+    release without the index)."""
     import pyarrow as pa
 
-    subjects = _raw_asset_subjects(name, version, storage_options)
     if lazy:
         if subjects is None:  # a release without the index: the rows may be in any partition
             return _qc_location(None, version, storage_options)

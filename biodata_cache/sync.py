@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 STATE_FILE = "_build/state.json"
 RECORDS_FILE = "_build/records.pqt"
+#: QC rows a build read but the qc table does not keep (see biodata_cache.lineage), one file per subject.
+QC_DROPPED = "_build/qc_dropped"
 QC_BUCKETS = 64
 BATCH_RECORDS = 1000
 WRITE_THREADS = 8
@@ -991,9 +993,6 @@ def _update(
     report.phases["publish"] = report.seconds - sum(report.phases.values())
     logger.info("%s", report)
     return report
-
-
-QC_DROPPED = "_build/qc_dropped"
 
 
 def _with_key(table: Table, part: pa.Table, value: str | None) -> pa.Table:
