@@ -72,3 +72,12 @@ class NoMatchWarning(UserWarning):
     matches no row together with the other filters gives a genuinely empty answer and no warning. Make it
     an error with ``warnings.filterwarnings("error", category=biodata_cache.NoMatchWarning)``.
     """
+
+
+def check_flag(argument: str, value: object) -> bool:
+    """Return ``value`` if it is True or False; else raise :class:`InvalidInputError` naming ``argument``."""
+    if not isinstance(value, bool):
+        raise InvalidInputError(
+            f"{argument} must be True or False, got {type(value).__name__} {value!r:.60}."
+        )
+    return value

@@ -48,6 +48,8 @@ class Lineage:
         Asset name -> the time that tells which of two chains is newer (see the module docstring).
     modalities
         Asset name -> its modalities (a chain is chosen per set of modalities).
+    subjects
+        Asset name -> its subject id (the ``qc`` partition its rows are in).
     """
 
     def __init__(
@@ -55,10 +57,12 @@ class Lineage:
         parents: dict[str, list[str]],
         times: dict[str, dt.datetime | None],
         modalities: dict[str, tuple[str, ...]],
+        subjects: dict[str, str | None] | None = None,
     ) -> None:
         self.parents = parents
         self.times = times
         self.modalities = modalities
+        self.subjects = subjects or {}
         self.children: dict[str, list[str]] = collections.defaultdict(list)
         for child, sources in parents.items():
             for source in sources:
@@ -81,29 +85,37 @@ class Lineage:
             if when is not None and (name not in processed or when > processed[name]):
                 processed[name] = when
         basics = asset_basics.select(
-            ["name", "modalities", "created", "process_date", "acquisition_start_time"]
+            ["name", "subject_id", "modalities", "created", "process_date", "acquisition_start_time"]
         ).to_pydict()
         times: dict[str, dt.datetime | None] = {}
         modalities: dict[str, tuple[str, ...]] = {}
-        for name, kinds, created, process_date, started in zip(*basics.values(), strict=True):
+        subjects: dict[str, str | None] = {}
+        for name, subject, kinds, created, process_date, started in zip(*basics.values(), strict=True):
             if not name:
                 continue
+            subjects[name] = subject
             modalities[name] = tuple(sorted(set(kinds or ()), key=str.casefold))
             times[name] = processed.get(name) or created or process_date or started
         for name, when in processed.items():
             times.setdefault(name, when)
-        return cls(parents, times, modalities)
+        return cls(parents, times, modalities, subjects)
 
     def roots(self, name: str) -> list[str]:
-        """The raw assets ``name`` descends from (itself if it names no source), first source first."""
+        """The raw assets ``name`` descends from (itself if it names no source), first source first.
+
+        A path that comes back to an asset already on it (a cycle in ``source_data``) leads to no root;
+        an asset whose every path is a cycle is its own root.
+        """
         found = self._roots.get(name)
         if found is None:
-            found = self._roots[name] = self._find_roots(name, frozenset())
+            found = self._roots[name] = self._find_roots(name, frozenset()) or [name]
         return found
 
     def _find_roots(self, name: str, seen: frozenset[str]) -> list[str]:
+        if name in seen:
+            return []
         sources = self.parents.get(name)
-        if not sources or name in seen:  # a cycle stops where it closes
+        if not sources:
             return [name]
         roots: list[str] = []
         for source in sources:
@@ -116,7 +128,12 @@ class Lineage:
         when = self.times.get(name)
         return (when is not None, when or _EARLIEST)
 
-    def chains(self, root: str) -> tuple[dict[str, int], set[str]]:
+    def partitions(self, root: str) -> set[str | None]:
+        """Subjects of ``root`` and its descendants: the ``qc`` partitions that may hold its rows."""
+        distance, _ = self.selection(root)
+        return {self.subjects.get(name) for name in distance if name in self.subjects}
+
+    def selection(self, root: str) -> tuple[dict[str, int], set[str]]:
         """Steps from ``root`` to each of its descendants, and the assets of its selected chains."""
         cached = self._chains.get(root)
         if cached is not None:
@@ -146,7 +163,7 @@ class Lineage:
         self._chains[root] = (distance, selected)
         return distance, selected
 
-    def select_qc(self, occurrences: pa.Table) -> tuple[pa.Table, pa.Table]:
+    def select_qc(self, metric_rows: pa.Table) -> tuple[pa.Table, pa.Table]:
         """Split the metric rows of records (``qc`` columns) into the rows the table keeps and the rest.
 
         Returns
@@ -154,13 +171,13 @@ class Lineage:
         (kept, dropped)
             ``kept``: one row per metric per raw asset (see the module docstring), with
             ``raw_asset_name`` and ``downstream_asset_names`` set, ordered by subject, asset and metric
-            index. ``dropped``: the rows of ``occurrences`` that are in no kept row (an incremental build
+            index. ``dropped``: the rows of ``metric_rows`` that are in no kept row (an incremental build
             needs them to choose again when a record of the chain changes).
         """
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        columns = occurrences.select(["subject_id", "asset_name", "metric_index", "metric_key"]).to_pydict()
+        columns = metric_rows.select(["subject_id", "asset_name", "metric_index", "metric_key"]).to_pydict()
         subjects, assets = columns["subject_id"], columns["asset_name"]
         indices, keys = columns["metric_index"], columns["metric_key"]
         rows_of: dict[tuple[str | None, str], list[int]] = collections.defaultdict(list)
@@ -173,7 +190,7 @@ class Lineage:
 
         kept: list[tuple[str, str, int, str, int, list[str]]] = []
         for (subject, root), members in groups.items():
-            distance, selected = self.chains(root)
+            distance, selected = self.selection(root)
             candidates: dict[tuple[str, int], list[tuple[int, tuple[bool, dt.datetime], str, int, int]]]
             candidates = collections.defaultdict(list)
             for asset in members:
@@ -191,21 +208,21 @@ class Lineage:
                 kept.append((subject or "", origin[2], origin[3], root, origin[4], [a for _, _, a in later]))
         kept.sort(key=lambda item: item[:4])
         rows = [item[4] for item in kept]
-        result = occurrences.take(pa.array(rows, pa.int64()))
+        result = metric_rows.take(pa.array(rows, pa.int64()))
         result = _replace(result, "raw_asset_name", pa.array([item[3] for item in kept], pa.string()))
         result = _replace(
             result, "downstream_asset_names", pa.array([item[5] for item in kept], pa.list_(pa.string()))
         )
         used = pa.array(sorted(set(rows)), pa.int64())
-        mask = pc.invert(pc.is_in(pa.array(range(occurrences.num_rows), pa.int64()), value_set=used))
-        return result, occurrences.filter(mask)
+        mask = pc.invert(pc.is_in(pa.array(range(metric_rows.num_rows), pa.int64()), value_set=used))
+        return result, metric_rows.filter(mask)
 
 
 def _replace(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
     return table.set_column(table.schema.get_field_index(name), name, values)
 
 
-def occurrences(kept: pa.Table, dropped: Iterable[pa.Table]) -> pa.Table:
+def all_metric_rows(kept: pa.Table, dropped: Iterable[pa.Table]) -> pa.Table:
     """The metric rows of records again, from a partition's kept rows and its dropped rows.
 
     A kept row appears once per raw asset it is under; it is one occurrence (its ``asset_name`` and

@@ -35,6 +35,7 @@ from biodata_cache.errors import (
     NoMatchWarning,
     TableNotFoundError,
     VersionNotFoundError,
+    check_flag,
 )
 from biodata_cache.tables import TABLES_BY_NAME, get_table
 
@@ -547,8 +548,7 @@ def _update_first(force_update: Any, version: str | None, storage_options: dict[
     """
     if force_update is False:
         return
-    if force_update is not True:
-        raise InvalidInputError(f"force_update must be True or False, got {force_update!r}.")
+    check_flag("force_update", force_update)
     settings = _settings(version, storage_options)
     if not settings.builds_on_read:
         if settings.read_only:
@@ -832,8 +832,7 @@ def asset_basics(
         )
     limit = _check_count("limit", limit, allow_none=True)
     offset = _check_count("offset", offset, allow_none=False)
-    if not isinstance(include_total, bool):
-        raise InvalidInputError(f"include_total must be True or False, got {include_total!r:.60}.")
+    check_flag("include_total", include_total)
     # Pushed down to the parquet read: exact values and the time bounds (timestamp[us, UTC] column,
     # compared with UTC instants).
     filters = [
@@ -912,8 +911,9 @@ def qc(
     ----------
     subject_id
         Read only this subject's partition (one file, whatever the number of subjects). ``None`` reads
-        every subject. A raw asset name here (0.42's ``qc`` took one first) is read as ``raw_asset_name``;
-        another asset name is an error naming the call that works.
+        every subject. A raw asset name here (0.42's ``qc`` took one first) is read as ``raw_asset_name``:
+        a value with ``_`` (AIND asset names have one, subject ids do not) is looked up in the
+        ``qc_raw_assets`` index first. A derived asset's name is an error naming the calls that work.
     raw_asset_name
         Read the metrics of this raw asset and the assets derived from it: a small index
         (``qc_raw_assets``) names the subject partition(s) that hold them, and only those are opened.
@@ -926,6 +926,8 @@ def qc(
         Return the location of the data instead of reading it (nothing is read or checked): the URL of
         the one partition file, a list of URLs when a raw asset's rows are in several, or the URL glob of
         every partition (``.../qc/*/*.pqt``, for DuckDB's ``read_parquet(..., hive_partitioning=true)``).
+        The location is of whole files: ``asset_names`` and ``columns`` do not apply (filter in the
+        query that reads them).
     return_df
         ``False``: read nothing and return ``None`` (0.42 used it with ``force_update=True`` to rebuild
         without reading).
@@ -953,10 +955,8 @@ def qc(
         existing values.
     """
     _update_first(force_update, version, storage_options)
-    for argument, value in (("lazy", lazy), ("return_df", return_df)):
-        if not isinstance(value, bool):
-            got = f"{type(value).__name__} {value!r}"
-            raise InvalidInputError(f"{argument} must be True or False, got {got}.")
+    check_flag("lazy", lazy)
+    check_flag("return_df", return_df)
     for argument, value in (("subject_id", subject_id), ("raw_asset_name", raw_asset_name)):
         if value is not None and (not isinstance(value, str) or not value):
             example = "'692478'" if argument == "subject_id" else "'ecephys_692478_2023-09-26_13-07-10'"
@@ -974,16 +974,16 @@ def qc(
         return None
     # 0.42's first parameter was a raw asset name (AIND asset names have "_"; subject ids do not).
     subjects = None
-    if subject_id is not None and "_" in subject_id:
+    if subject_id is not None and "_" in subject_id:  # AIND asset names have "_", subject ids do not
         subjects = _raw_asset_subjects(subject_id, version, storage_options)
-        if subjects:
+        if subjects or (subjects is None and not _is_subject(subject_id, version, storage_options)):
             subject_id, raw_asset_name = None, subject_id
     if raw_asset_name is not None:
         if not subjects:
             subjects = _raw_asset_subjects(raw_asset_name, version, storage_options)
         return _qc_of_raw_asset(raw_asset_name, subjects, names, columns, lazy, version, storage_options)
     if lazy:
-        return _qc_location(subject_id, version, storage_options)
+        return _qc_location(EVERY_PARTITION if subject_id is None else subject_id, version, storage_options)
     parameters = None if subject_id is None else {"subject_id": subject_id}
     read_columns = columns
     if names and len(names) > 1 and columns is not None and "asset_name" not in columns:
@@ -1026,11 +1026,25 @@ def _raw_asset_subjects(
     return index.column("subject_id").to_pylist()
 
 
-def _qc_location(subject_id: str | None, version: str | None, storage_options: dict[str, Any] | None) -> str:
+def _is_subject(value: str, version: str | None, storage_options: dict[str, Any] | None) -> bool:
+    """Whether ``value`` is a subject id of the release (asked only of a release without the index)."""
+    try:
+        return value in set(unique_subject_ids(version=version, storage_options=storage_options))
+    except TableNotFoundError:
+        return True
+
+
+#: ``_qc_location``'s subject for the glob of every partition (``None`` is the partition without subject).
+EVERY_PARTITION: Any = object()
+
+
+def _qc_location(subject_id: Any, version: str | None, storage_options: dict[str, Any] | None) -> str:
+    """URL of one qc partition file (``None``: rows without a subject), or the glob of every partition."""
     from biodata_cache.publish import partition_path
 
     settings = _settings(version, storage_options)
-    path = partition_path(get_table("qc"), subject_id) if subject_id is not None else "qc/*/*.pqt"
+    every = subject_id is EVERY_PARTITION
+    path = "qc/*/*.pqt" if every else partition_path(get_table("qc"), subject_id)
     return _store(settings).url(f"{settings.version}/{path}")
 
 
@@ -1049,7 +1063,7 @@ def _qc_of_raw_asset(
 
     if lazy:
         if subjects is None:  # a release without the index: the rows may be in any partition
-            return _qc_location(None, version, storage_options)
+            return _qc_location(EVERY_PARTITION, version, storage_options)
         locations = [_qc_location(s, version, storage_options) for s in subjects]
         return locations[0] if len(locations) == 1 else locations
     filters = [("raw_asset_name", "==", name), *_in_filter("asset_name", names)]
@@ -1143,7 +1157,7 @@ def _check_qc_subject(subject_id: str, version: str | None, storage_options: dic
             ).to_pylist()
     except TableNotFoundError:  # a release without the tables to compare with: the answer stands
         return True
-    if assets and assets[0]["data_level"] == "raw":
+    if assets and assets[0]["data_level"] != "derived":
         return True  # a raw asset (0.42's first parameter) without QC metrics: the empty answer stands
     if assets:
         raise InvalidInputError(_asset_name_given_as_subject(subject_id, assets[0]))
@@ -1250,6 +1264,9 @@ def qc_status(
 qc_status_long = _frame_reader("qc_status_long")
 
 
+qc_raw_assets = _frame_reader("qc_raw_assets")
+
+
 time_to_qc = _frame_reader("time_to_qc")
 
 
@@ -1308,8 +1325,7 @@ def raw_to_derived(
     names = _check_strings("asset_name", asset_name)
     assert names is not None
     modalities = _check_strings("modality", modality)
-    if not isinstance(latest, bool):
-        raise InvalidInputError(f"latest must be True or False, got {latest!r}.")
+    check_flag("latest", latest)
     lineage = read_table(
         "source_data",
         columns=["name", "source_data", "pipeline_name", "processing_time"],

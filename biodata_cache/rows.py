@@ -105,8 +105,9 @@ def source_data_rows(record: Row | Asset) -> list[Row]:
     ]
 
 
-def raw_asset_name(asset: Asset) -> str | None:
-    """The first source asset of a derived asset, else its own name (the lineage root, one step)."""
+def first_source_or_self(asset: Asset) -> str | None:
+    """The first source asset of a derived asset, else its own name: one step towards the lineage root
+    (the build follows the whole lineage, :mod:`biodata_cache.lineage`)."""
     return asset.source_data[0] if asset.source_data else asset.name
 
 
@@ -118,7 +119,7 @@ def qc_rows(record: Row | Asset) -> list[Row]:
     """
     asset = as_asset(record)
     rows = []
-    root = raw_asset_name(asset)
+    root = first_source_or_self(asset)
     grouping = json_text(asset.qc_default_grouping)
     for index, metric in enumerate(asset.metrics):
         source = metric.metric

@@ -37,9 +37,10 @@ from biodata_cache.errors import (
     RecordError,
     SourceError,
     StoreAccessError,
+    check_flag,
 )
 from biodata_cache.lease import PublishLease
-from biodata_cache.lineage import Lineage, occurrences
+from biodata_cache.lineage import Lineage, all_metric_rows
 from biodata_cache.records import change_marker, check_record, normalize, record_label, record_subject, text
 from biodata_cache.sources import FileSource, Source, open_source, record_id
 from biodata_cache.tables import TABLES, TABLES_BY_NAME, Table, project, projection
@@ -663,9 +664,8 @@ def update_all_tables(
     from biodata_cache.store import Store
 
     started = time.perf_counter()
-    for name, flag in (("fast", fast), ("slow", slow)):
-        if not isinstance(flag, bool):
-            raise InvalidInputError(f"{name} must be True or False, got {type(flag).__name__} {flag!r}.")
+    check_flag("fast", fast)
+    check_flag("slow", slow)
     if not (fast and slow):
         logger.info(
             "update_all_tables(fast=%s, slow=%s): this package builds every table in one pass, so all "
@@ -1091,23 +1091,28 @@ def _write_qc(
     for bucket in staging.buckets(table):
         for value, part in split_partitions(table, bucket):
             new_parts[value] = part
-    # A changed record changes the choice for every raw asset it descends from, before or after.
+    # A changed record changes the choice for every raw asset it descends from, before or after, in
+    # every partition holding rows (kept or left out) of those raw assets' chains, before or after.
     names = {n for n in affected_names if n is not None}
     roots = set(names)
     for name in names:
         roots.update(lineage.roots(name))
         if old_lineage is not None:
             roots.update(old_lineage.roots(name))
+    subjects = set(old_subjects) | set(new_parts)
+    for root in roots:
+        subjects |= lineage.partitions(root)
+        if old_lineage is not None:
+            subjects |= old_lineage.partitions(root)
     old_index = _read_published(store, f"{folder}/qc_raw_assets.pqt")
-    counts = collections.Counter()
+    counts: collections.Counter[tuple[str, str | None]] = collections.Counter()
     if old_index is not None:
         index = old_index.select(["raw_asset_name", "subject_id", "rows"]).to_pydict()
         for raw, subject, n in zip(*index.values(), strict=True):
+            if raw in roots:
+                subjects.add(subject)
             counts[(raw, subject)] = n
-    subjects = set(old_subjects) | set(new_parts) | {s for (raw, s) in counts if raw in roots}
-    for subject in subjects:
-        for index_key in [k for k in counts if k[1] == subject]:
-            del counts[index_key]
+    counts = collections.Counter({k: n for k, n in counts.items() if k[1] not in subjects})
     rows_delta = 0
     for value in sorted(subjects, key=lambda s: (s is None, s or "")):
         path = f"{folder}/{partition_path(table, value)}"
@@ -1115,9 +1120,9 @@ def _write_qc(
         old = old.cast(file_schema) if old is not None else file_schema.empty_table()
         old_dropped = _read_published(store, dropped_path(value))
         old_dropped = old_dropped.cast(file_schema) if old_dropped is not None else file_schema.empty_table()
-        kept_before = _without(occurrences(old, [old_dropped]), "asset_name", affected_names)
+        unchanged = _without(all_metric_rows(old, [old_dropped]), "asset_name", affected_names)
         fresh = new_parts.get(value)
-        parts = [kept_before, fresh.cast(file_schema)] if fresh is not None else [kept_before]
+        parts = [unchanged, fresh.cast(file_schema)] if fresh is not None else [unchanged]
         kept, dropped = lineage.select_qc(_with_key(table, pa.concat_tables(parts), value))
         counts.update(_index_rows(kept))
         kept = kept.drop_columns([key]).cast(file_schema)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 
 from biodata_cache.config import version_folder
 from biodata_cache.publish import publish_registry, rows_to_arrow, write_table
 from biodata_cache.store import Store
-from biodata_cache.tables import TABLES
+from biodata_cache.sync import _index_rows, _index_table
+from biodata_cache.tables import TABLES, TABLES_BY_NAME
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -120,10 +120,8 @@ def publish_fixture(
     rows = ROWS if rows is None else rows
     if "qc_raw_assets" not in rows:  # the index of the qc rows, as a build writes it
         qc = [r for r in rows.get("qc", []) if r.get("raw_asset_name")]
-        counts = collections.Counter((r["raw_asset_name"], r.get("subject_id")) for r in qc)
-        ordered = sorted(counts.items(), key=lambda item: (item[0][0], str(item[0][1])))
-        index = [{"raw_asset_name": a, "subject_id": s, "rows": n} for (a, s), n in ordered]
-        rows = {**rows, "qc_raw_assets": index}
+        index = _index_table(_index_rows(rows_to_arrow(TABLES_BY_NAME["qc"], qc)))
+        rows = {**rows, "qc_raw_assets": index.to_pylist()}
     entries = [
         write_table(store, folder, table, rows_to_arrow(table, rows.get(table.name, [])), source="fixture")
         for table in TABLES

@@ -204,7 +204,7 @@ def qc_metric_rows(root: str) -> list[dict]:
     left-out rows are in ``_build/qc_dropped``), once each."""
     import pyarrow.parquet as pq
 
-    from biodata_cache.lineage import occurrences
+    from biodata_cache.lineage import all_metric_rows
     from biodata_cache.partitions import value_of_file
     from biodata_cache.sync import QC_DROPPED
 
@@ -216,7 +216,7 @@ def qc_metric_rows(root: str) -> list[dict]:
         _, subject = value_of_file(part.schema, "subject_id")
         part = part.append_column("subject_id", pa.array([subject] * part.num_rows, pa.string()))
         dropped.append(part.select(table.column_names).cast(table.arrow_schema()))
-    return occurrences(kept.cast(table.arrow_schema()), dropped).to_pylist()
+    return all_metric_rows(kept.cast(table.arrow_schema()), dropped).to_pylist()
 
 
 def expected_rows(record: dict) -> dict[str, list[str]]:
