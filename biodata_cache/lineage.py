@@ -225,14 +225,14 @@ def _replace(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
 def all_metric_rows(kept: pa.Table, dropped: Iterable[pa.Table]) -> pa.Table:
     """The metric rows of records again, from a partition's kept rows and its dropped rows.
 
-    A kept row appears once per raw asset it is under; it is one occurrence (its ``asset_name`` and
+    A kept row appears once per raw asset it is under; it is one metric of one record (its ``_id`` and
     ``metric_index`` identify it).
     """
     import pyarrow as pa
 
-    columns = kept.select(["asset_name", "metric_index"]).to_pydict()
+    columns = kept.select(["_id", "metric_index"]).to_pydict()
     first: dict[tuple[str, int], int] = {}
-    for row, identity in enumerate(zip(columns["asset_name"], columns["metric_index"], strict=True)):
+    for row, identity in enumerate(zip(columns["_id"], columns["metric_index"], strict=True)):
         first.setdefault(identity, row)
     unique = kept.take(pa.array(sorted(first.values()), pa.int64()))
     return pa.concat_tables([unique, *dropped])

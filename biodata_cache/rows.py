@@ -97,6 +97,7 @@ def source_data_rows(record: Row | Asset) -> list[Row]:
     return [
         {
             "name": asset.name,
+            "_id": asset.id,
             "source_data": source,
             "pipeline_name": asset.pipeline_name,
             "processing_time": processed,
@@ -152,6 +153,7 @@ def qc_rows(record: Row | Asset) -> list[Row]:
                 "downstream_asset_names": [],
                 "asset_location": asset.location,
                 "asset_data_level": asset.data_level,
+                "_id": asset.id,
             }
         )
     return rows
@@ -250,6 +252,7 @@ def time_to_qc_rows(record: Row | Asset) -> list[Row]:
     return [
         {
             "name": asset.name,
+            "_id": asset.id,
             "process_end_time": asset.process_end_time or time_from_name(asset.name),
             "qc_time": None if pending or not times else max(times),
             "pending": pending,

@@ -457,11 +457,12 @@ def _bucket(key: str | None) -> int:
 
 
 def _sorted(table: Table, data: pa.Table) -> pa.Table:
-    """Rows ordered by record key (stable, so a record's rows keep their order)."""
+    """Rows ordered by the first column, then the record key (stable, so a record's rows keep their
+    order)."""
     import pyarrow.compute as pc
 
-    key = table.record_key or table.columns[0].name
-    return data.take(pc.sort_indices(data, sort_keys=[(key, "ascending")]))
+    keys = list(dict.fromkeys([table.columns[0].name, table.record_key or table.columns[0].name]))
+    return data.take(pc.sort_indices(data, sort_keys=[(key, "ascending") for key in keys]))
 
 
 def _without(data: pa.Table, column: str, values: Iterable[str]) -> pa.Table:
@@ -948,6 +949,7 @@ def _update(
             old_lineage=old_lineage,
             old_subjects={old_records[i].subject_id for i in touched if i in old_records},
             affected_names=affected["asset_name"],
+            affected_ids=affected["_id"],
             previous_rows=registry["qc"].rows if incremental and registry and "qc" in registry else 0,
         )
         index_table = TABLES_BY_NAME["qc_raw_assets"]
@@ -1038,6 +1040,7 @@ def _write_qc(
     old_lineage: Lineage | None,
     old_subjects: set[str | None],
     affected_names: set[str | None],
+    affected_ids: set[str],
     previous_rows: int,
 ) -> tuple[int, int, pa.Table]:
     """Write the qc partitions that changed; return (rows, partitions, the ``qc_raw_assets`` index).
@@ -1120,7 +1123,7 @@ def _write_qc(
         old = old.cast(file_schema) if old is not None else file_schema.empty_table()
         old_dropped = _read_published(store, dropped_path(value))
         old_dropped = old_dropped.cast(file_schema) if old_dropped is not None else file_schema.empty_table()
-        unchanged = _without(all_metric_rows(old, [old_dropped]), "asset_name", affected_names)
+        unchanged = _without(all_metric_rows(old, [old_dropped]), "_id", affected_ids)
         fresh = new_parts.get(value)
         parts = [unchanged, fresh.cast(file_schema)] if fresh is not None else [unchanged]
         kept, dropped = lineage.select_qc(_with_key(table, pa.concat_tables(parts), value))

@@ -80,8 +80,9 @@ class Table:
     rows
         Pure function from one record to the rows it contributes (see :mod:`biodata_cache.rows`).
     record_key
-        Column that identifies the record a row came from (``_id`` or the asset name); an incremental
-        build replaces a changed record's rows by this key.
+        Column that identifies the record a row came from (``_id``; two records may share an asset name);
+        an incremental build replaces a changed record's rows by this key. Rows are ordered by the first
+        column, then this key.
     derived_from
         ``(table, column)`` for a table computed from another table after every build: by default the
         distinct non-null values of that column.
@@ -308,10 +309,11 @@ TABLES: tuple[Table, ...] = (
             ),
             Column("pipeline_name", "string", "Processing pipeline name, where recorded."),
             Column("processing_time", "timestamp", "Processing time parsed from the name (UTC)."),
+            Column("_id", "string", "DocDB id of the record the row comes from."),
         ),
-        fields=_paths("name", "source_data", "pipeline_name"),
+        fields=_paths("_id", "name", "source_data", "pipeline_name"),
         rows=rows.source_data_rows,
-        record_key="name",
+        record_key="_id",
     ),
     Table(
         name="qc",
@@ -370,8 +372,10 @@ TABLES: tuple[Table, ...] = (
             ),
             Column("asset_location", "string", "location of asset_name."),
             Column("asset_data_level", "string", "Data level of asset_name (raw or derived)."),
+            Column("_id", "string", "DocDB id of the record the row comes from."),
         ),
         fields=_paths(
+            "_id",
             "name",
             "location",
             "data_level",
@@ -382,7 +386,7 @@ TABLES: tuple[Table, ...] = (
             "qc_default_grouping",
         ),
         rows=rows.qc_rows,
-        record_key="asset_name",
+        record_key="_id",
     ),
     Table(
         name="qc_raw_assets",
@@ -451,10 +455,11 @@ TABLES: tuple[Table, ...] = (
             Column("process_end_time", "timestamp", "Latest processing end time (UTC)."),
             Column("qc_time", "timestamp", "Latest QC status time; null while any status is pending."),
             Column("pending", "bool", "Whether any QC metric is still pending."),
+            Column("_id", "string", "DocDB id of the record the row comes from."),
         ),
-        fields=_paths("name", "data_level", "processes", "qc_metrics"),
+        fields=_paths("_id", "name", "data_level", "processes", "qc_metrics"),
         rows=rows.time_to_qc_rows,
-        record_key="name",
+        record_key="_id",
     ),
     Table(
         name="qc_status",

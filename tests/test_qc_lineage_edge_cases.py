@@ -124,3 +124,27 @@ def test_an_asset_in_a_source_data_cycle_is_not_a_raw_asset(tmp_path, monkeypatc
     )
     # A path that closes a cycle leads to no root: a and b are under RAW, the one raw asset.
     assert set(bdc.read_table("qc_raw_assets").column("raw_asset_name").to_pylist()) == {RAW}
+
+
+def test_incremental_build_keeps_the_rows_of_an_unchanged_record_sharing_a_name(tmp_path):
+    # Two records of one asset name (DocDB has such pairs); editing one must not drop the other's rows
+    # from the tables whose rows name the asset (source_data, time_to_qc, qc): rows are keyed by _id.
+    import json
+
+    first = record(OLD, "1", [metric("a")], [RAW])
+    second = {**first, "_id": "second-record", "quality_control": {"metrics": [metric("b")]}}
+    folder = tmp_path / "records"
+    write(folder, first)
+    (folder / "second.json").write_text(json.dumps(second))
+    root, full = str(tmp_path / "store"), str(tmp_path / "full")
+    update_all_tables(source=str(folder), root=root, progress=False)
+    first["_last_modified"] = "2026-02-01T00:00:00Z"
+    first["data_description"]["project_name"] = "edited"
+    write(folder, first)
+    assert not update_all_tables(source=str(folder), root=root, progress=False).full
+    update_all_tables(source=str(folder), root=full, progress=False)
+    for table in ("source_data", "time_to_qc"):
+        incremental = pq.read_table(Path(root, "bdc-v0.1", f"{table}.pqt"))
+        assert incremental.equals(pq.read_table(Path(full, "bdc-v0.1", f"{table}.pqt")))
+        assert sorted(incremental.column("_id").to_pylist()) == [OLD, "second-record"]
+    assert _published(root) == _published(full)

@@ -84,7 +84,7 @@ def test_qc_filters_by_asset_names_and_columns(published_root):
 def test_empty_table_reads_as_empty_frame_not_error(published_root):
     frame = bdc.time_to_qc()
     assert frame.empty
-    assert list(frame.columns) == ["name", "process_end_time", "qc_time", "pending"]
+    assert list(frame.columns) == ["name", "process_end_time", "qc_time", "pending", "_id"]
 
 
 def test_raw_to_derived_str_gives_list_and_list_gives_dict(published_root):

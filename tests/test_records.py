@@ -358,6 +358,7 @@ def test_a_derived_asset_without_sources_keeps_one_lineage_row_and_a_raw_one_non
             "source_data": None,
             "pipeline_name": None,
             "processing_time": dt.datetime(2025, 1, 1, tzinfo=UTC),
+            "_id": "x",
         }
     ]
     assert rows.source_data_rows({"_id": "y", "name": "r", "data_description": {"data_level": "raw"}}) == []

@@ -88,6 +88,7 @@ def test_model_dump_json_of_an_entry_and_of_the_registry(root):
         "source_data",
         "pipeline_name",
         "processing_time",
+        "_id",
     ]
     assert set(entry["columns"][0]) == {"name", "description", "dtype"}
     whole = json.loads(registry.model_dump_json(indent=2))

@@ -73,6 +73,7 @@ def test_source_data_rows_hold_names_and_time_from_name(raw, derived, ophys):
         "source_data": RAW,
         "pipeline_name": None,
         "processing_time": dt.datetime(2026, 2, 14, 12, 44, 45, tzinfo=UTC),
+        "_id": derived["_id"],
     }
     (row,) = rows.source_data_rows(ophys)
     assert row["source_data"] == "multiplane-ophys_692478_2023-09-29_08-53-45"
@@ -141,6 +142,7 @@ def test_metadata_core_and_time_to_qc(raw, derived, ophys):
         "process_end_time": dt.datetime(2025, 4, 22, 20, 50, 47, tzinfo=UTC),  # no processing steps: name
         "qc_time": None,
         "pending": True,
+        "_id": ophys["_id"],
     }
 
 
