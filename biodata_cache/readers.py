@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CUSTOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,127}$")
+#: A custom table's name, checked with ``fullmatch`` (``match`` with ``$`` also takes a trailing newline).
+CUSTOM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,127}")
 _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[+-]\d{2}:\d{2})?$")  # a date, perhaps with an offset
 
@@ -1377,10 +1378,11 @@ def _processing_order(row: dict[str, Any]) -> tuple[bool, Any, str]:
 
 
 def _check_custom_name(name: Any) -> str:
-    if not isinstance(name, str) or not CUSTOM_NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not CUSTOM_NAME.fullmatch(name) or ".." in name:
         raise InvalidInputError(
             f"custom table name {name!r} is not allowed: use 1-128 letters, digits, '_' or '-', "
-            f"starting with a letter or digit (no '/', '.', spaces or '..')."
+            f"starting with a letter or digit (no '/', '.', spaces, newlines or other control "
+            f"characters)."
         )
     if name in TABLES_BY_NAME:
         raise InvalidInputError(
@@ -1434,7 +1436,9 @@ def custom(
     Parameters
     ----------
     name
-        1-128 letters, digits, ``_`` or ``-``; not the name of a published table.
+        1-128 ASCII letters, digits, ``_`` or ``-`` and nothing else (no ``/``, ``.``, spaces,
+        newlines or other control characters), starting with a letter or digit; not the name of a
+        published table.
     df
         The DataFrame to store. ``None`` reads the custom table back.
     description

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 REGISTRY_FILE = "cache_registry.json"
 VERSIONS_FILE = "cache_versions.json"
 CUSTOM_PREFIX = "custom_"
-VERSION_FOLDER = re.compile(r"^bdc-v[0-9]+\.[0-9]+$")
+VERSION_FOLDER = re.compile(r"bdc-v[0-9]+\.[0-9]+")  # use fullmatch: "$" also matches before a final newline
 
 #: Names biodata-cache 0.42 gave tables that are published here under another name.
 TABLE_ALIASES: dict[str, str] = {"quality_control": "qc"}
@@ -383,7 +383,7 @@ def parse_versions(store: Store, document: Any) -> list[str]:
         raise _damaged(
             store, VERSIONS_FILE, f"expected a JSON array of version folder names, found {document!r:.200}"
         )
-    bad = [v for v in document if not VERSION_FOLDER.match(v)]
+    bad = [v for v in document if not VERSION_FOLDER.fullmatch(v)]
     if bad:
         raise _damaged(store, VERSIONS_FILE, f"{bad!r:.100} are not version folder names (bdc-vMAJOR.MINOR)")
     return sorted(set(document), key=version_sort_key)

@@ -138,6 +138,7 @@ def damaged(monkeypatch, tmp_path):
     [
         (b'{"bdc-v0.1": true}', "expected a JSON array of version folder names"),
         (b'["../x", "bdc-v0.1"]', "are not version folder names"),
+        (b'["bdc-v0.1\\n"]', "are not version folder names"),  # "$" with .match took a final newline
         (b'["bdc-v0.1"', "not valid JSON"),
     ],
 )

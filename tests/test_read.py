@@ -8,6 +8,7 @@ from helpers import publish_fixture
 
 import biodata_cache as bdc
 from biodata_cache.errors import InvalidInputError, TableNotFoundError
+from biodata_cache.store import Store
 
 
 @pytest.fixture(params=["memory", "local", "s3"])
@@ -146,6 +147,34 @@ def test_custom_rejects_bad_names_and_writes_nothing(published_root, name):
     with pytest.raises(InvalidInputError):
         bdc.custom(name, pd.DataFrame({"a": [1]}))
     assert bdc.get_cache_registry().names == before
+
+
+# The name pattern once ended in "$" and was used with .match, which also matches before a final "\n":
+# custom("abc\n", df) wrote "custom/abc\n.pqt". The whole name must match.
+@pytest.mark.parametrize(
+    "name",
+    [
+        "abc\n",
+        "abc\r\n",
+        "abc\r",
+        "\nabc",
+        "ab\ncd",
+        "abc\t",
+        "abc\x00",
+        "abc\x7f",
+        "abc\x1b",
+        "abc\u2028",
+        "abc\u00e9",
+    ],
+)
+def test_custom_rejects_names_with_control_characters_and_writes_nothing(published_root, name):
+    before = bdc.get_cache_registry().names
+    with pytest.raises(InvalidInputError, match="is not allowed"):
+        bdc.custom(name, pd.DataFrame({"a": [1]}))
+    with pytest.raises(InvalidInputError, match="is not allowed"):
+        bdc.custom(name)  # reading one back checks the name the same way
+    assert bdc.get_cache_registry().names == before
+    assert Store(published_root).list_names("bdc-v0.1/custom") == []
 
 
 @pytest.mark.parametrize(
