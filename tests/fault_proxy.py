@@ -7,9 +7,9 @@ the request. Point ``AWS_ENDPOINT_URL`` at :attr:`FaultProxy.url`.
 
 Fault kinds (:data:`KINDS`):
 
-``503`` / ``500`` / ``403``
-    Answer with an S3 error document (``SlowDown``, ``InternalError``, ``AccessDenied``) without
-    forwarding the request.
+``503`` / ``500`` / ``503-unavailable`` / ``403``
+    Answer with an S3 error document (``SlowDown``, ``InternalError``, ``ServiceUnavailable``,
+    ``AccessDenied``) without forwarding the request.
 ``reset``
     Forward the request (the server applies it), then reset the client connection (RST) instead of
     answering.
@@ -43,10 +43,16 @@ import threading
 import urllib.parse
 from dataclasses import dataclass
 
-KINDS = ("503", "500", "403", "reset", "truncated", "short", "stall_headers", "stall_body")
+KINDS = ("503", "500", "503-unavailable", "403", "reset", "truncated", "short", "stall_headers", "stall_body")
 STATUS_FAULTS = {
     "503": (503, "Slow Down", "SlowDown", "Please reduce your request rate."),
     "500": (500, "Internal Server Error", "InternalError", "We encountered an internal error."),
+    "503-unavailable": (
+        503,
+        "Service Unavailable",
+        "ServiceUnavailable",
+        "Service is unable to handle request.",
+    ),
     "403": (403, "Forbidden", "AccessDenied", "Access Denied"),
 }
 BODY_FAULTS = {"truncated", "short", "stall_body"}

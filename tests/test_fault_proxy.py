@@ -10,7 +10,7 @@ import zlib
 import pytest
 import s3fs
 from conftest import BUCKET
-from fault_proxy import KINDS, Fault, FaultProxy
+from fault_proxy import KINDS, STATUS_FAULTS, Fault, FaultProxy
 from helpers import publish_fixture
 
 import biodata_cache as bdc
@@ -117,10 +117,10 @@ def test_each_fault_kind_breaks_a_response_the_way_it_says(s3_endpoint, moto_end
     with FaultProxy(moto_endpoint, [Fault(kind, method="GET")]) as proxy:
         connection = _connection(proxy.url, timeout=0.5)
         connection.request("GET", f"/{BUCKET}/object.bin")
-        if kind in ("503", "500", "403"):
+        if kind in STATUS_FAULTS:
             response = connection.getresponse()
-            code = {"503": "SlowDown", "500": "InternalError", "403": "AccessDenied"}[kind]
-            assert response.status == int(kind) and f"<Code>{code}</Code>" in response.read().decode()
+            status, _, code, _ = STATUS_FAULTS[kind]
+            assert response.status == status and f"<Code>{code}</Code>" in response.read().decode()
         elif kind == "reset":
             with pytest.raises(ConnectionResetError):
                 connection.getresponse()

@@ -42,6 +42,7 @@ TALLY_FILE = Path(__file__).parent / "output" / "fault_campaign.json"
 EXPECTED_ERRORS: dict[str, tuple[type[BaseException], ...]] = {
     "503": (StoreUnavailableError,),
     "500": (StoreUnavailableError,),
+    "503-unavailable": (StoreUnavailableError,),
     "reset": (StoreUnavailableError,),
     "stall_headers": (StoreUnavailableError,),
     "403": (StoreAccessError,),
@@ -307,6 +308,158 @@ def test_discover_of_a_partition_under_a_server_error_is_an_error_not_an_empty_p
         entry = _quiet(lambda: catalog.qc(subject_id="692478"))
         with pytest.raises(StoreUnavailableError):
             entry.discover()
+
+
+# -- S3 error responses: retried by botocore, then translated ----------------------------------------
+#
+# The fault campaign once found SlowDown / InternalError surfacing as a generic StoreError (the store's
+# retry markers were strings that never matched what s3fs raised), and FlexibleChecksumError and errors
+# on the intake / Dask path coming out raw. Retries are botocore's ("standard" mode, S3_CONFIG), the
+# translation looks at exception classes and status codes (store.classify).
+
+SERVER_ERRORS = {"503": "SlowDown", "500": "InternalError", "503-unavailable": "ServiceUnavailable"}
+#: One attempt per request more than FAST, so a fault hitting only the first attempt is hidden.
+RETRYING = {"connect_timeout": 2, "read_timeout": 5, "retries": {"total_max_attempts": 3}}
+
+
+def _intake_catalog(options: dict) -> Any:
+    """The version catalog opened through intake itself (its first file read by intake, not by us)."""
+    import intake
+
+    return _quiet(
+        lambda: intake.open_catalog(f"s3://{BUCKET}/data-asset-cache/catalog.yaml", storage_options=options)
+    )["bdc-v0.1"]
+
+
+#: Read paths, each with the pattern of the objects it reads that the fault hits.
+FAULTED_READS: dict[str, tuple[str, Callable[[dict], Any]]] = {
+    "one-liner": (r"asset_basics\.pqt", lambda o: bdc.asset_basics(storage_options=o)),
+    "qc one subject": (r"subject_id=692478", lambda o: bdc.qc("692478", storage_options=o)),
+    "qc whole table": (r"/qc/subject_id=", lambda o: bdc.qc(storage_options=o)),
+    "registry": (r"cache_registry\.json", lambda o: bdc.get_cache_registry(storage_options=o).to_json()),
+    "open_catalog().asset_basics.read()": (
+        r"asset_basics\.pqt",
+        lambda o: _quiet(lambda: bdc.open_catalog(storage_options=o).asset_basics.read()),
+    ),
+    "open_catalog().qc.to_dask().compute()": (
+        r"/qc/subject_id=",
+        lambda o: _quiet(lambda: bdc.open_catalog(storage_options=o).qc.to_dask().compute()),
+    ),
+    "intake version catalog": (r"bdc-v0\.1/catalog\.yaml", lambda o: list(_intake_catalog(o))),
+    "intake asset_basics.read()": (
+        r"asset_basics\.pqt",
+        lambda o: _quiet(_intake_catalog(o).asset_basics.read),
+    ),
+    "intake qc.to_dask().compute()": (
+        r"/qc/subject_id=",
+        lambda o: _quiet(lambda: _intake_catalog(o).qc.to_dask().compute()),
+    ),
+}
+
+
+def _paired(names: list[str]) -> list[tuple[str, str]]:
+    """Each name with one of the server errors, in turn: every path and every kind, not the product."""
+    kinds = list(SERVER_ERRORS)
+    return [(kinds[i % len(kinds)], name) for i, name in enumerate(names)]
+
+
+def _faulted_targets(proxy: FaultProxy) -> collections.Counter:
+    return collections.Counter(target for _, target, kind in proxy.log if kind)
+
+
+@pytest.mark.parametrize(("kind", "path"), _paired(list(FAULTED_READS)))
+def test_a_server_error_once_is_retried_by_botocore_and_read_right(published, quiet_logs, kind, path):
+    pattern, read = FAULTED_READS[path]
+    expected = read({"endpoint_url": published})
+    with FaultProxy(published, [Fault(kind, method="GET", pattern=pattern, times=1)]) as proxy:
+        assert _same(read(_options(proxy.url, RETRYING)), expected)
+        assert proxy.injected == {kind: 1}
+        (target,) = _faulted_targets(proxy)
+        assert [t for _, t, _ in proxy.log].count(target) >= 2  # asked again, and answered
+
+
+@pytest.mark.parametrize(("kind", "path"), _paired(list(FAULTED_READS)))
+def test_a_persistent_server_error_is_store_unavailable_after_botocores_attempts(
+    published, quiet_logs, kind, path
+):
+    pattern, read = FAULTED_READS[path]
+    with FaultProxy(published, [Fault(kind, pattern=pattern)]) as proxy:
+        with pytest.raises(StoreUnavailableError) as caught:
+            read(_options(proxy.url, RETRYING))
+        # botocore's attempts per object and nothing on top (no StoreError, no raw botocore error).
+        # (Concurrent reads of partitions stop at the first that fails: the others may be asked fewer times.)
+        attempts = _faulted_targets(proxy).values()
+        assert max(attempts) == RETRYING["retries"]["total_max_attempts"] >= max(attempts)
+    causes = _causes(caught.value)
+    assert any(getattr(c, "response", {}).get("Error", {}).get("Code") == SERVER_ERRORS[kind] for c in causes)
+
+
+STORE_CALLS: dict[str, Callable[[dict], Any]] = {
+    "read": lambda o: Store(f"s3://{BUCKET}/data-asset-cache", o).read_bytes("catalog.yaml"),
+    "exists": lambda o: Store(f"s3://{BUCKET}/data-asset-cache", o).exists("catalog.yaml"),
+    "list": lambda o: Store(f"s3://{BUCKET}/data-asset-cache", o).list_names("bdc-v0.1/qc"),
+    "write": lambda o: Store(f"s3://{BUCKET}/x", o).write_bytes("a.json", b"{}"),
+    "conditional update": lambda o: Store(f"s3://{BUCKET}/x", o).update_bytes(
+        "a.json", lambda current: b"{}"
+    ),
+}
+
+
+@pytest.mark.parametrize(("kind", "call"), _paired(list(STORE_CALLS)))
+def test_store_calls_under_a_persistent_server_error_are_store_unavailable(published, quiet_logs, kind, call):
+    with FaultProxy(published, [Fault(kind)]) as proxy:
+        with pytest.raises(StoreUnavailableError):
+            STORE_CALLS[call](_options(proxy.url, RETRYING))
+        assert len(proxy.log) == RETRYING["retries"]["total_max_attempts"]  # botocore's, one request
+
+
+@pytest.mark.parametrize("path", list(FAULTED_READS))
+def test_a_body_failing_its_checksum_is_fetched_again_then_damaged_not_raw(published, quiet_logs, path):
+    # "short": half the body with a matching Content-Length; only botocore's CRC32 check can tell.
+    pattern, read = FAULTED_READS[path]
+    expected = read({"endpoint_url": published})
+    with FaultProxy(published, [Fault("short", method="GET", pattern=pattern, times=1)]) as proxy:
+        assert _same(read(_options(proxy.url, RETRYING)), expected)
+        assert proxy.injected == {"short": 1}
+    with (
+        FaultProxy(published, [Fault("short", method="GET", pattern=pattern)]) as proxy,
+        pytest.raises(DamagedObjectError) as caught,
+    ):
+        read(_options(proxy.url, RETRYING))
+    assert "FlexibleChecksumError" in {type(c).__name__ for c in _causes(caught.value)}
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain, current = [], error
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def test_error_classes_not_message_text_decide_the_translation():
+    from botocore.exceptions import ClientError, FlexibleChecksumError
+
+    from biodata_cache.store import StoreError, classify, translate_errors
+
+    for code, status in [
+        ("SlowDown", 503),
+        ("InternalError", 500),
+        ("ServiceUnavailable", 503),
+        ("SlowDown", None),
+    ]:
+        response = {"Error": {"Code": code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        assert classify(OSError(5, "x")) == "other"
+        wrapped = OSError(5, "message text s3fs chose")
+        wrapped.__cause__ = ClientError(response, "GetObject")
+        assert classify(wrapped) == "unavailable", code
+        with pytest.raises(StoreUnavailableError), translate_errors("s3://b/k"):
+            raise wrapped
+    checksum = FlexibleChecksumError(error_msg="Expected checksum abc did not match calculated checksum def")
+    assert classify(checksum) == "damaged"
+    with pytest.raises(DamagedObjectError) as caught, translate_errors("s3://b/k"):
+        raise checksum
+    assert caught.value.__cause__ is checksum and type(caught.value) is not StoreError
 
 
 # -- publishing through faults ------------------------------------------------------------------------
