@@ -41,7 +41,16 @@ from biodata_cache.errors import (
 )
 from biodata_cache.lease import PublishLease
 from biodata_cache.lineage import Lineage, all_metric_rows
-from biodata_cache.records import change_marker, check_record, normalize, record_label, record_subject, text
+from biodata_cache.records import (
+    change_marker,
+    check_record,
+    normalize,
+    record_label,
+    record_subject,
+    recorded_change_marker,
+    text,
+    timestamp,
+)
 from biodata_cache.sources import FileSource, Source, open_source, record_id
 from biodata_cache.tables import TABLES, TABLES_BY_NAME, Table, project, projection
 
@@ -95,9 +104,11 @@ class BuildReport:
     records_skipped
         Records left out of every table because they could not be read: a line or file that is not UTF-8
         or not JSON, a record without ``_id`` or ``name``, a field of the wrong type (see
-        :mod:`biodata_cache.rows`), or a record whose ``_id`` appeared before in the source (the first is
-        kept). Each is logged as a warning naming it (``file:line`` or its ``_id``); ``records_read``
-        does not count them.
+        :mod:`biodata_cache.rows`), or one of several records sharing an ``_id`` (the newest is kept:
+        the greatest ``_last_modified``, else v1 ``last_modified``, compared as instants, a record with
+        a time before one without; of equal or missing times the last in the source). Each is logged as
+        a warning naming it (``file:line`` or its ``_id``; for a repeated ``_id`` also the record kept);
+        ``records_read`` does not count them.
     skipped
         ``"where: reason"`` of the first few skipped records (shown by ``str(report)``).
     """
@@ -538,8 +549,9 @@ def _stage(
 ) -> tuple[_Staging, dict[str, RecordState]]:
     """Stage records (or unparsed JSONL lines) for the tables; return the staging and the records' states.
 
-    Of records that share an ``_id`` the first is kept and the others are skipped (for lines, parsed in
-    the workers, they are only counted in ``staging.duplicates``: the caller reads the source again).
+    Records that share an ``_id`` are the caller's to sort out (it reads the source again keeping the
+    newest of each, :func:`_newest_of_each_id`): here a repeat is noted in ``staging.duplicates`` (for
+    lines, parsed in the workers, after their rows were staged; for records, it is not staged).
     """
     staging = _Staging(scratch, workers)
     new_records: dict[str, RecordState] = {}
@@ -553,7 +565,11 @@ def _stage(
                 _skip_unidentified(report, item)
                 continue
             if state[0] in new_records:
-                report.skip(record_label(item), f"_id {state[0]!r} appeared before: the first record is kept")
+                # Only when the source changes between the caller's two reads: the first is kept.
+                staging.duplicates.append(state[0])
+                report.skip(
+                    record_label(item), f"_id {state[0]!r} appeared before in this read: the first is kept"
+                )
                 continue
             new_records[state[0]] = state[1]
             staging.add(item)
@@ -571,6 +587,91 @@ def _skip_unidentified(report: BuildReport, record: Any) -> None:
         report.skip(error.where, error.reason)
     else:  # pragma: no cover  (check_record rejects every record without an id)
         report.skip(record_label(record), "no usable _id or name")
+
+
+class _Repeats:
+    """The ids a read of the source meets more than once (every record with a usable id counts)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.repeated: set[str] = set()
+
+    def scan(self, records: Iterable[Any]) -> Iterator[Any]:
+        for record in records:
+            identifier = record_id(record) if isinstance(record, dict) else None
+            if identifier is not None:
+                if identifier in self.seen:
+                    self.repeated.add(identifier)
+                self.seen.add(identifier)
+            yield record
+
+
+def _change_rank(marker: Any, position: int) -> tuple[bool, Any, int]:
+    """Sort key of one of several records sharing an ``_id``: the greatest is kept.
+
+    A record with a change time (``_last_modified``, else v1 ``last_modified``, compared as instants) is
+    newer than one without; equal or missing times leave the later record in the source newer.
+    """
+    import datetime as dt
+
+    moment = timestamp(marker) if marker is not None else None
+    return (moment is not None, moment or dt.datetime.min.replace(tzinfo=dt.timezone.utc), position)
+
+
+def _newest_markers(pairs: Iterable[tuple[str, str | None]]) -> tuple[dict[str, str | None], set[str]]:
+    """``{id: change marker}`` of ``(id, marker)`` pairs (an id listed more than once gets its newest),
+    and the ids listed more than once."""
+    result: dict[str, str | None] = {}
+    ranks: dict[str, tuple[bool, Any, int]] = {}
+    repeated: set[str] = set()
+    for position, (identifier, marker) in enumerate(pairs):
+        rank = _change_rank(marker, position)
+        if identifier in ranks:
+            repeated.add(identifier)
+        if identifier not in ranks or rank > ranks[identifier]:
+            result[identifier], ranks[identifier] = marker, rank
+    return result, repeated
+
+
+def _newest_of_each_id(
+    records: Iterable[dict[str, Any]], repeated: set[str], report: BuildReport
+) -> Iterator[dict[str, Any]]:
+    """The records, with those of each id in ``repeated`` held back and only the newest of them yielded
+    (at the end). A held-back record that does not pass the record check is skipped for its own reason
+    and takes no part; the others are skipped naming the id and the record that was kept.
+    """
+    held: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for position, record in enumerate(records):
+        identifier = record_id(record) if repeated and isinstance(record, dict) else None
+        if identifier is not None and identifier in repeated:
+            held.setdefault(identifier, []).append((position, record))
+        else:
+            yield record
+    for identifier, candidates in held.items():
+        good = []
+        for position, record in candidates:
+            try:
+                check_record(record)
+            except RecordError as error:
+                report.skip(error.where, error.reason)
+            else:
+                good.append((_change_rank(recorded_change_marker(record), position), record))
+        if not good:
+            continue
+        good.sort(key=lambda item: item[0])
+        (rank, kept), others = good[-1], good[:-1]
+        if rank[0]:
+            why = f"the newest (changed {recorded_change_marker(kept)})"
+        else:
+            why = "the last in the source (none of them has a change time)"
+        if others and others[-1][0][:2] == rank[:2] and rank[0]:
+            why = f"the last in the source of those changed last ({recorded_change_marker(kept)})"
+        for _, record in others:
+            report.skip(
+                record_label(record),
+                f"{len(candidates)} records share _id {identifier!r}: kept {record_label(kept)}, {why}",
+            )
+        yield kept
 
 
 def _changed_records(
@@ -839,54 +940,77 @@ def _update(
         )
     elif not full and not incremental and not unfinished:
         logger.info("no usable build state in %s: building every table", store.url(folder))
-    report = BuildReport(folder, settings.root, opened.description, full=not incremental)
-    report.repaired = bool(unfinished)
+
+    def new_report() -> BuildReport:
+        report = BuildReport(folder, settings.root, opened.description, full=not incremental)
+        report.repaired = bool(unfinished)
+        return report
+
     # From here on the store may hold data of this build that no registry describes yet: say so, so
     # that if this build dies the next one rebuilds everything instead of trusting the old state.
     _mark_unfinished(store, folder, document)
     store.remove_abandoned_temporary_files(folder)
 
     old_records: dict[str, RecordState] = previous[1] if incremental and previous else {}
-    seen: dict[str, str | None] = {}
-    # A file source reports records it cannot parse instead of raising: they are skipped and counted.
-    skip = {"skip": report.skip} if isinstance(opened, FileSource) else {}
-    if incremental and opened.cheap_ids:
-        # DocDB: one projected query lists every id and time; only changed records are fetched.
-        seen = dict(opened.ids())
-        changed = _changed(seen, old_records)
-        records: Iterable[dict[str, Any]] = opened.records(ids=changed, **skip) if changed else []
-        total: int | None = len(changed)
-    elif incremental:
-        # A file has no index: read it once, keep the records whose time differs from the last build.
-        records, total = _changed_records(opened.records(**skip), old_records, seen), None
-    else:
-        records, total = opened.records(**skip), None
 
-    with tempfile.TemporaryDirectory(prefix="biodata-cache-build-") as scratch:
-        workers = max(1, workers or 1)
+    def read(
+        report: BuildReport, repeated: set[str]
+    ) -> tuple[Iterable[dict[str, Any]], int | None, dict[str, str | None], _Repeats]:
+        """A fresh read of the source: the records to stage (of each id in ``repeated`` only the
+        newest), how many are expected, the change markers seen (filled while reading) and the ids met
+        more than once."""
+        seen: dict[str, str | None] = {}
+        repeats = _Repeats()
+        # A file source reports records it cannot parse instead of raising: they are skipped and counted.
+        skip = {"skip": report.skip} if isinstance(opened, FileSource) else {}
+        if incremental and opened.cheap_ids:
+            # DocDB: one projected query lists every id and time; only changed records are fetched.
+            # Ids listed more than once are fetched on every build, so that each build keeps the newest
+            # record and reports the others, as a build from a file does.
+            seen, listed_twice = _newest_markers(opened.ids())
+            changed = sorted(set(_changed(seen, old_records)) | listed_twice)
+            fetched = opened.records(ids=changed, **skip) if changed else []
+            return _newest_of_each_id(repeats.scan(fetched), repeated, report), len(changed), seen, repeats
+        records = _newest_of_each_id(repeats.scan(opened.records(**skip)), repeated, report)
+        if incremental:
+            # A file has no index: read it once, keep the records whose time differs from the last build.
+            return _changed_records(records, old_records, seen), None, seen, repeats
+        return records, None, seen, repeats
+
+    def stage(
+        report: BuildReport, repeated: set[str], scratch: str
+    ) -> tuple[_Staging, dict[str, RecordState], dict[str, str | None], set[str]]:
+        """Stage what the source holds; also return the markers seen and the ids met more than once."""
         description = f"reading {opened.description}"
-        lines = opened.jsonl_lines() if isinstance(opened, FileSource) and not incremental else None
+        lines = None
+        if isinstance(opened, FileSource) and not incremental and not repeated:
+            lines = opened.jsonl_lines()
         if lines is not None:
             # A JSONL file: parsing happens in the workers too, the main process only reads lines.
             staging, new_records = _stage(scratch, workers, report, lines, True, progress, None, description)
-            if staging.duplicates:
-                # Rows of records sharing an _id are staged already: read the file again here, where
-                # each record's id is known before its rows are computed, keeping the first of each id.
-                logger.warning(
-                    "%s holds %d record(s) whose _id appeared before; reading it again to keep the first",
-                    opened.description,
-                    len(staging.duplicates),
-                )
-                again = os.path.join(scratch, "again")
-                os.makedirs(again)
-                records = opened.records(**skip)
-                staging, new_records = _stage(
-                    again, workers, report, records, False, progress, None, description
-                )
-        else:
-            staging, new_records = _stage(
-                scratch, workers, report, records, False, progress, total, description
+            return staging, new_records, {}, set(staging.duplicates)
+        records, total, seen, repeats = read(report, repeated)
+        staging, new_records = _stage(scratch, workers, report, records, False, progress, total, description)
+        return staging, new_records, seen, repeats.repeated | set(staging.duplicates)
+
+    with tempfile.TemporaryDirectory(prefix="biodata-cache-build-") as scratch:
+        workers = max(1, workers or 1)
+        report = new_report()
+        staging, new_records, seen, repeated = stage(report, set(), scratch)
+        if repeated:
+            # Of records sharing an _id only the newest is kept, and which one that is is known only
+            # once every record was read: read the source again (main process; such records are held
+            # back until the end), keeping the newest of each repeated id.
+            logger.warning(
+                "%s holds %d _id(s) more than once (%s); reading it again to keep the newest record of each",
+                opened.description,
+                len(repeated),
+                ", ".join(repr(i) for i in sorted(repeated)[:5]) + (", ..." if len(repeated) > 5 else ""),
             )
+            again = os.path.join(scratch, "again")
+            os.makedirs(again)
+            report = new_report()
+            staging, new_records, seen, _ = stage(report, repeated, again)
         new_records.update(staging.states)
         for identifier, where, reason in staging.skipped:
             report.skip(where, reason)

@@ -792,6 +792,17 @@ def _skipped_one(where: str, reason: str = "") -> Callable[[Built], bool]:
     )
 
 
+def _kept_instead(kept: str, where: str, names: list[str]) -> Callable[[Built], bool]:
+    """Of two records sharing an _id, the one named ``kept`` is kept and the other skipped, naming both."""
+    return lambda b: (
+        b.names == names
+        and b.skipped == 1
+        and where in b.log
+        and "kept _id" in b.log
+        and f'name "{kept}"' in b.log
+    )
+
+
 def line_cases() -> list[Case]:
     def bad_line(line: bytes) -> Callable[[Any], Built]:
         return lambda ctx: _build(ctx, _jsonl(ctx, [GOOD[0], line, GOOD[1]]))
@@ -866,7 +877,8 @@ def line_cases() -> list[Case]:
             lambda ctx: _build(
                 ctx, _jsonl(ctx, [GOOD[0], GOOD[1], json.dumps({**_small("a"), "name": "x"}).encode()])
             ),
-            _skipped_one('_id "a" name "x"', "appeared before"),
+            # neither has a change time: the later one in the source is kept, the other skipped
+            _kept_instead("x", '_id "a" name "asset_a"', ["asset_b", "x"]),
         ),
         Case(
             "jsonl/empty-file",
@@ -931,7 +943,7 @@ def folder_cases() -> list[Case]:
         Case(
             "folder/duplicate-id",
             run({"a.json": a, "b.json": b, "c.json": json.dumps({**_small("b"), "name": "x"}).encode()}),
-            _skipped_one('_id "b" name "x"', "appeared before"),
+            _kept_instead("x", '_id "b" name "asset_b"', ["asset_a", "x"]),
         ),
         Case(
             "mount/invalid-metadata",

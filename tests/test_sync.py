@@ -353,26 +353,94 @@ def test_skipped_records_beyond_twenty_are_logged_at_debug_but_all_counted(tmp_p
     assert len(warnings) == 20 and "logged at DEBUG" in caplog.text
 
 
-@pytest.mark.parametrize("layout", ["jsonl", "folder"])
-def test_build_keeps_the_first_of_records_with_the_same_id_and_skips_the_others(
-    monkeypatch, tmp_path, layout
+def _write_source(tmp_path: Path, records: list[dict], layout: str, name: str = "source"):
+    """``records`` in this order as a folder of files, a JSONL file or a (fake) DocDB."""
+    if layout == "docdb":
+        return DocDBSource("docdb.example", session=session_for(FakeDocDB(records)), batch_size=100)
+    if layout.startswith("jsonl"):
+        source = tmp_path / f"{name}.jsonl"
+        source.write_text("\n".join(json.dumps(r) for r in records))
+        return str(source)
+    source = tmp_path / name
+    if source.exists():
+        shutil.rmtree(source)
+    source.mkdir()
+    for index, record in enumerate(records):
+        (source / f"{index:03d}.json").write_text(json.dumps(record))
+    return str(source)
+
+
+#: (case, the copy's change fields, whether the copy comes first, which one is kept)
+DUPLICATE_CASES = [
+    ("newer copy after", {"_last_modified": "2026-03-01T00:00:00Z"}, False, "copy"),
+    ("newer copy before", {"_last_modified": "2026-03-01T00:00:00Z"}, True, "copy"),
+    ("older copy after", {"_last_modified": "2020-01-01T00:00:00Z"}, False, "original"),
+    # the same instant written another way: equal, so the later one in the source is kept
+    ("equal time after", {"_last_modified": "2026-02-14T04:34:44.410-08:00"}, False, "copy"),
+    ("equal time before", {"_last_modified": "2026-02-14T04:34:44.410-08:00"}, True, "original"),
+    # a v1 record's time is last_modified
+    ("v1 newer copy before", {"_last_modified": None, "last_modified": "2026-03-01T00:00:00"}, True, "copy"),
+    ("a time beats none", {"_last_modified": None}, False, "original"),
+]
+
+
+@pytest.mark.parametrize("layout", ["folder", "jsonl", "jsonl workers", "docdb"])
+@pytest.mark.parametrize(
+    ("case", "change", "first", "kept"), DUPLICATE_CASES, ids=[c[0] for c in DUPLICATE_CASES]
+)
+def test_of_records_sharing_an_id_the_newest_is_kept_and_the_others_skipped_naming_it(
+    monkeypatch, tmp_path, caplog, layout, case, change, first, kept
 ):
+    import biodata_cache.sync as sync
+
+    monkeypatch.setattr(sync, "BATCH_RECORDS", 1)  # with workers: every record in a batch of its own
     records = [json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))]
-    copy_of_raw = {**records[1], "name": "a copy with the same _id"}
-    if layout == "jsonl":
-        source = tmp_path / "records.jsonl"
-        source.write_text("\n".join(json.dumps(r) for r in [*records, copy_of_raw]))
-    else:
-        source = tmp_path / "records"
-        source.mkdir()
-        for index, record in enumerate([*records, copy_of_raw]):
-            (source / f"{index}.json").write_text(json.dumps(record))
+    original = next(r for r in records if r["name"] == RAW)
+    copy_ = {**original, "name": "a copy with the same _id", **change}
+    copy_ = {k: v for k, v in copy_.items() if v is not None}
+    given = [copy_, *records] if first else [*records, copy_]
+    source = _write_source(tmp_path, given, layout)
     root = str(tmp_path / "store")
-    report = update_all_tables(source=str(source), root=root, progress=False)
+    with caplog.at_level(logging.WARNING, logger="biodata_cache.sync"):
+        report = update_all_tables(
+            source=source, root=root, progress=False, workers=2 if layout == "jsonl workers" else 1
+        )
     assert (report.records_read, report.records_skipped) == (3, 1)
-    assert "a copy with the same _id" in report.skipped[0] and "appeared before" in report.skipped[0]
-    update_all_tables(source=str(RECORDS), root=str(tmp_path / "clean"), progress=False)
+    winner, loser = (copy_, original) if kept == "copy" else (original, copy_)
+    (skipped,) = report.skipped
+    assert f'name "{loser["name"]}"' in skipped.split(":")[0]
+    assert original["_id"] in skipped and f'kept _id "{original["_id"]}" name "{winner["name"]}"' in skipped
+    assert original["_id"] in caplog.text
+    clean = [winner if r is original else r for r in records]
+    update_all_tables(
+        source=_write_source(tmp_path, clean, "folder", "clean"), root=str(tmp_path / "clean"), progress=False
+    )
     assert read_all(monkeypatch, root) == read_all(monkeypatch, str(tmp_path / "clean"))
+
+
+@pytest.mark.parametrize("layout", ["folder", "jsonl", "docdb"])
+def test_an_incremental_build_keeps_the_newest_of_records_sharing_an_id(monkeypatch, tmp_path, layout):
+    records = [json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))]
+    original = next(r for r in records if r["name"] == RAW)
+    root = str(tmp_path / "store")
+    update_all_tables(source=_write_source(tmp_path, records, layout), root=root, progress=False)
+    # A newer copy appears before the original, then an older one after it: the newer copy stays kept.
+    newer = {**original, "name": "newer copy", "_last_modified": "2026-03-01T00:00:00Z"}
+    older = {**original, "name": "older copy", "_last_modified": "2020-01-01T00:00:00Z"}
+    for given in ([newer, *records], [newer, *records, older]):
+        if layout == "docdb":
+            source = DocDBSource("docdb.example", session=session_for(FakeDocDB(given)), batch_size=100)
+        else:
+            source = _write_source(tmp_path, given, layout)
+        report = update_all_tables(source=source, root=root, progress=False)
+        assert not report.full and report.records_skipped >= 1
+        clean = [newer if r is original else r for r in records]
+        update_all_tables(
+            source=_write_source(tmp_path, clean, "folder", "clean"),
+            root=str(tmp_path / "clean"),
+            progress=False,
+        )
+        assert read_all(monkeypatch, root) == read_all(monkeypatch, str(tmp_path / "clean"))
 
 
 def test_a_store_built_by_another_version_is_rebuilt_in_full_not_patched(
