@@ -16,6 +16,7 @@ when their ``storage_options`` choose no credentials and botocore finds none (th
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import urllib.parse
 import warnings
@@ -238,7 +239,8 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         if not unknown:
             return
         folder, _, leaf = urlpath.rstrip("/").rpartition("/")
-        table = ("custom_" if folder.endswith("/custom") else "") + leaf.removesuffix(".pqt")
+        leaf = re.sub(r"-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$", "", leaf.removesuffix(".pqt"))  # a build's file
+        table = ("custom_" if folder.endswith("/custom") else "") + leaf
         parameters = [key] if key else []  # the catalog names a partitioned entry's parameter after its key
         valid = [*parameters, *cls.PARQUET_KWARGS, "storage_options"]
         columns = [c.get("name") for c in (metadata or {}).get("columns") or []]
@@ -394,7 +396,16 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
                         f"Publishers may be committing faster than the read; try again, or republish "
                         f"the version (biodata-cache build --full) if it persists."
                     ) from None
+                before = (self._build, self._urlpath, self._manifest)
                 self._follow_release(str(moved))
+                if (self._build, self._urlpath, self._manifest) == before:
+                    # The committed release itself names the file: it is missing or damaged, not moved.
+                    if isinstance(moved.__cause__, FileNotFoundError):
+                        raise moved.__cause__ from None
+                    raise DamagedObjectError(
+                        f"{moved}, although the committed release names it for that build. Republish the "
+                        f"version (biodata-cache build --full)."
+                    ) from None
         raise AssertionError("unreachable")
 
     def partition_location(self, value: str | None) -> str:
