@@ -141,7 +141,7 @@ def _record(key: str, value: dict) -> None:
 
 @pytest.mark.filterwarnings("ignore::biodata_cache.NoMatchWarning")
 def test_readers_during_a_publish_get_exactly_one_release(monkeypatch, tmp_path, s3_root, s3_endpoint):
-    sources = [_source(tmp_path / "one.jsonl", 1, 20), _source(tmp_path / "two.jsonl", 2, 20)]
+    sources = [_source(tmp_path / "one.jsonl", 1, 12), _source(tmp_path / "two.jsonl", 2, 12)]
     expected = []
     for i, source in enumerate(sources):
         update_all_tables(source=source, root=str(tmp_path / f"expected-{i}"), progress=False)
@@ -183,7 +183,7 @@ def test_readers_during_a_publish_get_exactly_one_release(monkeypatch, tmp_path,
         out = tmp_path / f"reader-{p}.json"
         command = [sys.executable, "-c", READER_PROCESS, str(stop), str(out), str(Path(__file__).parent)]
         processes.append((subprocess.Popen(command, env=env), out))
-    threads = [threading.Thread(target=reader, args=(n,)) for n in range(4)]
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(3)]
     for thread in threads:
         thread.start()
     time.sleep(1.0)  # the processes have imported and are reading
@@ -202,7 +202,10 @@ def test_readers_during_a_publish_get_exactly_one_release(monkeypatch, tmp_path,
     assert not report.full and report.partitions_written  # an incremental build
     threads_tally, thread_errors = _tally(results, expected, committed_at + 0.5)
     processes_tally, process_errors = _tally(process_results, expected, committed_at + 0.5)
-    _record("readers_during_publish", {"threads": threads_tally, "processes": processes_tally})
+    _record(
+        "readers_during_publish",
+        {"threads": threads_tally, "processes": processes_tally, "publish_seconds": round(report.seconds, 1)},
+    )
     assert not thread_errors and not process_errors, (thread_errors + process_errors)[:3]
     assert threads_tally["mixed"] == 0 and processes_tally["mixed"] == 0
     assert all(seen == "new" for seen in after_commit.values()), after_commit
@@ -234,7 +237,7 @@ def _snapshot(monkeypatch, root: str) -> dict[str, str]:
 
 @pytest.mark.filterwarnings("ignore::biodata_cache.NoMatchWarning")
 def test_a_killed_build_leaves_the_previous_release_and_the_next_build_cleans_up(monkeypatch, tmp_path):
-    sources = [_source(tmp_path / "one.jsonl", 1, 150), _source(tmp_path / "two.jsonl", 2, 150)]
+    sources = [_source(tmp_path / "one.jsonl", 1, 100), _source(tmp_path / "two.jsonl", 2, 100)]
     snapshots = []
     for i, source in enumerate(sources):
         update_all_tables(source=source, root=str(tmp_path / f"expected-{i}"), progress=False)
@@ -245,14 +248,14 @@ def test_a_killed_build_leaves_the_previous_release_and_the_next_build_cleans_up
     rng = random.Random(14)
     tally = {"kills": 0, "previous_release": 0, "new_release": 0, "inconsistent": 0, "repaired": 0}
     current = 0
-    for _ in range(8):
+    for _ in range(6):
         target = 1 - current
         command = [sys.executable, "-m", "biodata_cache.cli", "--root", str(root), "build", "--source"]
         process = subprocess.Popen([*command, sources[target], "--no-progress", "--workers", "1"])
         deadline = time.monotonic() + 60
         while "unfinished" not in state.read_text() and time.monotonic() < deadline:
             time.sleep(0.002)  # until the build starts writing
-        time.sleep(rng.uniform(0.0, 0.6))  # then somewhere in its writes, its commit or just after
+        time.sleep(rng.uniform(0.0, 0.5))  # then somewhere in its writes, its commit or just after
         process.send_signal(signal.SIGKILL)
         process.wait()
         tally["kills"] += 1
@@ -275,3 +278,60 @@ def test_a_killed_build_leaves_the_previous_release_and_the_next_build_cleans_up
     _record("killed_builds", tally)
     assert tally["inconsistent"] == 0
     assert tally["repaired"] == tally["kills"]
+
+
+def test_a_reader_opened_before_a_commit_follows_the_registry_to_the_new_release(monkeypatch, tmp_path):
+    records = tmp_path / "records.jsonl"
+    records.write_text(Path(_source(tmp_path / "one.jsonl", 1, 6)).read_text())
+    root = str(tmp_path / "store")
+    update_all_tables(source=str(records), root=root, progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    from biodata_cache import config
+    from biodata_cache.readers import open_source_entry
+
+    settings = config.resolve()
+    old = {name: open_source_entry(name, settings) for name in ("asset_basics", "qc")}
+    one_subject = open_source_entry("qc", settings, parameters={"subject_id": SUBJECT})
+    records.write_text(Path(_source(tmp_path / "two.jsonl", 2, 6)).read_text())
+    update_all_tables(source=str(records), root=root, progress=False)  # removes the files `old` names
+    for name, source in old.items():
+        assert source.read_arrow().equals(bdc.read_table(name))
+    assert one_subject.read_arrow().equals(bdc.read_table("qc", parameters={"subject_id": SUBJECT}))
+
+
+def test_a_release_written_before_build_ids_is_read_then_rebuilt_in_full_and_cleaned(monkeypatch, tmp_path):
+    from biodata_cache.publish import publish_catalogs
+
+    records = tmp_path / "records.jsonl"
+    records.write_text(Path(_source(tmp_path / "one.jsonl", 1, 6)).read_text())
+    root = tmp_path / "store"
+    update_all_tables(source=str(records), root=str(root), progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
+    before = {name: _digest(call()) for name, call in CALLS.items()}
+    # Turn it into the layout of earlier releases: fixed file names, no build ids, no manifests.
+    folder = root / "bdc-v0.1"
+    registry = json.loads((folder / "cache_registry.json").read_text())
+    for table in registry["tables"]:
+        if table["partitioned"]:
+            for file in (folder / table["path"]).glob("*/data-*.pqt"):
+                file.rename(file.with_name("data.pqt"))
+        else:
+            (folder / table["path"]).rename(folder / f"{table['name']}.pqt")
+            table["path"] = f"{table['name']}.pqt"
+        for key in ("build", "size", "manifest"):
+            table.pop(key)
+    (folder / "cache_registry.json").write_text(json.dumps(registry))
+    for manifest in (folder / "_manifests").iterdir():
+        manifest.unlink()
+    from biodata_cache.store import Store
+
+    publish_catalogs(Store(str(root)), "bdc-v0.1")
+    assert {name: _digest(call()) for name, call in CALLS.items()} == before  # read as before
+
+    records.write_text(Path(_source(tmp_path / "two.jsonl", 2, 6)).read_text())
+    report = update_all_tables(source=str(records), root=str(root), progress=False)
+    assert report.full  # its files cannot be read by name from the registry: rebuilt once
+    assert not list(folder.rglob("data.pqt")) and not list(folder.glob("asset_basics.pqt"))
+    assert not _stray_files(root)
+    again = update_all_tables(source=str(records), root=str(root), progress=False)
+    assert not again.full
