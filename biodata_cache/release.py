@@ -147,8 +147,7 @@ def remove_unreferenced(store: Store, version: str, registry: Registry) -> int:
         return 0
     referenced, managed = found
     stale = [p for p in store.find(version) if p not in referenced and _is_data_of(p, managed)]
-    for path in stale:
-        store.delete(f"{version}/{path}")
+    store.delete_many([f"{version}/{path}" for path in stale])
     store.remove_empty_folders(version)
     if stale:
         logger.info("removed %d files of %s that no committed release names", len(stale), version)
