@@ -160,6 +160,10 @@ def _entry(table: CacheTable) -> dict[str, Any]:
         }
         entry["args"]["partition_key"] = key
         entry["args"]["partition_value"] = "{{ " + key + " }}"
+    if table.build:  # the release's files: readers open exactly these (see biodata_cache.release)
+        entry["args"]["build"] = table.build
+        if table.manifest:
+            entry["args"]["manifest"] = "{{ CATALOG_DIR }}/" + table.manifest
     entry["metadata"] = to_catalog_text(metadata)  # intake renders metadata with jinja2: never template it
     return entry
 

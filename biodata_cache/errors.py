@@ -65,6 +65,15 @@ class ConflictError(BiodataCacheError):
     """A conditional update of a shared file kept losing to concurrent writers."""
 
 
+class ReleaseChangedError(BiodataCacheError):
+    """A read kept finding files of another release than the one it was told to read.
+
+    A reader opens exactly the files its release names; when one of them is gone (a newer release was
+    committed and the old files removed) or records another build, it re-reads the version's registry
+    and tries again, a few times, then raises this.
+    """
+
+
 class NoMatchWarning(UserWarning):
     """A filter value does not occur in the table at all, so nothing matches it (a typo, a wrong case).
 

@@ -16,6 +16,7 @@ when their ``storage_options`` choose no credentials and botocore finds none (th
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import urllib.parse
 import warnings
@@ -29,8 +30,9 @@ from intake_parquet.source import ParquetSource
 
 from biodata_cache._version import __version__
 from biodata_cache.config import redacted
-from biodata_cache.errors import InvalidInputError
+from biodata_cache.errors import InvalidInputError, ReleaseChangedError, TableNotFoundError
 from biodata_cache.partitions import PARTITION_FILE, folder_name, value_of_file, value_of_folder
+from biodata_cache.release import build_of, parse_manifest
 from biodata_cache.store import (
     READ_ONLY_PROTOCOLS,
     DamagedObjectError,
@@ -53,6 +55,14 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _SHELL_WARNING = "Shell command not executed"
+#: Reads of one call: the first with the files the catalog names, then after re-reading the registry.
+RELEASE_ATTEMPTS = 4
+_MANIFESTS: dict[str, dict[str, dict[str, Any]]] = {}  # url -> files; manifests never change
+_MANIFESTS_LOCK = threading.Lock()
+
+
+class _ReleaseMovedError(Exception):
+    """A file the release names is gone or records another build (internal: the read is retried)."""
 
 
 def _quietly(method: Any) -> Any:
@@ -169,6 +179,13 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         Catalog metadata; ``columns`` (name, dtype, description), ``rows`` and ``partitions`` are used.
     storage_options
         fsspec options for the urlpath.
+    build, manifest
+        The release's build id and, for a partitioned table, the URL of its manifest (the files of the
+        release, see :mod:`biodata_cache.release`): the source then lists nothing and opens exactly
+        those files. A file that is gone or records another build makes it re-read the version's
+        registry and try again (:data:`RELEASE_ATTEMPTS` reads in all), then raise
+        :class:`~biodata_cache.errors.ReleaseChangedError`. Without them (releases written before build
+        ids, custom tables) a partitioned table is listed.
     **parquet_kwargs
         ``columns`` (list of names) and ``filters`` (pyarrow DNF filters) are pushed down to parquet.
         Any other name raises :class:`~biodata_cache.errors.InvalidInputError`: intake passes a
@@ -189,6 +206,8 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         partition_value: str | None = None,
         metadata: dict[str, Any] | None = None,
         storage_options: dict[str, Any] | None = None,
+        build: str | None = None,
+        manifest: str | None = None,
         **parquet_kwargs: Any,
     ) -> None:
         self._reject_unknown_parameters(urlpath, partition_key, metadata, parquet_kwargs)
@@ -196,6 +215,11 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         self._partition_key = partition_key or None
         self._partition_value = str(partition_value) if partition_value not in (None, "") else None
         self._fs_options: dict[str, Any] | None = None
+        self._build = build or None
+        self._manifest = manifest or None
+        self._table_name = urlpath.rstrip("/").rpartition("/")[2]
+        if self._build and not self._partition_key:
+            self._table_name = self._table_name.removesuffix(f"-{self._build}.pqt")
         if self._partition_value is not None and self._partition_key is None:
             raise ValueError(f"{urlpath} is not partitioned; it takes no partition value")
 
@@ -215,7 +239,8 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         if not unknown:
             return
         folder, _, leaf = urlpath.rstrip("/").rpartition("/")
-        table = ("custom_" if folder.endswith("/custom") else "") + leaf.removesuffix(".pqt")
+        leaf = re.sub(r"-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$", "", leaf.removesuffix(".pqt"))  # a build's file
+        table = ("custom_" if folder.endswith("/custom") else "") + leaf
         parameters = [key] if key else []  # the catalog names a partitioned entry's parameter after its key
         valid = [*parameters, *cls.PARQUET_KWARGS, "storage_options"]
         columns = [c.get("name") for c in (metadata or {}).get("columns") or []]
@@ -274,6 +299,128 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
             self._fs_options = filesystem_options(self._urlpath, self._storage_options)
         return open_filesystem(url, self._fs_options)
 
+    # -- the release's files -----------------------------------------------------------------------
+
+    def _version_url(self) -> str:
+        return self._urlpath.rstrip("/").rpartition("/")[0]
+
+    def _release_url(self, relpath: str) -> str:
+        """URL of a file named relative to the version folder (segments escaped for web servers)."""
+        protocol = protocol_of(self._urlpath)
+        return "/".join([self._version_url(), *(_url_segment(s, protocol) for s in relpath.split("/"))])
+
+    def _manifest_files(self) -> dict[str, dict[str, Any]]:
+        """The manifest's files (partition folder name -> path, size, rows, build); fetched once per
+        process, since a manifest is never rewritten (its name carries its build id)."""
+        assert self._manifest is not None
+        url = self._manifest
+        with _MANIFESTS_LOCK:
+            files = _MANIFESTS.get(url)
+        if files is not None:
+            return files
+        fs, path = self._filesystem(url)
+
+        def parse(data: bytes) -> dict[str, dict[str, Any]]:
+            import json
+
+            try:
+                return parse_manifest(json.loads(data))
+            except ValueError as error:
+                raise DamagedObjectError(f"{url} is not a biodata-cache manifest: {error}") from error
+
+        try:
+            files = fetch(fs, path, url=url, parse=parse)
+        except FileNotFoundError as error:
+            raise _ReleaseMovedError(url) from error
+        with _MANIFESTS_LOCK:
+            if len(_MANIFESTS) >= 16:
+                _MANIFESTS.pop(next(iter(_MANIFESTS)))
+            _MANIFESTS[url] = files
+        return files
+
+    def _release_partitions(self, value: Any = ...) -> list[tuple[str, str, str, str]]:
+        """``(path, url, folder name, build)`` of the release's partition files: all, or of one value."""
+        files = self._manifest_files()
+        if value is not ...:
+            name = folder_name(self._partition_key, value)
+            files = {name: files[name]} if name in files else {}
+        found = []
+        for name, entry in sorted(files.items()):
+            url = self._release_url(entry["path"])
+            found.append((self._filesystem(url)[1], url, name, entry["build"]))
+        return found
+
+    def _check_build(self, table: pa.Table, url: str, expected: str | None) -> pa.Table:
+        if expected is not None and build_of(table.schema) != expected:
+            raise _ReleaseMovedError(f"{url} records build {build_of(table.schema)!r}, not {expected!r}")
+        return table
+
+    def _follow_release(self, why: str) -> None:
+        """Re-read the version's registry (the commit point) and take this table's files from it."""
+        import json
+
+        url = f"{self._version_url()}/cache_registry.json"
+        fs, path = self._filesystem(url)
+        try:
+            document = fetch(fs, path, url=url, parse=json.loads)
+        except FileNotFoundError:
+            document = {}
+        entries = [
+            t
+            for t in (document.get("tables") or [])
+            if isinstance(t, dict) and t.get("name") == self._table_name
+        ]
+        if not entries:
+            raise TableNotFoundError(
+                f"table {self._table_name!r} is no longer in {url} (a file of the release read was "
+                f"gone: {why})."
+            )
+        entry = entries[0]
+        logger.debug("%s: re-reading %s's files from the registry (%s)", self._table_name, url, why)
+        self._build = entry.get("build") or None
+        if self._partition_key:
+            self._manifest = f"{self._version_url()}/{entry['manifest']}" if entry.get("manifest") else None
+        else:
+            self._urlpath = self._release_url(entry["path"])
+
+    def _in_release(self, read: Callable[[], Any]) -> Any:
+        """Run ``read``; while it finds files of another release, follow the registry and run it again."""
+        for attempt in range(RELEASE_ATTEMPTS):
+            try:
+                return read()
+            except _ReleaseMovedError as moved:
+                if attempt == RELEASE_ATTEMPTS - 1:
+                    raise ReleaseChangedError(
+                        f"reading {self._table_name!r} from {self._version_url()} kept finding files of "
+                        f"another release ({moved}) after {RELEASE_ATTEMPTS} reads of its registry. "
+                        f"Publishers may be committing faster than the read; try again, or republish "
+                        f"the version (biodata-cache build --full) if it persists."
+                    ) from None
+                before = (self._build, self._urlpath, self._manifest)
+                self._follow_release(str(moved))
+                if (self._build, self._urlpath, self._manifest) == before:
+                    # The committed release itself names the file: it is missing or damaged, not moved.
+                    if isinstance(moved.__cause__, FileNotFoundError):
+                        raise moved.__cause__ from None
+                    raise DamagedObjectError(
+                        f"{moved}, although the committed release names it for that build. Republish the "
+                        f"version (biodata-cache build --full)."
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def partition_location(self, value: str | None) -> str:
+        """URL of the file of one partition (``None``: rows without a key) in the release read; for a
+        partition the release does not have, where it would be (its folder's ``*.pqt``)."""
+        key = self._partition_key
+        assert key is not None
+        if self._manifest is not None:
+            files = self._in_release(lambda: self._release_partitions(value))
+            if files:
+                return files[0][1]
+            return self._release_url(f"{self._table_name}/{folder_name(key, value)}") + "/*.pqt"
+        folder = _url_segment(folder_name(key, value), protocol_of(self._urlpath))
+        return f"{self._urlpath.rstrip('/')}/{folder}/{PARTITION_FILE}"
+
     def _partition_files(self) -> list[tuple[str, str, str]]:
         """``(path, url, folder name)`` of every partition file of the table, from a fresh listing.
 
@@ -308,12 +455,16 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         columns, filters = self._kwargs.get("columns"), self._kwargs.get("filters") or None
         return fetch(fs, path, url=url, parse=_parquet_parser(url, columns, filters))
 
-    def _read_partition(self, fs: Any, path: str, url: str, folder: str, data: Any = None) -> pa.Table:
-        """One partition file with its key column; the value is the one recorded in the file."""
+    def _read_partition(
+        self, fs: Any, path: str, url: str, folder: str, data: Any = None, build: str | None = None
+    ) -> pa.Table:
+        """One partition file with its key column; the value is the one recorded in the file (a file of
+        a release must record ``build``)."""
         key = self._partition_key
         assert key is not None
         columns, filters = self._file_columns(), self._kwargs.get("filters") or None
         table = fetch(fs, path, url=url, parse=_parquet_parser(url, columns, filters), data=data)
+        table = self._check_build(table, url, build)
         recorded, value = value_of_file(table.schema, key)
         if not recorded:
             value = value_of_folder(folder, key)
@@ -352,6 +503,24 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         with translate_errors(url):
             return with_retries(read_footer, what=url, transport=not is_s3(fs))
 
+    def _release_footer(self) -> tuple[int, int]:
+        """(rows, row groups) of the release's file of this source (one partition, or the table)."""
+        if self._partition_key:
+            files = self._release_partitions(self._partition_value)
+            if not files:
+                return 0, 1
+            url, build = files[0][1], files[0][3]
+        else:
+            url, build = self._urlpath, self._build
+        try:
+            footer = self._footer(url)
+        except FileNotFoundError as error:
+            raise _ReleaseMovedError(f"{url} is gone") from error
+        recorded = (footer.metadata or {}).get(b"biodata_cache.build")
+        if recorded is not None and recorded.decode() != build:
+            raise _ReleaseMovedError(f"{url} records build {recorded.decode()!r}, not {build!r}")
+        return footer.num_rows, max(footer.num_row_groups, 1)
+
     def _get_schema(self):
         from intake.source import base
 
@@ -361,6 +530,8 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         ncols = len(wanted) if wanted else len(self._declared) or None
         if self._partition_key and self._partition_value is None:
             rows, parts = meta.get("rows"), meta.get("partitions")
+        elif self._build is not None and (self._manifest is not None or not self._partition_key):
+            rows, parts = self._in_release(self._release_footer)
         else:
             url = self._partition_url() if self._partition_value is not None else self._urlpath
             try:
@@ -378,7 +549,47 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         Each parquet object is fetched whole in one GET (concurrently for a partitioned table) and
         parsed in memory: one request per file on S3, and HTTP mirrors need no range support. Objects
         that arrive damaged are fetched again; errors are translated as the store translates them.
+        Exactly the files of one release are read (see ``build`` and ``manifest`` above).
         """
+        if self._build is None:
+            return self._read_arrow()
+        return self._in_release(self._read_release)
+
+    def _read_release(self) -> pa.Table:
+        """:meth:`read_arrow` of the files the release names (raises ``_ReleaseMovedError``)."""
+        columns = self._kwargs.get("columns")
+        key = self._partition_key
+        if key is None:
+            fs, path = self._filesystem(self._urlpath)
+            try:
+                table = self._read_file(fs, path, self._urlpath)
+            except FileNotFoundError as error:
+                raise _ReleaseMovedError(f"{self._urlpath} is gone") from error
+            table = self._check_build(table, self._urlpath, self._build)
+        else:
+            value = self._partition_value if self._partition_value is not None else ...
+            if value is not ... and self._manifest is None:
+                return self._read_arrow()
+            files = self._release_partitions(value)
+            fs, _ = self._filesystem(self._urlpath)
+            contents: dict[str, Any] = {}
+            if len(files) > 1:
+                with translate_errors(self._urlpath):
+                    contents = get_objects(fs, [p for p, _, _, _ in files])
+            parts = []
+            for path, url, folder, build in files:
+                try:
+                    part = self._read_partition(fs, path, url, folder, data=contents.get(path), build=build)
+                except FileNotFoundError as error:
+                    raise _ReleaseMovedError(f"{url} is gone") from error
+                parts.append(part)
+            empty = _with_key(self._empty_file_table(self._file_columns()), key, [])
+            table = _concat(parts) if parts else empty
+        order = columns or [c["name"] for c in self._declared] or table.column_names
+        return table.select([c for c in order if c in table.column_names])
+
+    def _read_arrow(self) -> pa.Table:
+        """:meth:`read_arrow` of a release written before build ids: partitions are listed."""
         columns = self._kwargs.get("columns")
         key = self._partition_key
         if self._partition_value is not None:
@@ -466,16 +677,20 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         import dask
         import dask.dataframe as dd
 
-        if self._partition_key:
+        files: list[tuple[str, str, str, str | None]]
+        if self._partition_key and self._manifest is not None:
+            value = self._partition_value if self._partition_value is not None else ...
+            files = self._in_release(lambda: self._release_partitions(value))
+        elif self._partition_key:
             if self._partition_value is not None:
                 url = self._partition_url()
                 _, path = self._filesystem(url)
-                files = [(path, url, folder_name(self._partition_key, self._partition_value))]
+                files = [(path, url, folder_name(self._partition_key, self._partition_value), None)]
             else:
-                files = self._partition_files()
+                files = [(*file, None) for file in self._partition_files()]
         else:
             _, path = self._filesystem(self._urlpath)
-            files = [(path, self._urlpath, "")]
+            files = [(path, self._urlpath, "", self._build)]
         meta = self._dask_meta()
         # Each partition is the frame read() gives, with its dtypes: dask's conversion of object
         # columns to strings would turn list columns (modalities) into their text. dask's config is
@@ -509,17 +724,29 @@ class _DaskPartition:
     def __init__(self, source: BiodataParquetSource) -> None:
         self.source = source
 
-    def __call__(self, file: tuple[str, str, str]) -> pd.DataFrame:
+    def __call__(self, file: tuple[str, str, str, str | None]) -> pd.DataFrame:
         source = self.source
-        path, url, folder = file
+        path, url, folder, build = file
         fs, _ = source._filesystem(url)
-        if not source._partition_key:
-            table = source._read_file(fs, path, url)
-        else:
-            try:
-                table = source._read_partition(fs, path, url, folder)
-            except FileNotFoundError:
-                return source._dask_meta()
+        try:
+            if not source._partition_key:
+                try:
+                    table = source._check_build(source._read_file(fs, path, url), url, build)
+                except FileNotFoundError as error:
+                    raise _ReleaseMovedError(f"{url} is gone") from error
+            else:
+                try:
+                    table = source._read_partition(fs, path, url, folder, build=build)
+                except FileNotFoundError as error:
+                    if build is not None:
+                        raise _ReleaseMovedError(f"{url} is gone") from error
+                    return source._dask_meta()
+        except _ReleaseMovedError as moved:
+            # One Dask partition cannot follow the release alone: the frame would mix two releases.
+            raise ReleaseChangedError(
+                f"a newer release of {source._table_name!r} was committed after to_dask() was called "
+                f"({moved}); call to_dask() again to read it."
+            ) from None
         order = source._kwargs.get("columns") or [c["name"] for c in source._declared] or table.column_names
         return table.select([c for c in order if c in table.column_names]).to_pandas()
 

@@ -2,7 +2,7 @@
 
 A partitioned table (``qc``, key ``subject_id``) is stored one file per value::
 
-    <table>/<key>=<escaped value>/data.pqt
+    <table>/<key>=<escaped value>/data-<build>.pqt   (data.pqt in releases written before build ids)
 
 The folder name must round-trip every value exactly, never collide, and stay well under the 255-byte
 limit of a path segment. The rule:

@@ -1,9 +1,12 @@
 """Publishing: write table data, then the registry, then the catalogs, in the order of DESIGN §2.
 
-1. data files (``<table>.pqt`` or ``<table>/<key>=<value>/data.pqt``), each one atomic PUT;
-2. ``bdc-v{X}/cache_registry.json``;
+1. data files under names of this build (``<table>-<build>.pqt`` or
+   ``<table>/<key>=<value>/data-<build>.pqt``, then the table's manifest), each one atomic PUT, next to
+   the files of the release readers use (:mod:`biodata_cache.release`);
+2. ``bdc-v{X}/cache_registry.json``: the commit point;
 3. ``bdc-v{X}/catalog.yaml``, generated from the registry;
-4. ``cache_versions.json`` and the top-level ``catalog.yaml``, last, with conditional writes.
+4. ``cache_versions.json`` and the top-level ``catalog.yaml``, last, with conditional writes;
+5. files no committed entry names any more are removed.
 
 A catalog therefore never points at a file that has not been written.
 """
@@ -28,6 +31,15 @@ from biodata_cache.registry import (
     read_registry,
     registry_from_bytes,
     registry_path,
+)
+from biodata_cache.release import (
+    manifest_document,
+    manifest_file,
+    new_build_id,
+    partition_file,
+    remove_unreferenced,
+    table_file,
+    with_build,
 )
 
 if TYPE_CHECKING:
@@ -111,38 +123,63 @@ def write_table(
     *,
     source: str,
     built_at: str | None = None,
+    build: str | None = None,
 ) -> CacheTable:
-    """Write one declared table's data (conformed to its schema) and return its registry entry.
+    """Write one declared table's data (conformed to its schema) under names of ``build`` (a new build
+    id by default) and return its registry entry.
 
-    A partitioned table is written one file per partition; partitions that no longer have rows are
-    deleted. Nothing is published: call :func:`publish_registry` once every table is written.
+    A partitioned table is written one file per partition, then its manifest. Nothing is published and
+    nothing is deleted: call :func:`publish_registry` once every table is written (it then removes the
+    files of the previous release).
     """
+    build = build or new_build_id()
     data = conform(table, data)
-    partitions = 1
     if table.partitioned:
-        written = set()
+        files = {}
         for value, rows in split_partitions(table, data):
-            relpath = partition_path(table, value)
-            store.write_parquet(f"{version}/{relpath}", rows)
-            written.add(relpath.split("/")[1])
-        delete_stale_partitions(store, version, table, written)
-        partitions = len(written)
-    else:
-        store.write_parquet(f"{version}/{table_path(table)}", data)
+            relpath = partition_file(table, value, build)
+            size = store.write_parquet(f"{version}/{relpath}", with_build(rows, build))
+            files[relpath.split("/")[1]] = {
+                "path": relpath,
+                "size": size,
+                "rows": rows.num_rows,
+                "build": build,
+            }
+        manifest = write_manifest(store, version, table, build, files)
+        return table_entry(
+            store,
+            version,
+            table,
+            rows=data.num_rows,
+            partitions=len(files),
+            source=source,
+            built_at=built_at,
+            build=build,
+            manifest=manifest,
+        )
+    relpath = table_file(table.name, build)
+    size = store.write_parquet(f"{version}/{relpath}", with_build(data, build))
     return table_entry(
-        store, version, table, rows=data.num_rows, partitions=partitions, source=source, built_at=built_at
+        store,
+        version,
+        table,
+        rows=data.num_rows,
+        partitions=1,
+        source=source,
+        built_at=built_at,
+        build=build,
+        path=relpath,
+        size=size,
     )
 
 
-def delete_stale_partitions(store: Store, version: str, table: Table, written: set[str]) -> int:
-    """Delete the partition folders of ``table`` that a full write did not produce; return how many.
-
-    Safe before the registry is published: catalogs never name single partitions.
-    """
-    stale = [name for name in store.list_names(f"{version}/{table.name}") if name not in written]
-    for name in stale:
-        store.delete(f"{version}/{table.name}/{name}", recursive=True)
-    return len(stale)
+def write_manifest(store: Store, version: str, table: Table, build: str, files: dict[str, dict]) -> str:
+    """Write a partitioned table's manifest of ``build`` (see :mod:`biodata_cache.release`); return its
+    path relative to the version folder."""
+    assert table.partition_key is not None
+    relpath = manifest_file(table.name, build)
+    store.write_json(f"{version}/{relpath}", manifest_document(table.name, build, table.partition_key, files))
+    return relpath
 
 
 def table_entry(
@@ -154,9 +191,14 @@ def table_entry(
     partitions: int,
     source: str,
     built_at: str | None = None,
+    build: str = "",
+    path: str | None = None,
+    size: int = 0,
+    manifest: str = "",
 ) -> CacheTable:
-    """The registry entry of a declared table that has been written."""
-    path = table_path(table)
+    """The registry entry of a declared table that has been written (``path``: its file, relative to
+    the version folder, for an unpartitioned table of a build)."""
+    path = path or table_path(table)
     return CacheTable(
         name=table.name,
         description=table.description,
@@ -170,6 +212,9 @@ def table_entry(
         built_at=built_at or utc_now(),
         source=source,
         partitions=partitions,
+        build=build,
+        size=size,
+        manifest=manifest,
     )
 
 
@@ -179,7 +224,8 @@ def publish_registry(
     """Publish a version: its registry, its catalog, then the version list and top-level catalog.
 
     Tables of the previous registry that are not in ``tables`` (custom tables, tables not rebuilt) are
-    kept. Returns the published registry.
+    kept. This registry write is the release's commit point; once the catalogs follow, the files of
+    the previous release that the new one no longer names are removed. Returns the published registry.
     """
     built_at = built_at or utc_now()
     new = {t.name: t for t in tables}
@@ -192,6 +238,7 @@ def publish_registry(
 
     registry = registry_from_bytes(store, version, store.update_bytes(registry_path(version), change))
     publish_catalogs(store, version)
+    remove_unreferenced(store, version, registry)
     logger.info("published %s with %d tables at %s", version, len(registry), store.url(version))
     return registry
 

@@ -1041,12 +1041,10 @@ EVERY_PARTITION: Any = object()
 
 def _qc_location(subject_id: Any, version: str | None, storage_options: dict[str, Any] | None) -> str:
     """URL of one qc partition file (``None``: rows without a subject), or the glob of every partition."""
-    from biodata_cache.publish import partition_path
-
     settings = _settings(version, storage_options)
-    every = subject_id is EVERY_PARTITION
-    path = "qc/*/*.pqt" if every else partition_path(get_table("qc"), subject_id)
-    return _store(settings).url(f"{settings.version}/{path}")
+    if subject_id is EVERY_PARTITION:
+        return _store(settings).url(f"{settings.version}/qc/*/*.pqt")
+    return open_source_entry("qc", settings).partition_location(subject_id)
 
 
 def _qc_of_raw_asset(

@@ -96,6 +96,14 @@ class CacheTable:
         What it was built from (a source description, or ``custom()``).
     partitions
         Number of partitions (1 for an unpartitioned table).
+    build
+        Id of the build that wrote the table's data (its file, or its manifest's files, record it in
+        their parquet metadata); empty for tables written before build ids and custom tables.
+    size
+        Size in bytes of an unpartitioned table's file (0 when not recorded).
+    manifest
+        A partitioned table's manifest, relative to the version folder: every partition file with its
+        size, rows and build id (see :mod:`biodata_cache.release`); empty when not recorded.
     """
 
     name: str
@@ -110,6 +118,9 @@ class CacheTable:
     built_at: str
     source: str
     partitions: int = 1
+    build: str = ""
+    size: int = 0
+    manifest: str = ""
 
     def __post_init__(self) -> None:
         self.columns = [c if isinstance(c, Column) else Column(c) for c in self.columns]
@@ -314,18 +325,22 @@ _ENTRY_TYPES: dict[str, tuple[type, ...]] = {
     "built_at": (str,),
     "source": (str,),
     "partitions": (int,),
+    "build": (str,),
+    "size": (int,),
+    "manifest": (str,),
 }
+_OPTIONAL = {"partitions": 1, "build": "", "size": 0, "manifest": ""}
 
 
 def _entry_problem(data: Any) -> str | None:
     """What is wrong with a registry entry (``must ...``), or None."""
     if not isinstance(data, dict):
         return f"must be an object, found {type(data).__name__} {data!r:.60}"
-    missing = [key for key in _ENTRY_TYPES if key not in data and key != "partitions"]
+    missing = [key for key in _ENTRY_TYPES if key not in data and key not in _OPTIONAL]
     if missing:
         return f"{data.get('name')!r} lacks {', '.join(missing)}"
     for key, types in _ENTRY_TYPES.items():
-        value = data.get(key, 1)
+        value = data.get(key, _OPTIONAL.get(key))
         if not isinstance(value, types) or (types == (int,) and isinstance(value, bool)):
             expected = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             return f"{data.get('name')!r}: {key} must be {expected}, found {value!r:.60}"

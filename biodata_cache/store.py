@@ -622,13 +622,39 @@ class Store:
         """Write a JSON document (indented, keys in insertion order)."""
         self.write_bytes(relpath, (json.dumps(value, indent=2, default=str) + "\n").encode())
 
-    def write_parquet(self, relpath: str, table: pa.Table) -> None:
-        """Write an arrow table as one zstd-compressed parquet object."""
+    def write_parquet(self, relpath: str, table: pa.Table) -> int:
+        """Write an arrow table as one zstd-compressed parquet object; return its size in bytes."""
         import pyarrow.parquet as pq
 
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
-        self.write_bytes(relpath, buffer.getvalue())
+        data = buffer.getvalue()
+        self.write_bytes(relpath, data)
+        return len(data)
+
+    def find(self, relpath: str) -> list[str]:
+        """Every file under a folder (at any depth), relative to it, from a fresh listing; empty if the
+        folder does not exist."""
+        url = self.url(relpath)
+        path = self._path(relpath).rstrip("/")
+        with translate_errors(url):
+            self.fs.invalidate_cache()
+            try:
+                entries = with_retries(lambda: self.fs.find(path), what=url, transport=self._transport)
+            except FileNotFoundError:
+                return []
+        prefix = path.lstrip("/") + "/"
+        return sorted(e.lstrip("/")[len(prefix) :] for e in entries if e.lstrip("/").startswith(prefix))
+
+    def remove_empty_folders(self, relpath: str) -> None:
+        """Remove the empty folders under a local folder (other stores have no folders of their own)."""
+        if self.protocol not in ("file", "local"):
+            return
+        top = self._path(relpath)
+        for folder, _, _ in os.walk(top, topdown=False):
+            if folder != top and not os.listdir(folder):
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
 
     def remove_abandoned_temporary_files(self, relpath: str) -> int:
         """Delete the temporary files that killed writers left under a local folder; return how many.
@@ -656,6 +682,17 @@ class Store:
         url = self.url(relpath)
         with translate_errors(url), contextlib.suppress(FileNotFoundError):
             self.fs.rm(self._path(relpath), recursive=recursive)
+
+    def delete_many(self, relpaths: list[str]) -> None:
+        """Delete objects in as few requests as the store allows (S3: up to 1,000 per request); missing
+        ones are not an error."""
+        if not relpaths:
+            return
+        for relpath in relpaths:
+            self._check_writable(relpath)
+        url = self.url(relpaths[0])
+        with translate_errors(url), contextlib.suppress(FileNotFoundError):
+            self.fs.rm([self._path(p) for p in relpaths])
 
     def update_bytes(
         self, relpath: str, change: Callable[[bytes | None], bytes], *, attempts: int = 50

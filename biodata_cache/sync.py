@@ -91,7 +91,9 @@ class BuildReport:
     tables_written
         Tables whose files were (re)written.
     partitions_written, partitions_deleted
-        ``qc`` partition files written and removed.
+        ``qc`` partition files written, and partitions the release no longer has.
+    files_removed
+        Files no committed release named (left by a killed build) removed before this build wrote.
     rows
         Rows per table after the build.
     seconds
@@ -122,6 +124,7 @@ class BuildReport:
     tables_written: list[str] = field(default_factory=list)
     partitions_written: int = 0
     partitions_deleted: int = 0
+    files_removed: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
@@ -486,15 +489,60 @@ def _without(data: pa.Table, column: str, values: Iterable[str]) -> pa.Table:
     return data.filter(pc.invert(pc.is_in(data.column(column), value_set=pa.array(values, pa.string()))))
 
 
-def _read_published(store: Store, path: str) -> pa.Table | None:
+def _published_files(store: Store, folder: str, registry: Registry | None) -> dict[str, Any] | None:
+    """The files of the committed release: table name -> file path (relative to the version folder),
+    and for a partitioned table its manifest's files. None when a table was written before build ids."""
+    from biodata_cache.release import read_manifest
+
+    if registry is None:
+        return None
+    files: dict[str, Any] = {}
+    for table in TABLES:
+        if table.name not in registry:
+            continue
+        entry = registry[table.name]
+        if not entry.build:
+            return None
+        if table.partitioned:
+            try:
+                files[table.name] = read_manifest(store, folder, entry.manifest)
+            except (FileNotFoundError, ValueError):
+                return None
+        else:
+            files[table.name] = entry.path
+    return files
+
+
+def _repair_catalogs(store: Store, folder: str, registry: Registry) -> None:
+    """Regenerate the version's catalogs if a build died between its registry and its catalog."""
+    from biodata_cache.catalog import CATALOG_FILE, render_registry_catalog
+    from biodata_cache.publish import publish_catalogs
+
+    try:
+        current = store.read_bytes(f"{folder}/{CATALOG_FILE}")
+    except FileNotFoundError:
+        current = None
+    if current != render_registry_catalog(registry).encode():
+        logger.warning("the catalog of %s does not match its registry: regenerating it", store.url(folder))
+        publish_catalogs(store, folder)
+
+
+def _read_published(store: Store, path: str | None) -> pa.Table | None:
+    """A file of the committed release (``path`` relative to the root; None: no such file)."""
     import io
 
     import pyarrow.parquet as pq
 
+    if path is None:
+        return None
     try:
         return pq.read_table(io.BytesIO(store.read_bytes(path)))
     except FileNotFoundError:
         return None
+
+
+def _in(folder: str, relpath: str | None) -> str | None:
+    return f"{folder}/{relpath}" if relpath else None
 
 
 def _derived(table: Table, source: pa.Table) -> pa.Table:
@@ -908,8 +956,9 @@ def _update(
     """The build itself, under the publish lease (see :func:`update_all_tables`)."""
     import pyarrow as pa
 
-    from biodata_cache.publish import publish_registry, table_entry, utc_now
+    from biodata_cache.publish import publish_registry, table_entry, utc_now, write_manifest
     from biodata_cache.registry import read_registry
+    from biodata_cache.release import new_build_id, remove_unreferenced, table_file, with_build
 
     folder = settings.version
     document = _read_state_document(store, folder)
@@ -950,6 +999,18 @@ def _update(
     # that if this build dies the next one rebuilds everything instead of trusting the old state.
     _mark_unfinished(store, folder, document)
     store.remove_abandoned_temporary_files(folder)
+    if registry is not None:
+        # What a killed build left: its catalog is regenerated if it died between the registry and
+        # the catalog, and files no committed release names are removed.
+        _repair_catalogs(store, folder, registry)
+        report.files_removed += remove_unreferenced(store, folder, registry)
+    build = new_build_id()
+    committed = _published_files(store, folder, registry)
+    published = committed if incremental else {}
+    if incremental and published is None:
+        logger.info("the tables of %s were written before build ids: building every table", store.url(folder))
+        incremental, published = False, {}
+        report.full = True
 
     old_records: dict[str, RecordState] = previous[1] if incremental and previous else {}
 
@@ -1036,7 +1097,7 @@ def _update(
             if table.rows is None or table.partitioned:
                 continue
             new = staging.table(table)
-            old = _read_published(store, f"{folder}/{table.name}.pqt") if incremental else None
+            old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
             if old is not None:
                 old = previous_tables[table.name] = old.cast(table.arrow_schema())
                 key = table.record_key or "_id"
@@ -1050,7 +1111,7 @@ def _update(
         for table in TABLES:
             if table.derived_from:
                 data = _derived(table, results[table.derived_from[0]])
-                old = _read_published(store, f"{folder}/{table.name}.pqt") if incremental else None
+                old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
                 if old is None or not data.equals(old.cast(table.arrow_schema())):
                     to_write.add(table.name)
                 results[table.name] = data
@@ -1062,13 +1123,16 @@ def _update(
         report.phases["compute"] = time.perf_counter() - started - sum(report.phases.values())
         # 2. Write data: qc partitions, then the unpartitioned tables.
         qc_table = TABLES_BY_NAME["qc"]
-        qc_rows, partitions, qc_index = _write_qc(
+        qc_rows, qc_files, qc_index = _write_qc(
             store,
             folder,
             qc_table,
             staging,
             lineage,
             report,
+            build=build,
+            previous_files=published.get("qc") if incremental else None,
+            index_path=published.get("qc_raw_assets"),
             incremental=incremental,
             old_lineage=old_lineage,
             old_subjects={old_records[i].subject_id for i in touched if i in old_records},
@@ -1076,17 +1140,25 @@ def _update(
             affected_ids=affected["_id"],
             previous_rows=registry["qc"].rows if incremental and registry and "qc" in registry else 0,
         )
+        if not incremental and committed and "qc" in committed:
+            report.partitions_deleted = len(set(committed["qc"]) - set(qc_files))
         index_table = TABLES_BY_NAME["qc_raw_assets"]
-        old_index = _read_published(store, f"{folder}/{index_table.name}.pqt") if incremental else None
+        old_index = (
+            _read_published(store, _in(folder, published.get(index_table.name))) if incremental else None
+        )
         if old_index is None or not qc_index.equals(old_index.cast(index_table.arrow_schema())):
             to_write.add(index_table.name)
         results[index_table.name] = qc_index
+        sizes: dict[str, tuple[str, int]] = {}
         for table in TABLES:
             if table.name in to_write:
-                store.write_parquet(
-                    f"{folder}/{table.name}.pqt", results[table.name].cast(table.arrow_schema())
-                )
+                relpath = table_file(table.name, build)
+                data = with_build(results[table.name].cast(table.arrow_schema()), build)
+                sizes[table.name] = (relpath, store.write_parquet(f"{folder}/{relpath}", data))
                 report.tables_written.append(table.name)
+        qc_manifest = ""
+        if qc_table.name in report.tables_written or not incremental:
+            qc_manifest = write_manifest(store, folder, qc_table, build, qc_files)
 
     report.phases["write"] = time.perf_counter() - started - sum(report.phases.values())
     # 3. Publish the registry and catalogs, then the build state.
@@ -1095,19 +1167,24 @@ def _update(
     for table in TABLES:
         rows = qc_rows if table.partitioned else results[table.name].num_rows
         report.rows[table.name] = rows
-        written = table.name in report.tables_written
+        written = table.name in report.tables_written or (table.partitioned and bool(qc_manifest))
         if not written and registry is not None and table.name in registry:
             entries.append(registry[table.name])
         else:
+            relpath, size = sizes.get(table.name, (None, 0))
             entries.append(
                 table_entry(
                     store,
                     folder,
                     table,
                     rows=rows,
-                    partitions=partitions if table.partitioned else 1,
+                    partitions=len(qc_files) if table.partitioned else 1,
                     source=opened.description,
                     built_at=built_at,
+                    build=build,
+                    path=relpath,
+                    size=size,
+                    manifest=qc_manifest if table.partitioned else "",
                 )
             )
     lease.check()  # commit only while this build still holds the version's lease
@@ -1160,22 +1237,41 @@ def _write_qc(
     lineage: Lineage,
     report: BuildReport,
     *,
+    build: str,
+    previous_files: dict[str, dict[str, Any]] | None,
+    index_path: str | None,
     incremental: bool,
     old_lineage: Lineage | None,
     old_subjects: set[str | None],
     affected_names: set[str | None],
     affected_ids: set[str],
     previous_rows: int,
-) -> tuple[int, int, pa.Table]:
-    """Write the qc partitions that changed; return (rows, partitions, the ``qc_raw_assets`` index).
+) -> tuple[int, dict[str, dict[str, Any]], pa.Table]:
+    """Write the qc partitions that changed under names of ``build``; return (rows, the manifest's files,
+    the ``qc_raw_assets`` index).
 
     Each partition keeps the rows :meth:`Lineage.select_qc` chooses; the rows it leaves out are kept in
     ``_build/qc_dropped/`` so that an incremental build can choose again when a record of a chain changes.
+    Files of the committed release (``previous_files``, its manifest) are never overwritten or deleted
+    here: unchanged partitions keep their file, the others get a new one.
     """
     import pyarrow as pa
 
     from biodata_cache.partitions import file_metadata, folder_name
-    from biodata_cache.publish import delete_stale_partitions, partition_path, split_partitions
+    from biodata_cache.publish import split_partitions
+    from biodata_cache.release import partition_file, with_build
+
+    files: dict[str, dict[str, Any]] = dict(previous_files or {})
+
+    def write_part(value: str | None, part: pa.Table) -> None:
+        relpath = partition_file(table, value, build)
+        size = store.write_parquet(f"{folder}/{relpath}", with_build(part, build))
+        files[folder_name(key, value)] = {
+            "path": relpath,
+            "size": size,
+            "rows": part.num_rows,
+            "build": build,
+        }
 
     file_schema = table.arrow_schema(include_partition_key=False)
     schema = table.arrow_schema()
@@ -1200,8 +1296,7 @@ def _write_qc(
                 counts.update(_index_rows(kept))
                 writes = []
                 for value, part in split_partitions(table, kept):
-                    path = f"{folder}/{partition_path(table, value)}"
-                    writes.append(pool.submit(store.write_parquet, path, part))
+                    writes.append(pool.submit(write_part, value, part))
                     written.add(folder_name(key, value))
                     rows += part.num_rows
                 for value, part in split_partitions(table, dropped):
@@ -1211,8 +1306,7 @@ def _write_qc(
         report.partitions_written = len(written)
         if written:
             report.tables_written.append(table.name)
-        report.partitions_deleted += delete_stale_partitions(store, folder, table, written)
-        return rows, len(written), _index_table(counts)
+        return rows, files, _index_table(counts)
 
     new_parts: dict[str | None, pa.Table] = {}
     for bucket in staging.buckets(table):
@@ -1231,7 +1325,7 @@ def _write_qc(
         subjects |= lineage.partitions(root)
         if old_lineage is not None:
             subjects |= old_lineage.partitions(root)
-    old_index = _read_published(store, f"{folder}/qc_raw_assets.pqt")
+    old_index = _read_published(store, _in(folder, index_path))
     counts: collections.Counter[tuple[str, str | None]] = collections.Counter()
     if old_index is not None:
         index = old_index.select(["raw_asset_name", "subject_id", "rows"]).to_pydict()
@@ -1242,8 +1336,7 @@ def _write_qc(
     counts = collections.Counter({k: n for k, n in counts.items() if k[1] not in subjects})
     rows_delta = 0
     for value in sorted(subjects, key=lambda s: (s is None, s or "")):
-        path = f"{folder}/{partition_path(table, value)}"
-        old = _read_published(store, path)
+        old = _read_published(store, _in(folder, (files.get(folder_name(key, value)) or {}).get("path")))
         old = old.cast(file_schema) if old is not None else file_schema.empty_table()
         old_dropped = _read_published(store, dropped_path(value))
         old_dropped = old_dropped.cast(file_schema) if old_dropped is not None else file_schema.empty_table()
@@ -1256,11 +1349,10 @@ def _write_qc(
         dropped = dropped.drop_columns([key]).cast(file_schema)
         rows_delta += kept.num_rows - old.num_rows
         if kept.num_rows == 0:
-            if old.num_rows:
-                store.delete(f"{folder}/{table.name}/{folder_name(key, value)}", recursive=True)
-                report.partitions_deleted += 1
+            if files.pop(folder_name(key, value), None) is not None:
+                report.partitions_deleted += 1  # its file is removed once the release is committed
         elif not kept.equals(old):
-            store.write_parquet(path, kept.replace_schema_metadata(file_metadata(key, value)))
+            write_part(value, kept.replace_schema_metadata(file_metadata(key, value)))
             report.partitions_written += 1
         if dropped.num_rows == 0:
             if old_dropped.num_rows:
@@ -1270,8 +1362,7 @@ def _write_qc(
             store.write_parquet(dropped_path(value), dropped)
     if report.partitions_written or report.partitions_deleted:
         report.tables_written.append(table.name)
-    partitions = len(store.list_names(f"{folder}/{table.name}"))
-    return previous_rows + rows_delta, partitions, _index_table(counts)
+    return previous_rows + rows_delta, files, _index_table(counts)
 
 
 def default_workers() -> int:

@@ -74,7 +74,7 @@ class Table:
     columns
         The columns, in order. The partition key, if any, is one of them.
     partition_key
-        Column whose values split the table into hive partitions (``<key>=<value>/data.pqt``).
+        Column whose values split the table into hive partitions (``<key>=<value>/data-<build>.pqt``).
     fields
         Record fields (dotted paths) the table is built from; their union is the source's projection.
     rows

@@ -1197,7 +1197,7 @@ def damaged_cases() -> list[Case]:
         def run(ctx: Any) -> Any:
             store = ctx.tmp_path / "store"
             shutil.copytree(ctx.template, store)
-            path = store / relative
+            (path,) = store.glob(relative)  # data files are named by their build: a glob names the one
             content = path.read_bytes()
             path.write_bytes(content[: len(content) // 2] if data is None else data)
             ctx.monkeypatch.setenv("BIODATA_CACHE_ROOT", str(store))
@@ -1286,21 +1286,21 @@ def damaged_cases() -> list[Case]:
         cases.append(
             Case(
                 f"damaged/parquet-table-{label}",
-                damage("bdc-v0.1/asset_basics.pqt", data, bdc.asset_basics),
+                damage("bdc-v0.1/asset_basics-*.pqt", data, bdc.asset_basics),
                 error="asset_basics",
             )
         )
         cases.append(
             Case(
                 f"damaged/parquet-partition-{label}",
-                damage("bdc-v0.1/qc/subject_id=692478/data.pqt", data, lambda: bdc.qc("692478")),
+                damage("bdc-v0.1/qc/subject_id=692478/*.pqt", data, lambda: bdc.qc("692478")),
                 error="692478",
             )
         )
         cases.append(
             Case(
                 f"damaged/parquet-partition-{label}-whole-table",
-                damage("bdc-v0.1/qc/subject_id=692478/data.pqt", data, lambda: bdc.qc()),
+                damage("bdc-v0.1/qc/subject_id=692478/*.pqt", data, lambda: bdc.qc()),
                 error="692478",
             )
         )

@@ -274,7 +274,11 @@ def test_our_drivers_fall_back_to_anonymous_reads_without_credentials(no_credent
     assert cat.latest.qc(subject_id="692478").read()["subject_id"].tolist() == ["692478", "692478"]
     assert len(cat.latest.asset_basics.read()) == 5
     version = config.version_folder()
-    source = BiodataParquetSource(f"{no_credentials}/{version}/asset_basics.pqt")
+    from biodata_cache.registry import read_registry
+    from biodata_cache.store import Store
+
+    path = read_registry(Store(no_credentials), version)["asset_basics"].path  # named by its build
+    source = BiodataParquetSource(f"{no_credentials}/{version}/{path}")
     assert len(source.read()) == 5
     from botocore.exceptions import NoCredentialsError
 

@@ -23,7 +23,8 @@ def _published(root: str) -> tuple[list, list]:
     for path in sorted(glob.glob(f"{base}/qc/*/*.pqt")):
         for r in pq.read_table(path).to_pylist():
             rows.append((Path(path).parent.name, r["asset_name"], r["metric_index"], r["raw_asset_name"]))
-    return sorted(rows), pq.read_table(f"{base}/qc_raw_assets.pqt").to_pylist()
+    (index,) = glob.glob(f"{base}/qc_raw_assets-*.pqt")
+    return sorted(rows), pq.read_table(index).to_pylist()
 
 
 def test_incremental_revives_an_older_chain_whose_subject_had_only_dropped_rows(tmp_path):
@@ -75,7 +76,8 @@ def test_positional_raw_asset_reads_its_qc_on_a_release_without_the_index(tmp_pa
     import biodata_cache as bdc
 
     root = _store(tmp_path, monkeypatch, record(RAW, "1", [metric("a")]))
-    os.remove(f"{root}/bdc-v0.1/qc_raw_assets.pqt")  # a release published before qc_raw_assets
+    (index,) = glob.glob(f"{root}/bdc-v0.1/qc_raw_assets-*.pqt")
+    os.remove(index)  # as a release published before qc_raw_assets
     assert len(bdc.qc(raw_asset_name=RAW)) == 1
     # Without the index, a name that is not a subject id is read as a raw asset name.
     assert len(bdc.qc(RAW)) == 1
@@ -144,7 +146,8 @@ def test_incremental_build_keeps_the_rows_of_an_unchanged_record_sharing_a_name(
     assert not update_all_tables(source=str(folder), root=root, progress=False).full
     update_all_tables(source=str(folder), root=full, progress=False)
     for table in ("source_data", "time_to_qc"):
-        incremental = pq.read_table(Path(root, "bdc-v0.1", f"{table}.pqt"))
-        assert incremental.equals(pq.read_table(Path(full, "bdc-v0.1", f"{table}.pqt")))
+        (incremental,) = [pq.read_table(p) for p in Path(root, "bdc-v0.1").glob(f"{table}-*.pqt")]
+        (rebuilt,) = [pq.read_table(p) for p in Path(full, "bdc-v0.1").glob(f"{table}-*.pqt")]
+        assert incremental.equals(rebuilt)
         assert sorted(incremental.column("_id").to_pylist()) == [OLD, "second-record"]
     assert _published(root) == _published(full)

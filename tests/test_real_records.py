@@ -53,8 +53,9 @@ def _read_tables(root: Path) -> dict[str, pd.DataFrame]:
     (version,) = root.glob("bdc-v*")
     tables = {}
     for name in FRAME_TABLES:
-        path = version / f"{name}.pqt"
-        if path.exists():
+        files = list(version.glob(f"{name}-*.pqt"))  # the table's one file at rest (named by its build)
+        if files:
+            (path,) = files
             tables[name] = pq.read_table(path).to_pandas()
             continue
         parts = []

@@ -132,7 +132,7 @@ def test_incremental_update_rewrites_only_what_changed_and_equals_a_full_build(
     root = tmp_path / "store"
     update_all_tables(source=str(records_folder), root=str(root), progress=False)
     partitions = root / "bdc-v0.1" / "qc"
-    untouched = partitions / "subject_id=692478" / "data.pqt"
+    (untouched,) = (partitions / "subject_id=692478").glob("data-*.pqt")
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*.pqt")}
 
     # One record changes (a QC status flips), one is deleted.
@@ -147,15 +147,19 @@ def test_incremental_update_rewrites_only_what_changed_and_equals_a_full_build(
     assert report.records_read == 1 and report.records_deleted == 1
     assert report.partitions_written == 1 and report.partitions_deleted == 0
     assert untouched.stat().st_mtime_ns == before[untouched]
-    rewritten = {
-        p.relative_to(root).as_posix() for p, t in before.items() if p.exists() and p.stat().st_mtime_ns != t
+    # A build never rewrites a file of the committed release: changed tables and partitions get new
+    # files (named by the build), the superseded ones are removed after the commit.
+    new = {p.relative_to(root).as_posix() for p in root.rglob("*.pqt") if p not in before}
+    gone = {p.relative_to(root).as_posix() for p in before if not p.exists()}
+    assert {n.rpartition("/")[0] for n in new if n.startswith("bdc-v0.1/qc/")} == {
+        "bdc-v0.1/qc/subject_id=828418"
     }
-    assert "bdc-v0.1/qc/subject_id=828418/data.pqt" in rewritten
-    assert "bdc-v0.1/unique_project_names.pqt" not in rewritten  # both projects still present
-    assert "bdc-v0.1/source_data.pqt" not in rewritten  # the derived record's lineage did not change
-    assert "bdc-v0.1/asset_basics.pqt" in rewritten
-    tables = {name.split("/")[1].removesuffix(".pqt") for name in rewritten} - {"_build"}
+    assert any(n.startswith("bdc-v0.1/asset_basics-") for n in new)
+    assert not any(n.startswith(("bdc-v0.1/unique_project_names-", "bdc-v0.1/source_data-")) for n in new)
+    tables = {name.split("/")[1].split("-")[0] for name in new if "/_build/" not in name}
     assert set(report.tables_written) == tables
+    assert {name.rpartition("/")[0] for name in gone if "/qc/" in name} == {"bdc-v0.1/qc/subject_id=828418"}
+    assert len(list(root.rglob("*.pqt"))) == len(before)  # one file per table and partition at rest
 
     update_all_tables(source=str(records_folder), root=str(tmp_path / "full"), progress=False, full=True)
     assert read_all(monkeypatch, str(root)) == read_all(monkeypatch, str(tmp_path / "full"))
@@ -452,7 +456,7 @@ def test_a_store_built_by_another_version_is_rebuilt_in_full_not_patched(
     update_all_tables(source=str(records_folder), root=str(root), progress=False)
     # What a store written before the record-shapes change looks like: no recorded_modalities column and
     # a build state without the reading fingerprint.
-    basics = root / "bdc-v0.1" / "asset_basics.pqt"
+    (basics,) = (root / "bdc-v0.1").glob("asset_basics-*.pqt")
     pq.write_table(pq.read_table(basics).drop(["recorded_modalities"]), basics)
     state_path = root / "bdc-v0.1" / "_build" / "state.json"
     state = json.loads(state_path.read_text())
@@ -460,6 +464,7 @@ def test_a_store_built_by_another_version_is_rebuilt_in_full_not_patched(
     state_path.write_text(json.dumps(state))
     report = update_all_tables(source=str(records_folder), root=str(root), progress=False)
     assert report.full and report.records_read == 3
+    (basics,) = (root / "bdc-v0.1").glob("asset_basics-*.pqt")
     assert "recorded_modalities" in pq.read_table(basics).column_names
     again = update_all_tables(source=str(records_folder), root=str(root), progress=False)
     assert not again.full and again.records_read == 0

@@ -227,16 +227,16 @@ print(json.dumps({{"seconds": full.seconds, "records": full.records_read, "reque
 
 ONE_LINERS: list[tuple[str, str, str]] = [
     # (label, one-liner call, object it reads)
-    ("unique_project_names()", "bdc.unique_project_names()", "unique_project_names.pqt"),
-    ("unique_subject_ids()", "bdc.unique_subject_ids()", "unique_subject_ids.pqt"),
-    ("asset_basics()", "bdc.asset_basics()", "asset_basics.pqt"),
-    ("source_data()", "bdc.source_data()", "source_data.pqt"),
-    ("qc_status()", "bdc.qc_status()", "qc_status.pqt"),
-    ("metadata_core()", "bdc.metadata_core()", "metadata_core.pqt"),
-    ("time_to_qc()", "bdc.time_to_qc()", "time_to_qc.pqt"),
-    ("qc(subject_id)", "bdc.qc(SUBJECT)", "qc/subject_id=SUBJECT/data.pqt"),
+    ("unique_project_names()", "bdc.unique_project_names()", "unique_project_names-*.pqt"),
+    ("unique_subject_ids()", "bdc.unique_subject_ids()", "unique_subject_ids-*.pqt"),
+    ("asset_basics()", "bdc.asset_basics()", "asset_basics-*.pqt"),
+    ("source_data()", "bdc.source_data()", "source_data-*.pqt"),
+    ("qc_status()", "bdc.qc_status()", "qc_status-*.pqt"),
+    ("metadata_core()", "bdc.metadata_core()", "metadata_core-*.pqt"),
+    ("time_to_qc()", "bdc.time_to_qc()", "time_to_qc-*.pqt"),
+    ("qc(subject_id)", "bdc.qc(SUBJECT)", "qc/subject_id=SUBJECT/*.pqt"),
     # The index (qc_raw_assets) names the partition, then that one file is read, filtered.
-    ("qc(raw_asset_name)", "bdc.qc(raw_asset_name=RAW)", "qc/subject_id=SUBJECT/data.pqt"),
+    ("qc(raw_asset_name)", "bdc.qc(raw_asset_name=RAW)", "qc/subject_id=SUBJECT/*.pqt"),
 ]
 
 
@@ -257,7 +257,7 @@ def read_benchmarks(root: str, storage_options: dict, repeat: int, server: MotoS
     results = []
     for label, call, relative in ONE_LINERS:
         relative = relative.replace("SUBJECT", subject)
-        path = f"{base}/bdc-v0.1/{relative}"
+        (path,) = fs.glob(f"{base}/bdc-v0.1/{relative}")  # file names carry the build id
 
         def one_liner(call: str = call) -> Any:
             return eval(call, {"bdc": bdc, "SUBJECT": subject, "RAW": raw})
@@ -312,7 +312,13 @@ def replicated_store(source: Path, target: Path, assets: int) -> Path:
     (folder / "qc").mkdir()
     for partition in sorted((source / "bdc-v0.1" / "qc").iterdir())[:200]:
         shutil.copytree(partition, folder / "qc" / partition.name)
-    base_rows = pq.read_metadata(source / "bdc-v0.1" / "asset_basics.pqt").num_rows
+    for manifest in (folder / "_manifests").glob("qc-*.json"):  # the manifest names the kept partitions
+        document = json.loads(manifest.read_text())
+        kept = {p.name for p in (folder / "qc").iterdir()}
+        document["files"] = {k: v for k, v in document["files"].items() if k in kept}
+        manifest.write_text(json.dumps(document))
+    (basics,) = (source / "bdc-v0.1").glob("asset_basics-*.pqt")
+    base_rows = pq.read_metadata(basics).num_rows
     factor = max(1, assets // base_rows)
     for path in folder.glob("*.pqt"):
         if path.name.startswith("unique_"):
@@ -352,16 +358,36 @@ def publish_partitions(root: str, count: int, storage_options: dict) -> str:
     )
     from concurrent.futures import ThreadPoolExecutor
 
-    from biodata_cache.publish import partition_path
+    from biodata_cache.partitions import folder_name
+    from biodata_cache.publish import write_manifest
+    from biodata_cache.release import new_build_id, partition_file, with_build
+
+    build = new_build_id()
+    rows = with_build(rows, build)
+
+    def write(i: int) -> tuple[str, dict]:
+        path = partition_file(table, str(600000 + i), build)
+        size = store.write_parquet(f"bdc-v0.1/{path}", rows)
+        return folder_name("subject_id", str(600000 + i)), {
+            "path": path,
+            "size": size,
+            "rows": 20,
+            "build": build,
+        }
 
     with ThreadPoolExecutor(16) as pool:
-        list(
-            pool.map(
-                lambda i: store.write_parquet(f"bdc-v0.1/{partition_path(table, str(600000 + i))}", rows),
-                range(count),
-            )
-        )
-    entry = table_entry(store, "bdc-v0.1", table, rows=20 * count, partitions=count, source="benchmark")
+        files = dict(pool.map(write, range(count)))
+    manifest = write_manifest(store, "bdc-v0.1", table, build, files)
+    entry = table_entry(
+        store,
+        "bdc-v0.1",
+        table,
+        rows=20 * count,
+        partitions=count,
+        source="benchmark",
+        build=build,
+        manifest=manifest,
+    )
     publish_registry(store, "bdc-v0.1", [entry], source="benchmark")
     return str(600000 + count // 2)
 

@@ -1,0 +1,337 @@
+"""Atomic releases: a reader during or after a publish gets exactly one build; a killed build harms no reader.
+
+* Readers in threads and in processes loop over the one-liners while a build publishes a changed
+  release to the moto S3 server; every result must equal the first or the second release's answer,
+  no call may fail, and each reader's first call after the commit returns the new release.
+* A build process is SIGKILLed at seeded random moments; after each kill every table reads as the
+  previous release (or, for a kill after the commit, as the new one), and the next build completes and
+  leaves one file per table and partition, no temporary file, no lock.
+
+``pytest -s tests/test_atomic_releases.py`` prints the tallies (also in
+``tests/output/atomic_releases.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import biodata_cache as bdc
+from biodata_cache.sync import update_all_tables
+from biodata_cache.tables import TABLES
+
+TALLY_FILE = Path(__file__).parent / "output" / "atomic_releases.json"
+SUBJECT = "s0003"  # a subject whose QC rows change between the two releases
+
+
+def _source(path: Path, release: int, subjects: int = 40) -> str:
+    """A JSONL source of ``subjects`` subjects with 3 assets each; release 2 changes a third of them,
+    drops one subject and adds one."""
+    lines = []
+    for s in range(subjects + (1 if release == 2 else 0)):
+        if release == 2 and s == 1:
+            continue  # a subject gone from the second release
+        changed = release == 2 and s % 3 == 0
+        for a in range(3):
+            lines.append(
+                json.dumps(
+                    {
+                        "_id": f"id-{s}-{a}",
+                        "name": f"ecephys_s{s:04d}_asset{a}",
+                        "_last_modified": f"2025-0{2 if changed else 1}-01T00:00:00Z",
+                        "subject": {"subject_id": f"s{s:04d}"},
+                        "data_description": {
+                            "project_name": f"project-{s % 4}{'-v2' if changed else ''}",
+                            "data_level": "raw",
+                            "modalities": [{"abbreviation": "ecephys"}],
+                        },
+                        "quality_control": {
+                            "metrics": [
+                                {
+                                    "name": f"metric-{m}",
+                                    "value": m + (100 if changed else 0),
+                                    "status": "Pass",
+                                }
+                                for m in range(4)
+                            ]
+                        },
+                    }
+                )
+            )
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+CALLS = {
+    "qc()": lambda: bdc.qc(),
+    "qc(subject)": lambda: bdc.qc(SUBJECT),
+    "asset_basics()": lambda: bdc.asset_basics(),
+    "unique_subject_ids()": lambda: bdc.unique_subject_ids(),
+    "unique_project_names()": lambda: bdc.unique_project_names(),
+    "metadata_core()": lambda: bdc.metadata_core(),
+    "qc(raw_asset_name)": lambda: bdc.qc(raw_asset_name="ecephys_s0003_asset0"),
+}
+
+
+def _digest(result) -> str:
+    """A digest of a reader's answer that does not depend on row order."""
+    if isinstance(result, list):
+        rows = [json.dumps(v) for v in result]
+    else:
+        rows = [json.dumps(r, sort_keys=True, default=str) for r in result.to_dict(orient="records")]
+    return hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()
+
+
+def _answers(monkeypatch, root: str) -> dict[str, str]:
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    return {name: _digest(call()) for name, call in CALLS.items()}
+
+
+READER_PROCESS = """
+import json, sys, time, warnings, hashlib
+warnings.simplefilter("ignore")
+sys.path.insert(0, sys.argv[3])
+import biodata_cache as bdc
+from test_atomic_releases import CALLS, _digest
+import os
+stop, out = sys.argv[1], sys.argv[2]
+seen = []
+deadline = time.time() + 60
+while not os.path.exists(stop) and time.time() < deadline:
+    for name, call in CALLS.items():
+        started = time.time()
+        try:
+            seen.append([name, started, _digest(call()), None])
+        except Exception as error:
+            seen.append([name, started, None, f"{type(error).__name__}: {error}"])
+json.dump(seen, open(out, "w"))
+"""
+
+
+def _tally(results, expected, committed_at):
+    calls = len(results)
+    errors = [r for r in results if r[3] is not None]
+    mixed = [r for r in results if r[3] is None and r[2] not in (expected[0][r[0]], expected[1][r[0]])]
+    stale = [r for r in results if r[3] is None and r[1] > committed_at and r[2] != expected[1][r[0]]]
+    return {
+        "calls": calls,
+        "mixed": len(mixed),
+        "errors": len(errors),
+        "old_after_commit": len(stale),
+    }, errors
+
+
+def _record(key: str, value: dict) -> None:
+    TALLY_FILE.parent.mkdir(exist_ok=True)
+    tally = json.loads(TALLY_FILE.read_text()) if TALLY_FILE.exists() else {}
+    tally[key] = value
+    TALLY_FILE.write_text(json.dumps(tally, indent=2) + "\n")
+    print(key, value)
+
+
+@pytest.mark.filterwarnings("ignore::biodata_cache.NoMatchWarning")
+def test_readers_during_a_publish_get_exactly_one_release(monkeypatch, tmp_path, s3_root, s3_endpoint):
+    sources = [_source(tmp_path / "one.jsonl", 1, 12), _source(tmp_path / "two.jsonl", 2, 12)]
+    expected = []
+    for i, source in enumerate(sources):
+        update_all_tables(source=source, root=str(tmp_path / f"expected-{i}"), progress=False)
+        expected.append(_answers(monkeypatch, str(tmp_path / f"expected-{i}")))
+    assert all(expected[0][name] != expected[1][name] for name in CALLS)  # every call sees the change
+
+    records = tmp_path / "records.jsonl"  # one source whose records change: the build is incremental
+    records.write_text(Path(sources[0]).read_text())
+    update_all_tables(source=str(records), root=s3_root, progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", s3_root)
+    assert _answers(monkeypatch, s3_root) == expected[0]
+
+    done = threading.Event()
+    results: list[list] = []
+    lock = threading.Lock()
+    after_commit: dict[int, str] = {}
+
+    def reader(number: int) -> None:
+        names = list(CALLS)
+        i = number
+        while not done.is_set() or number not in after_commit:
+            name = names[i % len(names)]
+            i += 1
+            started = time.time()
+            finished = done.is_set()
+            try:
+                entry = [name, started, _digest(CALLS[name]()), None]
+            except Exception as error:
+                entry = [name, started, None, f"{type(error).__name__}: {error}"]
+            with lock:
+                results.append(entry)
+            if finished and number not in after_commit:
+                after_commit[number] = "new" if entry[2] == expected[1][name] else f"old: {entry}"
+
+    stop = tmp_path / "stop"
+    env = {**os.environ, "BIODATA_CACHE_ROOT": s3_root, "PYTHONWARNINGS": "ignore"}
+    processes = []
+    for p in range(2):
+        out = tmp_path / f"reader-{p}.json"
+        command = [sys.executable, "-c", READER_PROCESS, str(stop), str(out), str(Path(__file__).parent)]
+        processes.append((subprocess.Popen(command, env=env), out))
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # the processes have imported and are reading
+    records.write_text(Path(sources[1]).read_text())
+    report = update_all_tables(source=str(records), root=s3_root, progress=False)
+    committed_at = time.time()
+    done.set()
+    for thread in threads:
+        thread.join(60)
+    time.sleep(0.5)  # the processes read the new release for a while
+    stop.touch()
+    process_results = []
+    for process, out in processes:
+        process.wait(60)
+        process_results.extend(json.loads(out.read_text()))
+    assert not report.full and report.partitions_written  # an incremental build
+    threads_tally, thread_errors = _tally(results, expected, committed_at + 0.5)
+    processes_tally, process_errors = _tally(process_results, expected, committed_at + 0.5)
+    _record(
+        "readers_during_publish",
+        {"threads": threads_tally, "processes": processes_tally, "publish_seconds": round(report.seconds, 1)},
+    )
+    assert not thread_errors and not process_errors, (thread_errors + process_errors)[:3]
+    assert threads_tally["mixed"] == 0 and processes_tally["mixed"] == 0
+    assert all(seen == "new" for seen in after_commit.values()), after_commit
+    assert threads_tally["old_after_commit"] == 0 and processes_tally["old_after_commit"] == 0
+    assert _answers(monkeypatch, s3_root) == expected[1]
+
+
+def _stray_files(root: Path) -> list[str]:
+    """Files of the version folder that are not one per table / partition / manifest of the release."""
+    registry = bdc.get_cache_registry()
+    folder = root / "bdc-v0.1"
+    expected = {"catalog.yaml", "cache_registry.json"}
+    for table in registry:
+        if table.partitioned:
+            expected.add(table.manifest)
+            manifest = json.loads((folder / table.manifest).read_text())
+            expected.update(f["path"] for f in manifest["files"].values())
+        else:
+            expected.add(table.path)
+    found = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    found = {f for f in found if not f.startswith("_build/") or ".tmp-" in f or f.endswith(".lock")}
+    return sorted(found - expected) + sorted(f"missing {f}" for f in expected - found)
+
+
+def _snapshot(monkeypatch, root: str) -> dict[str, str]:
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    return {table.name: _digest(bdc.read_table(table.name).to_pandas()) for table in TABLES}
+
+
+@pytest.mark.filterwarnings("ignore::biodata_cache.NoMatchWarning")
+def test_a_killed_build_leaves_the_previous_release_and_the_next_build_cleans_up(monkeypatch, tmp_path):
+    sources = [_source(tmp_path / "one.jsonl", 1, 100), _source(tmp_path / "two.jsonl", 2, 100)]
+    snapshots = []
+    for i, source in enumerate(sources):
+        update_all_tables(source=source, root=str(tmp_path / f"expected-{i}"), progress=False)
+        snapshots.append(_snapshot(monkeypatch, str(tmp_path / f"expected-{i}")))
+    root = tmp_path / "store"
+    update_all_tables(source=sources[0], root=str(root), progress=False)
+    state = root / "bdc-v0.1" / "_build" / "state.json"
+    rng = random.Random(14)
+    tally = {"kills": 0, "previous_release": 0, "new_release": 0, "inconsistent": 0, "repaired": 0}
+    current = 0
+    for _ in range(6):
+        target = 1 - current
+        command = [sys.executable, "-m", "biodata_cache.cli", "--root", str(root), "build", "--source"]
+        process = subprocess.Popen([*command, sources[target], "--no-progress", "--workers", "1"])
+        deadline = time.monotonic() + 60
+        while "unfinished" not in state.read_text() and time.monotonic() < deadline:
+            time.sleep(0.002)  # until the build starts writing
+        time.sleep(rng.uniform(0.0, 0.5))  # then somewhere in its writes, its commit or just after
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        tally["kills"] += 1
+        found = _snapshot(monkeypatch, str(root))
+        if found == snapshots[current]:
+            tally["previous_release"] += 1
+        elif found == snapshots[target]:
+            tally["new_release"] += 1  # killed after its commit
+        else:
+            tally["inconsistent"] += 1
+            continue
+        report = update_all_tables(source=sources[target], root=str(root), progress=False)
+        stray = _stray_files(root)
+        if _snapshot(monkeypatch, str(root)) == snapshots[target] and not stray:
+            tally["repaired"] += 1
+        assert not stray, stray
+        assert not list(root.rglob("*.tmp-*")) and not list(root.rglob("*.lock"))
+        assert report.rows["qc"] == bdc.get_cache_registry()["qc"].rows
+        current = target
+    _record("killed_builds", tally)
+    assert tally["inconsistent"] == 0
+    assert tally["repaired"] == tally["kills"]
+
+
+def test_a_reader_opened_before_a_commit_follows_the_registry_to_the_new_release(monkeypatch, tmp_path):
+    records = tmp_path / "records.jsonl"
+    records.write_text(Path(_source(tmp_path / "one.jsonl", 1, 6)).read_text())
+    root = str(tmp_path / "store")
+    update_all_tables(source=str(records), root=root, progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    from biodata_cache import config
+    from biodata_cache.readers import open_source_entry
+
+    settings = config.resolve()
+    old = {name: open_source_entry(name, settings) for name in ("asset_basics", "qc")}
+    one_subject = open_source_entry("qc", settings, parameters={"subject_id": SUBJECT})
+    records.write_text(Path(_source(tmp_path / "two.jsonl", 2, 6)).read_text())
+    update_all_tables(source=str(records), root=root, progress=False)  # removes the files `old` names
+    for name, source in old.items():
+        assert source.read_arrow().equals(bdc.read_table(name))
+    assert one_subject.read_arrow().equals(bdc.read_table("qc", parameters={"subject_id": SUBJECT}))
+
+
+def test_a_release_written_before_build_ids_is_read_then_rebuilt_in_full_and_cleaned(monkeypatch, tmp_path):
+    from biodata_cache.publish import publish_catalogs
+
+    records = tmp_path / "records.jsonl"
+    records.write_text(Path(_source(tmp_path / "one.jsonl", 1, 6)).read_text())
+    root = tmp_path / "store"
+    update_all_tables(source=str(records), root=str(root), progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
+    before = {name: _digest(call()) for name, call in CALLS.items()}
+    # Turn it into the layout of earlier releases: fixed file names, no build ids, no manifests.
+    folder = root / "bdc-v0.1"
+    registry = json.loads((folder / "cache_registry.json").read_text())
+    for table in registry["tables"]:
+        if table["partitioned"]:
+            for file in (folder / table["path"]).glob("*/data-*.pqt"):
+                file.rename(file.with_name("data.pqt"))
+        else:
+            (folder / table["path"]).rename(folder / f"{table['name']}.pqt")
+            table["path"] = f"{table['name']}.pqt"
+        for key in ("build", "size", "manifest"):
+            table.pop(key)
+    (folder / "cache_registry.json").write_text(json.dumps(registry))
+    for manifest in (folder / "_manifests").iterdir():
+        manifest.unlink()
+    from biodata_cache.store import Store
+
+    publish_catalogs(Store(str(root)), "bdc-v0.1")
+    assert {name: _digest(call()) for name, call in CALLS.items()} == before  # read as before
+
+    records.write_text(Path(_source(tmp_path / "two.jsonl", 2, 6)).read_text())
+    report = update_all_tables(source=str(records), root=str(root), progress=False)
+    assert report.full  # its files cannot be read by name from the registry: rebuilt once
+    assert not list(folder.rglob("data.pqt")) and not list(folder.glob("asset_basics.pqt"))
+    assert not _stray_files(root)
+    again = update_all_tables(source=str(records), root=str(root), progress=False)
+    assert not again.full
