@@ -990,9 +990,12 @@ def _update(
     elif not full and not incremental and not unfinished:
         logger.info("no usable build state in %s: building every table", store.url(folder))
 
+    files_removed = 0
+
     def new_report() -> BuildReport:
         report = BuildReport(folder, settings.root, opened.description, full=not incremental)
         report.repaired = bool(unfinished)
+        report.files_removed = files_removed
         return report
 
     # From here on the store may hold data of this build that no registry describes yet: say so, so
@@ -1003,14 +1006,13 @@ def _update(
         # What a killed build left: its catalog is regenerated if it died between the registry and
         # the catalog, and files no committed release names are removed.
         _repair_catalogs(store, folder, registry)
-        report.files_removed += remove_unreferenced(store, folder, registry)
+        files_removed = remove_unreferenced(store, folder, registry)
     build = new_build_id()
     committed = _published_files(store, folder, registry)
     published = committed if incremental else {}
     if incremental and published is None:
         logger.info("the tables of %s were written before build ids: building every table", store.url(folder))
-        incremental, published = False, {}
-        report.full = True
+        incremental, published = False, {}  # the report made below says full
 
     old_records: dict[str, RecordState] = previous[1] if incremental and previous else {}
 

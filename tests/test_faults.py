@@ -333,12 +333,12 @@ def _intake_catalog(options: dict) -> Any:
 
 #: Read paths, each with the pattern of the objects it reads that the fault hits.
 FAULTED_READS: dict[str, tuple[str, Callable[[dict], Any]]] = {
-    "one-liner": (r"asset_basics\.pqt", lambda o: bdc.asset_basics(storage_options=o)),
+    "one-liner": (r"asset_basics-[^/?]*\.pqt", lambda o: bdc.asset_basics(storage_options=o)),
     "qc one subject": (r"subject_id=692478", lambda o: bdc.qc("692478", storage_options=o)),
     "qc whole table": (r"/qc/subject_id=", lambda o: bdc.qc(storage_options=o)),
     "registry": (r"cache_registry\.json", lambda o: bdc.get_cache_registry(storage_options=o).to_json()),
     "open_catalog().asset_basics.read()": (
-        r"asset_basics\.pqt",
+        r"asset_basics-[^/?]*\.pqt",
         lambda o: _quiet(lambda: bdc.open_catalog(storage_options=o).asset_basics.read()),
     ),
     "open_catalog().qc.to_dask().compute()": (
@@ -347,7 +347,7 @@ FAULTED_READS: dict[str, tuple[str, Callable[[dict], Any]]] = {
     ),
     "intake version catalog": (r"bdc-v0\.1/catalog\.yaml", lambda o: list(_intake_catalog(o))),
     "intake asset_basics.read()": (
-        r"asset_basics\.pqt",
+        r"asset_basics-[^/?]*\.pqt",
         lambda o: _quiet(_intake_catalog(o).asset_basics.read),
     ),
     "intake qc.to_dask().compute()": (
