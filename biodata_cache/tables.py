@@ -355,7 +355,8 @@ TABLES: tuple[Table, ...] = (
             Column(
                 "metric_index",
                 "int64",
-                "Position of the metric in asset_name's QC record; (asset_name, metric_index) is unique.",
+                "Position of the metric in its record's QC; with _id it names one metric (an asset derived "
+                "from two raw assets has its rows under each).",
             ),
             Column(
                 "metric_key",
