@@ -60,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="wait this long for another publisher of the same version to finish (default: fail at once)",
+        help=(
+            "wait this long for another, running publisher of the same version to finish (default: "
+            "fail; a killed publisher's lease is taken over after 30 s without renewal)"
+        ),
     )
 
     commands.add_parser("versions", parents=[shared], help="list the versions in the store")

@@ -796,7 +796,9 @@ def update_all_tables(
         (the ``biodata-cache build`` command and ``builders/nightly.py`` use one worker per CPU).
         Reading the source and writing stay in this process.
     wait
-        Seconds to wait for another publisher of the same version to finish (default: fail at once).
+        Seconds to wait for another, running publisher of the same version to finish (default: fail
+        once it is seen running, within about 6 s). A publisher that was killed is not waited for: its
+        lease is taken over once it has gone unrenewed for 30 s.
 
     Returns
     -------

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 import biodata_cache as bdc
+from biodata_cache.store import Store
 from biodata_cache.sync import update_all_tables
 from biodata_cache.tables import TABLES
 
@@ -213,19 +214,22 @@ def test_readers_during_a_publish_get_exactly_one_release(monkeypatch, tmp_path,
     assert _answers(monkeypatch, s3_root) == expected[1]
 
 
-def _stray_files(root: Path) -> list[str]:
-    """Files of the version folder that are not one per table / partition / manifest of the release."""
+def _stray_files(root: str) -> list[str]:
+    """Files of the version folder that are not one per table / partition / manifest of the release,
+    temporary files and locks."""
     registry = bdc.get_cache_registry()
-    folder = root / "bdc-v0.1"
+    store = Store(root)
     expected = {"catalog.yaml", "cache_registry.json"}
     for table in registry:
         if table.partitioned:
             expected.add(table.manifest)
-            manifest = json.loads((folder / table.manifest).read_text())
+            manifest = json.loads(store.read_bytes(f"bdc-v0.1/{table.manifest}"))
             expected.update(f["path"] for f in manifest["files"].values())
         else:
             expected.add(table.path)
-    found = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    store.fs.invalidate_cache()
+    folder = store.url("bdc-v0.1").split("://", 1)[-1]
+    found = {path.split("://", 1)[-1][len(folder) + 1 :] for path in store.fs.find(folder)}
     found = {f for f in found if not f.startswith("_build/") or ".tmp-" in f or f.endswith(".lock")}
     return sorted(found - expected) + sorted(f"missing {f}" for f in expected - found)
 
@@ -235,31 +239,42 @@ def _snapshot(monkeypatch, root: str) -> dict[str, str]:
     return {table.name: _digest(bdc.read_table(table.name).to_pandas()) for table in TABLES}
 
 
+# A build process whose publish lease lasts 2 s without renewal (30 s by default), so that on S3, where
+# a killed holder cannot be recognised by its process id, the next build takes it over after 2 s.
+KILLED_BUILD = "import sys, biodata_cache.lease as lease; lease.DEFAULT_TTL = 2.0; "
+KILLED_BUILD += "from biodata_cache.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
 @pytest.mark.filterwarnings("ignore::biodata_cache.NoMatchWarning")
-def test_a_killed_build_leaves_the_previous_release_and_the_next_build_cleans_up(monkeypatch, tmp_path):
+@pytest.mark.parametrize("where, kills, within", [("local", 6, 0.5), ("s3", 4, 2.0)])
+def test_a_killed_build_leaves_the_previous_release_and_the_next_build_cleans_up(
+    monkeypatch, tmp_path, request, where, kills, within
+):
     sources = [_source(tmp_path / "one.jsonl", 1, 100), _source(tmp_path / "two.jsonl", 2, 100)]
     snapshots = []
     for i, source in enumerate(sources):
         update_all_tables(source=source, root=str(tmp_path / f"expected-{i}"), progress=False)
         snapshots.append(_snapshot(monkeypatch, str(tmp_path / f"expected-{i}")))
-    root = tmp_path / "store"
-    update_all_tables(source=sources[0], root=str(root), progress=False)
-    state = root / "bdc-v0.1" / "_build" / "state.json"
+    root = str(tmp_path / "store") if where == "local" else request.getfixturevalue("s3_root")
+    store = Store(root)
+    update_all_tables(source=sources[0], root=root, progress=False)
     rng = random.Random(14)
     tally = {"kills": 0, "previous_release": 0, "new_release": 0, "inconsistent": 0, "repaired": 0}
+    tally["leases_left"] = 0  # kills that left the lease held (the next build had to take it over)
     current = 0
-    for _ in range(6):
+    for _ in range(kills):
         target = 1 - current
-        command = [sys.executable, "-m", "biodata_cache.cli", "--root", str(root), "build", "--source"]
+        command = [sys.executable, "-c", KILLED_BUILD, "--root", root, "build", "--source"]
         process = subprocess.Popen([*command, sources[target], "--no-progress", "--workers", "1"])
         deadline = time.monotonic() + 60
-        while "unfinished" not in state.read_text() and time.monotonic() < deadline:
-            time.sleep(0.002)  # until the build starts writing
-        time.sleep(rng.uniform(0.0, 0.5))  # then somewhere in its writes, its commit or just after
+        while b"unfinished" not in store.read_bytes("bdc-v0.1/_build/state.json"):
+            assert time.monotonic() < deadline and process.poll() is None, "the build never started writing"
+            time.sleep(0.002 if where == "local" else 0.02)
+        time.sleep(rng.uniform(0.0, within))  # then somewhere in its writes, its commit or just after
         process.send_signal(signal.SIGKILL)
         process.wait()
         tally["kills"] += 1
-        found = _snapshot(monkeypatch, str(root))
+        found = _snapshot(monkeypatch, root)
         if found == snapshots[current]:
             tally["previous_release"] += 1
         elif found == snapshots[target]:
@@ -267,15 +282,18 @@ def test_a_killed_build_leaves_the_previous_release_and_the_next_build_cleans_up
         else:
             tally["inconsistent"] += 1
             continue
-        report = update_all_tables(source=sources[target], root=str(root), progress=False)
+        tally["leases_left"] += not json.loads(store.read_bytes("bdc-v0.1/_build/lease.json"))["released"]
+        # The next build takes over the killed build's lease (at once on a local store, whose process is
+        # gone; after the lease's 2 s without renewal on S3) and never fails for it.
+        report = update_all_tables(source=sources[target], root=root, progress=False)
         stray = _stray_files(root)
-        if _snapshot(monkeypatch, str(root)) == snapshots[target] and not stray:
+        if _snapshot(monkeypatch, root) == snapshots[target] and not stray:
             tally["repaired"] += 1
         assert not stray, stray
-        assert not list(root.rglob("*.tmp-*")) and not list(root.rglob("*.lock"))
+        assert json.loads(store.read_bytes("bdc-v0.1/_build/lease.json"))["released"]
         assert report.rows["qc"] == bdc.get_cache_registry()["qc"].rows
         current = target
-    _record("killed_builds", tally)
+    _record(f"killed_builds_{where}", tally)
     assert tally["inconsistent"] == 0
     assert tally["repaired"] == tally["kills"]
 
@@ -332,6 +350,6 @@ def test_a_release_written_before_build_ids_is_read_then_rebuilt_in_full_and_cle
     report = update_all_tables(source=str(records), root=str(root), progress=False)
     assert report.full  # its files cannot be read by name from the registry: rebuilt once
     assert not list(folder.rglob("data.pqt")) and not list(folder.glob("asset_basics.pqt"))
-    assert not _stray_files(root)
+    assert not _stray_files(str(root))
     again = update_all_tables(source=str(records), root=str(root), progress=False)
     assert not again.full

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def root(request, tmp_path):
 
 def test_a_second_publisher_of_the_same_version_fails_clearly_then_waits(root, tmp_path):
     source = _source(tmp_path, "alpha", ["1", "2"])
-    holder = PublishLease(Store(root), "bdc-v0.1")
+    holder = PublishLease(Store(root), "bdc-v0.1", ttl=1.0)  # renewed every 0.2 s: seen alive at once
     holder.acquire()
     try:
         with pytest.raises(ConflictError, match=r"another publisher is publishing bdc-v0\.1.*process"):
@@ -133,18 +134,55 @@ def test_a_killed_local_publishers_lease_and_temporary_files_are_cleared_at_once
     assert not abandoned.exists()
 
 
-def test_an_expired_lease_is_taken_over_and_a_live_one_is_not(s3_root):
+def test_a_lease_whose_holder_stopped_renewing_is_taken_over_after_its_ttl_without_wait(s3_root):
     store = Store(s3_root)
-    first = PublishLease(store, "bdc-v0.1", ttl=0.5)
+    first = PublishLease(store, "bdc-v0.1", ttl=1.0)
     first.acquire()
     first._stop.set()  # the holder stops renewing, as a killed process would
-    with pytest.raises(ConflictError):
-        PublishLease(store, "bdc-v0.1").acquire()
-    second = PublishLease(store, "bdc-v0.1", wait=10)
-    second.acquire()  # after the first one's lease expired
+    started = time.monotonic()
+    second = PublishLease(store, "bdc-v0.1")  # wait=0: a live holder would make this fail
+    second.acquire()
+    assert 1.0 <= time.monotonic() - started < 10
     with pytest.raises(ConflictError, match="lost its publish lease"):
         first.check()
     second.release()
+
+
+def test_a_lease_that_is_renewed_is_never_taken_over(s3_root):
+    store = Store(s3_root)
+    holder = PublishLease(store, "bdc-v0.1", ttl=0.5)
+    holder.acquire()
+    try:
+        started = time.monotonic()
+        with pytest.raises(ConflictError, match=r"another publisher is publishing.*running"):
+            PublishLease(store, "bdc-v0.1", wait=2.0).acquire()  # four ttls of watching
+        assert time.monotonic() - started >= 2.0
+        holder.check()  # still ours
+    finally:
+        holder.release()
+
+
+def test_a_lease_is_judged_by_the_watchers_clock_not_the_holders(s3_root):
+    store = Store(s3_root)
+
+    def lease(expires: float) -> bytes:
+        document = {"owner": "elsewhere", "host": "h", "pid": 1, "ttl": 1.0, "expires": expires}
+        return json.dumps(document).encode()
+
+    # The holder's clock is an hour ahead: by its expiry the lease has 1 h left, but it is not renewed.
+    store.write_bytes(f"bdc-v0.1/{LEASE_FILE}", lease(time.time() + 3600))
+    started = time.monotonic()
+    taker = PublishLease(store, "bdc-v0.1")
+    taker.acquire()
+    taker.release()
+    assert 1.0 <= time.monotonic() - started < 10
+    # A lease that expired long ago (a build killed last night) is taken over at once.
+    store.write_bytes(f"bdc-v0.1/{LEASE_FILE}", lease(time.time() - 3600))
+    started = time.monotonic()
+    taker = PublishLease(store, "bdc-v0.1")
+    taker.acquire()
+    taker.release()
+    assert time.monotonic() - started < 1.0
 
 
 def test_a_build_killed_between_data_and_registry_is_repaired_by_the_next(monkeypatch, tmp_path):
