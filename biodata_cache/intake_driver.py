@@ -169,12 +169,12 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
     Parameters
     ----------
     urlpath
-        URL of the table's file (``.../asset_basics.pqt``) or partitioned folder (``.../qc``).
+        URL of the table's file (``.../asset_basics-<build>.pqt``) or partitioned folder (``.../qc``).
     partition_key
         Column whose values name the partition folders (``subject_id``), or None.
     partition_value
-        Read only this partition (opens ``<urlpath>/<key>=<value>/data.pqt`` directly). Empty or None
-        reads the whole table.
+        Read only this partition (opens the one file the manifest names for it,
+        ``<urlpath>/<key>=<value>/data-<build>.pqt``). Empty or None reads the whole table.
     metadata
         Catalog metadata; ``columns`` (name, dtype, description), ``rows`` and ``partitions`` are used.
     storage_options
@@ -359,6 +359,7 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         """Re-read the version's registry (the commit point) and take this table's files from it."""
         import json
 
+        self.followed_release = True  # this source now reads a newer release than its catalog entry
         url = f"{self._version_url()}/cache_registry.json"
         fs, path = self._filesystem(url)
         try:

@@ -227,6 +227,8 @@ def publish_registry(
     kept. This registry write is the release's commit point; once the catalogs follow, the files of
     the previous release that the new one no longer names are removed. Returns the published registry.
     """
+    from biodata_cache.store import StoreError
+
     built_at = built_at or utc_now()
     new = {t.name: t for t in tables}
 
@@ -236,9 +238,18 @@ def publish_registry(
         registry = Registry(version, [*new.values(), *kept], built_at, source, __version__)
         return json.dumps(registry.to_json(), indent=2).encode()
 
+    store.make_durable()  # the data files reach the disk before the registry that names them
     registry = registry_from_bytes(store, version, store.update_bytes(registry_path(version), change))
     publish_catalogs(store, version)
-    remove_unreferenced(store, version, registry)
+    try:
+        remove_unreferenced(store, version, registry)
+    except StoreError as error:  # the release is committed: the next build removes them
+        logger.warning(
+            "%s is published, but the files it superseded could not be removed (%s): the next build "
+            "removes them; until then the DuckDB globs of the how-to also count them.",
+            store.url(version),
+            error,
+        )
     logger.info("published %s with %d tables at %s", version, len(registry), store.url(version))
     return registry
 

@@ -33,6 +33,7 @@ from biodata_cache.errors import (
     BiodataCacheError,
     InvalidInputError,
     NoMatchWarning,
+    ReleaseChangedError,
     TableNotFoundError,
     VersionNotFoundError,
     check_flag,
@@ -165,8 +166,13 @@ def open_source_entry(
     parameters: dict[str, str] | None = None,
     columns: list[str] | None = None,
     filters: list[tuple[str, str, Any]] | None = None,
+    document: dict[str, Any] | None = None,
 ) -> BiodataParquetSource:
     """Resolve a catalog entry of the settings' version and return its configured data source.
+
+    ``document`` is the parsed catalog to resolve it in (default: the version's catalog, fetched now);
+    sources resolved from one document read one release, unless one of them had to follow the
+    registry (its ``followed_release`` is then true).
 
     Raises
     ------
@@ -177,10 +183,13 @@ def open_source_entry(
     from biodata_cache.intake_driver import BiodataParquetSource
 
     store = _store(settings)
-    document = _load_catalog(store, settings)
+    given = document is not None
+    if document is None:
+        document = _load_catalog(store, settings)
     built = False
     if (
-        (document is None or name not in document["sources"])
+        not given
+        and (document is None or name not in document["sources"])
         and settings.builds_on_read
         and (name in TABLES_BY_NAME)
     ):
@@ -254,13 +263,19 @@ def read_table(
     """
     _update_first(force_update, version, storage_options)
     from biodata_cache.registry import canonical_table_name
-    from biodata_cache.store import translate_errors
 
     name = canonical_table_name(name)
     _check_read_arguments(name, columns, filters, parameters)
     settings = _settings(version, storage_options)
     source = open_source_entry(name, settings, parameters=parameters, columns=columns, filters=filters)
     _check_column_names(name, source.metadata, columns, filters)
+    return _read_source(source, name, settings)
+
+
+def _read_source(source: BiodataParquetSource, name: str, settings: config.Settings) -> pa.Table:
+    """Read a resolved source, with the store's errors translated."""
+    from biodata_cache.store import translate_errors
+
     with translate_errors(source._urlpath):
         try:
             return source.read_arrow()
@@ -928,7 +943,8 @@ def qc(
         the one partition file, a list of URLs when a raw asset's rows are in several, or the URL glob of
         every partition (``.../qc/*/*.pqt``, for DuckDB's ``read_parquet(..., hive_partitioning=true)``).
         The location is of whole files: ``asset_names`` and ``columns`` do not apply (filter in the
-        query that reads them).
+        query that reads them). File names carry the build that wrote them: a URL is valid until a
+        later build replaces that partition (ask again after a nightly build).
     return_df
         ``False``: read nothing and return ``None`` (0.42 used it with ``force_update=True`` to rebuild
         without reading).
@@ -980,9 +996,7 @@ def qc(
         if subjects or (subjects is None and not _is_subject(subject_id, version, storage_options)):
             subject_id, raw_asset_name = None, subject_id
     if raw_asset_name is not None:
-        if not subjects:
-            subjects = _raw_asset_subjects(raw_asset_name, version, storage_options)
-        return _qc_of_raw_asset(raw_asset_name, subjects, names, columns, lazy, version, storage_options)
+        return _qc_of_raw_asset(raw_asset_name, names, columns, lazy, version, storage_options)
     if lazy:
         return _qc_location(EVERY_PARTITION if subject_id is None else subject_id, version, storage_options)
     parameters = None if subject_id is None else {"subject_id": subject_id}
@@ -1014,6 +1028,10 @@ def _raw_asset_subjects(
 ) -> list[str | None] | None:
     """The qc partitions holding a raw asset's rows (from ``qc_raw_assets``); None for a release without
     the index."""
+    settings = _settings(version, storage_options)
+    document = _load_catalog(_store(settings), settings)
+    if document is not None and "qc" in document["sources"] and "qc_raw_assets" not in document["sources"]:
+        return None  # a release published before the index (not one to build it in)
     try:
         index = read_table(
             "qc_raw_assets",
@@ -1049,37 +1067,73 @@ def _qc_location(subject_id: Any, version: str | None, storage_options: dict[str
 
 def _qc_of_raw_asset(
     name: str,
-    subjects: list[str | None] | None,
     names: list[str] | None,
     columns: list[str] | None,
     lazy: bool,
     version: str | None,
     storage_options: dict[str, Any] | None,
 ) -> pd.DataFrame | str | list[str]:
-    """``qc(raw_asset_name=...)``: open only the partitions the index names (``subjects``; None for a
-    release without the index)."""
+    """``qc(raw_asset_name=...)``: open only the partitions the ``qc_raw_assets`` index names.
+
+    The index and the partitions are resolved from one fetch of the catalog, so they are of one release;
+    when a publish removed a file on the way (a source had to follow the registry) the whole read starts
+    again (:data:`~biodata_cache.intake_driver.RELEASE_ATTEMPTS` times, then
+    :class:`~biodata_cache.ReleaseChangedError`).
+    """
     import pyarrow as pa
 
+    from biodata_cache.intake_driver import RELEASE_ATTEMPTS
+
+    settings = _settings(version, storage_options)
     if lazy:
+        subjects = _raw_asset_subjects(name, version, storage_options)
         if subjects is None:  # a release without the index: the rows may be in any partition
             return _qc_location(EVERY_PARTITION, version, storage_options)
         locations = [_qc_location(s, version, storage_options) for s in subjects]
         return locations[0] if len(locations) == 1 else locations
+    store = _store(settings)
     filters = [("raw_asset_name", "==", name), *_in_filter("asset_name", names)]
     read_columns = columns
     if columns is not None and names and "asset_name" not in columns:
         read_columns = [*columns, "asset_name"]
-    parts = [
-        read_table(
-            "qc",
-            columns=read_columns,
-            filters=filters,
-            parameters=None if subject is None else {"subject_id": subject},
-            version=version,
-            storage_options=storage_options,
+    for _attempt in range(RELEASE_ATTEMPTS):
+        document = _load_catalog(store, settings)
+        if document is None or "qc" not in document["sources"]:
+            open_source_entry("qc", settings)  # builds on read, or raises naming the tables there
+            document = _load_catalog(store, settings)
+        assert document is not None
+        sources = []
+        subjects = None
+        if "qc_raw_assets" in document["sources"]:
+            index = open_source_entry(
+                "qc_raw_assets",
+                settings,
+                columns=["subject_id"],
+                filters=[("raw_asset_name", "==", name)],
+                document=document,
+            )
+            sources.append(index)
+            subjects = _read_source(index, "qc_raw_assets", settings).column("subject_id").to_pylist()
+        parts = []
+        for subject in subjects if subjects and None not in subjects else [None]:
+            source = open_source_entry(
+                "qc",
+                settings,
+                columns=read_columns,
+                filters=filters,
+                parameters=None if subject is None else {"subject_id": subject},
+                document=document,
+            )
+            sources.append(source)
+            parts.append(_read_source(source, "qc", settings))
+        if not any(getattr(source, "followed_release", False) for source in sources):
+            break
+        logger.debug("qc(raw_asset_name=%r): a publish moved the release on the way; reading again", name)
+    else:
+        raise ReleaseChangedError(
+            f"qc(raw_asset_name={name!r}) found a newer release on each of {RELEASE_ATTEMPTS} reads of "
+            f"{store.url(settings.version)} (builds publishing one after the other). Call it again."
         )
-        for subject in (subjects if subjects and None not in subjects else [None])
-    ]
     data = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
     if not subjects and not data.num_rows:
         _check_raw_asset(name, version, storage_options)

@@ -36,7 +36,10 @@ def _built_from(table: Table) -> str:
 
 def render_table_page(table: Table) -> str:
     """The Markdown reference page of one table."""
-    location = f"bdc-v{{X}}/{table.name}" + ("/subject_id=<id>/data.pqt" if table.partitioned else ".pqt")
+    if table.partitioned:
+        location = f"bdc-v{{X}}/{table.name}/{table.partition_key}=<value>/data-<build>.pqt"
+    else:
+        location = f"bdc-v{{X}}/{table.name}-<build>.pqt"
     lines = [
         f"# `{table.name}`",
         "",

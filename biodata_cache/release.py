@@ -148,7 +148,9 @@ def remove_unreferenced(store: Store, version: str, registry: Registry) -> int:
     referenced, managed = found
     stale = [p for p in store.find(version) if p not in referenced and _is_data_of(p, managed)]
     store.delete_many([f"{version}/{path}" for path in stale])
-    store.remove_empty_folders(version)
+    for table in registry:  # partitions the release no longer has (never custom/, written concurrently)
+        if table.name in managed and table.partitioned:
+            store.remove_empty_folders(f"{version}/{table.name}")
     if stale:
         logger.info("removed %d files of %s that no committed release names", len(stale), version)
     return len(stale)

@@ -603,6 +603,16 @@ class Store:
                 f"to a writable root (s3://..., a folder or memory://) with BIODATA_CACHE_ROOT."
             )
 
+    def make_durable(self) -> None:
+        """Make every write so far durable before the next one (a commit that names them).
+
+        On local disk this flushes the operating system's buffers (``os.sync``), so that after a power
+        loss a committed registry never names a file that did not reach the disk; an object store's
+        completed PUT is already durable.
+        """
+        if self.protocol in ("file", "local"):
+            os.sync()
+
     def write_bytes(self, relpath: str, data: bytes) -> None:
         """Write an object in one atomic step (one PUT; temp file then rename on local disk)."""
         self._check_writable(relpath)
@@ -691,8 +701,30 @@ class Store:
         for relpath in relpaths:
             self._check_writable(relpath)
         url = self.url(relpaths[0])
-        with translate_errors(url), contextlib.suppress(FileNotFoundError):
-            self.fs.rm([self._path(p) for p in relpaths])
+        if self.protocol not in ("s3", "s3a"):
+            with translate_errors(url), contextlib.suppress(FileNotFoundError):
+                self.fs.rm([self._path(p) for p in relpaths])
+            return
+        # s3fs's bulk delete drops the per-key errors of DeleteObjects: ask S3 directly and check them.
+        paths = [self._path(p) for p in relpaths]
+        bucket = paths[0].split("/", 1)[0]
+        failed: list[str] = []
+        with translate_errors(url):
+            for start in range(0, len(paths), 1000):
+                keys = [{"Key": path.split("/", 1)[1]} for path in paths[start : start + 1000]]
+                response = self.fs.call_s3(
+                    "delete_objects", Bucket=bucket, Delete={"Objects": keys, "Quiet": True}
+                )
+                errors = response.get("Errors", [])
+                failed += [f"{e.get('Key')} ({e.get('Code')}: {e.get('Message')})" for e in errors]
+            for path in paths:
+                self.fs.invalidate_cache(path)
+        if failed:
+            raise StoreError(
+                f"S3 could not delete {len(failed)} of {len(paths)} objects under {self.url('')}, e.g. "
+                f"{'; '.join(failed[:3])}. Check the credentials allow s3:DeleteObject there; the files "
+                f"are tried again by the next build."
+            )
 
     def update_bytes(
         self, relpath: str, change: Callable[[bytes | None], bytes], *, attempts: int = 50

@@ -527,18 +527,27 @@ def _repair_catalogs(store: Store, folder: str, registry: Registry) -> None:
         publish_catalogs(store, folder)
 
 
-def _read_published(store: Store, path: str | None) -> pa.Table | None:
-    """A file of the committed release (``path`` relative to the root; None: no such file)."""
+def _read_published(store: Store, path: str | None, *, required: bool = True) -> pa.Table | None:
+    """A file of the committed release (``path`` relative to the root; None: no such file), or with
+    ``required=False`` a file of the build state that may not exist (None if it does not)."""
     import io
 
     import pyarrow.parquet as pq
+
+    from biodata_cache.store import DamagedObjectError
 
     if path is None:
         return None
     try:
         return pq.read_table(io.BytesIO(store.read_bytes(path)))
     except FileNotFoundError:
-        return None
+        if not required:
+            return None
+        raise DamagedObjectError(
+            f"{store.url(path)} is missing, although the committed release names it: an incremental "
+            f"build cannot keep its unchanged rows. Rebuild every table (update_all_tables(full=True), "
+            f"or `biodata-cache build --full`)."
+        ) from None
 
 
 def _in(folder: str, relpath: str | None) -> str | None:
@@ -845,16 +854,39 @@ def update_all_tables(
         raise StoreAccessError(f"cannot publish to {settings.root}: it is read-only. Pass a writable root=.")
     opened = source if isinstance(source, Source) else open_source(settings.source, session=session)
     with PublishLease(store, settings.version, wait=wait) as lease:
-        return _update(
-            store,
-            opened,
-            settings,
-            full=full,
-            progress=progress,
-            workers=workers,
-            lease=lease,
-            started=started,
-        )
+        try:
+            return _update(
+                store,
+                opened,
+                settings,
+                full=full,
+                progress=progress,
+                workers=workers,
+                lease=lease,
+                started=started,
+            )
+        except (Exception, KeyboardInterrupt):
+            _remove_uncommitted(store, settings.version)
+            raise
+
+
+def _remove_uncommitted(store: Store, folder: str) -> None:
+    """After a failed build (still under its lease): remove the files it wrote that no committed release
+    names, so the documented DuckDB globs do not count them until the next build. A killed build cannot
+    do this; the next build does it before it writes."""
+    from biodata_cache.registry import read_registry
+    from biodata_cache.release import remove_unreferenced
+
+    try:
+        registry = read_registry(store, folder)
+        removed = remove_unreferenced(store, folder, registry)
+    except FileNotFoundError:
+        return  # nothing was ever committed: readers find no release, the files are removed next build
+    except Exception as error:  # the build's own error is what the caller must see
+        logger.warning("could not remove the files of the failed build of %s: %s", store.url(folder), error)
+        return
+    if removed:
+        logger.info("removed %d files the failed build of %s wrote", removed, store.url(folder))
 
 
 #: Environment variable naming the job of :func:`run_sync_job` (as in biodata-cache 0.42).
@@ -961,6 +993,7 @@ def _update(
     from biodata_cache.publish import publish_registry, table_entry, utc_now, write_manifest
     from biodata_cache.registry import read_registry
     from biodata_cache.release import new_build_id, remove_unreferenced, table_file, with_build
+    from biodata_cache.store import StoreError
 
     folder = settings.version
     document = _read_state_document(store, folder)
@@ -1006,9 +1039,13 @@ def _update(
     store.remove_abandoned_temporary_files(folder)
     if registry is not None:
         # What a killed build left: its catalog is regenerated if it died between the registry and
-        # the catalog, and files no committed release names are removed.
+        # the catalog, and files no committed release names are removed (a failure to remove them
+        # does not stop this build: they are tried again after its commit).
         _repair_catalogs(store, folder, registry)
-        files_removed = remove_unreferenced(store, folder, registry)
+        try:
+            files_removed = remove_unreferenced(store, folder, registry)
+        except StoreError as error:
+            logger.warning("could not remove files a killed build left in %s: %s", store.url(folder), error)
     build = new_build_id()
     committed = _published_files(store, folder, registry)
     published = committed if incremental else {}
@@ -1342,7 +1379,7 @@ def _write_qc(
     for value in sorted(subjects, key=lambda s: (s is None, s or "")):
         old = _read_published(store, _in(folder, (files.get(folder_name(key, value)) or {}).get("path")))
         old = old.cast(file_schema) if old is not None else file_schema.empty_table()
-        old_dropped = _read_published(store, dropped_path(value))
+        old_dropped = _read_published(store, dropped_path(value), required=False)
         old_dropped = old_dropped.cast(file_schema) if old_dropped is not None else file_schema.empty_table()
         unchanged = _without(all_metric_rows(old, [old_dropped]), "_id", affected_ids)
         fresh = new_parts.get(value)

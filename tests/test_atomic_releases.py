@@ -353,3 +353,36 @@ def test_a_release_written_before_build_ids_is_read_then_rebuilt_in_full_and_cle
     assert not _stray_files(str(root))
     again = update_all_tables(source=str(records), root=str(root), progress=False)
     assert not again.full
+
+
+def test_qc_of_a_raw_asset_is_of_one_release_when_a_publish_commits_between_its_reads(monkeypatch, tmp_path):
+    from biodata_cache import readers
+
+    one = Path(_source(tmp_path / "one.jsonl", 1, 6))
+    moved = [json.loads(line) for line in one.read_text().splitlines()]
+    for record in moved:  # release 2 corrects the subject of one raw asset: its rows change partition
+        if record["name"] == "ecephys_s0003_asset0":
+            record["subject"]["subject_id"] = "s0004"
+            record["_last_modified"] = "2025-03-01T00:00:00Z"
+    two = tmp_path / "two.jsonl"
+    two.write_text("".join(json.dumps(r) + "\n" for r in moved))
+    answers = []
+    for i, source in enumerate((one, two)):
+        update_all_tables(source=str(source), root=str(tmp_path / f"expected-{i}"), progress=False)
+        monkeypatch.setenv("BIODATA_CACHE_ROOT", str(tmp_path / f"expected-{i}"))
+        answers.append(_digest(bdc.qc(raw_asset_name="ecephys_s0003_asset0")))
+    root = str(tmp_path / "store")
+    update_all_tables(source=str(one), root=root, progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    read_source = readers._read_source
+    published = []
+
+    def publish_after_the_index(source, name, settings):
+        table = read_source(source, name, settings)
+        if name == "qc_raw_assets" and not published:  # the nightly commits between the two reads
+            published.append(update_all_tables(source=str(two), root=root, progress=False))
+        return table
+
+    monkeypatch.setattr(readers, "_read_source", publish_after_the_index)
+    assert _digest(bdc.qc(raw_asset_name="ecephys_s0003_asset0")) == answers[1]
+    assert published and answers[0] != answers[1]

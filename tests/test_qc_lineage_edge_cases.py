@@ -4,6 +4,7 @@ subject, releases without the qc_raw_assets index, assets without a data level, 
 from __future__ import annotations
 
 import glob
+import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -75,9 +76,16 @@ def test_positional_raw_asset_reads_its_qc_on_a_release_without_the_index(tmp_pa
 
     import biodata_cache as bdc
 
+    from biodata_cache.publish import publish_catalogs
+    from biodata_cache.store import Store
+
     root = _store(tmp_path, monkeypatch, record(RAW, "1", [metric("a")]))
     (index,) = glob.glob(f"{root}/bdc-v0.1/qc_raw_assets-*.pqt")
-    os.remove(index)  # as a release published before qc_raw_assets
+    os.remove(index)  # as a release published before qc_raw_assets: neither its file nor its entry
+    registry = json.loads(open(f"{root}/bdc-v0.1/cache_registry.json").read())
+    registry["tables"] = [t for t in registry["tables"] if t["name"] != "qc_raw_assets"]
+    open(f"{root}/bdc-v0.1/cache_registry.json", "w").write(json.dumps(registry))
+    publish_catalogs(Store(root), "bdc-v0.1")
     assert len(bdc.qc(raw_asset_name=RAW)) == 1
     # Without the index, a name that is not a subject id is read as a raw asset name.
     assert len(bdc.qc(RAW)) == 1
