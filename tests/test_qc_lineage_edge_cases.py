@@ -75,16 +75,16 @@ def test_positional_raw_asset_reads_its_qc_on_a_release_without_the_index(tmp_pa
     import os
 
     import biodata_cache as bdc
-
     from biodata_cache.publish import publish_catalogs
     from biodata_cache.store import Store
 
     root = _store(tmp_path, monkeypatch, record(RAW, "1", [metric("a")]))
     (index,) = glob.glob(f"{root}/bdc-v0.1/qc_raw_assets-*.pqt")
     os.remove(index)  # as a release published before qc_raw_assets: neither its file nor its entry
-    registry = json.loads(open(f"{root}/bdc-v0.1/cache_registry.json").read())
+    registry_file = Path(root, "bdc-v0.1", "cache_registry.json")
+    registry = json.loads(registry_file.read_text())
     registry["tables"] = [t for t in registry["tables"] if t["name"] != "qc_raw_assets"]
-    open(f"{root}/bdc-v0.1/cache_registry.json", "w").write(json.dumps(registry))
+    registry_file.write_text(json.dumps(registry))
     publish_catalogs(Store(root), "bdc-v0.1")
     assert len(bdc.qc(raw_asset_name=RAW)) == 1
     # Without the index, a name that is not a subject id is read as a raw asset name.
