@@ -317,16 +317,11 @@ def test_a_reader_opened_before_a_commit_follows_the_registry_to_the_new_release
     assert one_subject.read_arrow().equals(bdc.read_table("qc", parameters={"subject_id": SUBJECT}))
 
 
-def test_a_release_written_before_build_ids_is_read_then_rebuilt_in_full_and_cleaned(monkeypatch, tmp_path):
+def _to_layout_before_build_ids(root: Path) -> None:
+    """Turn a local store into the layout of earlier releases: fixed file names, no build ids, no
+    manifests (and the catalog regenerated from that registry)."""
     from biodata_cache.publish import publish_catalogs
 
-    records = tmp_path / "records.jsonl"
-    records.write_text(Path(_source(tmp_path / "one.jsonl", 1, 6)).read_text())
-    root = tmp_path / "store"
-    update_all_tables(source=str(records), root=str(root), progress=False)
-    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
-    before = {name: _digest(call()) for name, call in CALLS.items()}
-    # Turn it into the layout of earlier releases: fixed file names, no build ids, no manifests.
     folder = root / "bdc-v0.1"
     registry = json.loads((folder / "cache_registry.json").read_text())
     for table in registry["tables"]:
@@ -341,10 +336,19 @@ def test_a_release_written_before_build_ids_is_read_then_rebuilt_in_full_and_cle
     (folder / "cache_registry.json").write_text(json.dumps(registry))
     for manifest in (folder / "_manifests").iterdir():
         manifest.unlink()
-    from biodata_cache.store import Store
-
     publish_catalogs(Store(str(root)), "bdc-v0.1")
+
+
+def test_a_release_written_before_build_ids_is_read_then_rebuilt_in_full_and_cleaned(monkeypatch, tmp_path):
+    records = tmp_path / "records.jsonl"
+    records.write_text(Path(_source(tmp_path / "one.jsonl", 1, 6)).read_text())
+    root = tmp_path / "store"
+    update_all_tables(source=str(records), root=str(root), progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
+    before = {name: _digest(call()) for name, call in CALLS.items()}
+    _to_layout_before_build_ids(root)
     assert {name: _digest(call()) for name, call in CALLS.items()} == before  # read as before
+    folder = root / "bdc-v0.1"
 
     records.write_text(Path(_source(tmp_path / "two.jsonl", 2, 6)).read_text())
     report = update_all_tables(source=str(records), root=str(root), progress=False)
@@ -353,3 +357,57 @@ def test_a_release_written_before_build_ids_is_read_then_rebuilt_in_full_and_cle
     assert not _stray_files(str(root))
     again = update_all_tables(source=str(records), root=str(root), progress=False)
     assert not again.full
+
+
+def _store_of_release_one(monkeypatch, tmp_path) -> tuple[Path, Path]:
+    """A local store of release 1 (6 subjects) and its JSONL source file; BIODATA_CACHE_ROOT names it."""
+    records = tmp_path / "records.jsonl"
+    records.write_text(Path(_source(tmp_path / "one.jsonl", 1, 6)).read_text())
+    root = tmp_path / "store"
+    update_all_tables(source=str(records), root=str(root), progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
+    return root, records
+
+
+def _publish_release_two(records: Path, tmp_path) -> None:
+    """Commit release 2 (8 subjects, so every table's row count changes) and remove release 1's files."""
+    records.write_text(Path(_source(tmp_path / "two.jsonl", 2, 8)).read_text())
+    update_all_tables(source=str(records), root=str(records.parent / "store"), progress=False)
+
+
+def _entries(root: Path):
+    """The intake entries a long-lived session holds: the version catalog, opened once."""
+    import intake
+
+    return intake.open_catalog(f"{root}/catalog.yaml")["bdc-v0.1"]
+
+
+def test_readers_of_a_release_before_build_ids_follow_the_first_build_instead_of_reading_nothing(
+    monkeypatch, tmp_path
+):
+    from biodata_cache import config
+    from biodata_cache.readers import open_source_entry
+
+    root, records = _store_of_release_one(monkeypatch, tmp_path)
+    _to_layout_before_build_ids(root)
+    settings = config.resolve()
+    sources = {name: open_source_entry(name, settings) for name in ("qc", "asset_basics")}
+    one_subject = open_source_entry("qc", settings, parameters={"subject_id": SUBJECT})
+    cat = _entries(root)
+    rows = bdc.get_cache_registry()["qc"].rows
+    assert len(cat.qc.read()) == rows > 0
+    # A folder with only a build-named file is a partition a build not yet committed is writing: the
+    # release before build ids holds no rows there (skipped, while the registry names no build).
+    pending = root / "bdc-v0.1" / "qc" / "subject_id=s9999"
+    pending.mkdir()
+    (pending / "data-20990101T000000Z-00000000.pqt").write_bytes(b"")
+    assert len(cat.qc.read()) == len(sources["qc"].read()) == rows
+
+    _publish_release_two(records, tmp_path)  # rebuilds in full and removes every data.pqt
+    assert not list(root.rglob("data.pqt")) and not list(root.glob("bdc-v0.1/asset_basics.pqt"))
+    for name, source in sources.items():
+        assert source.read_arrow().equals(bdc.read_table(name)), name
+    assert one_subject.read_arrow().equals(bdc.read_table("qc", parameters={"subject_id": SUBJECT}))
+    new_qc = bdc.read_table("qc").to_pandas()
+    assert _digest(cat.qc.read()) == _digest(new_qc)  # the long-lived catalog, not 0 rows
+    assert _digest(cat.qc.read()) == _digest(new_qc)  # and again
