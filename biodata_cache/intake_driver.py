@@ -314,7 +314,8 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
 
     def _manifest_files(self) -> dict[str, dict[str, Any]]:
         """The manifest's files (partition folder name -> path, size, rows, build); fetched once per
-        process, since a manifest is never rewritten (its name carries its build id)."""
+        process, since a manifest is never rewritten (its name carries its build id), and dropped from
+        the cache when a source follows the registry away from it (it is about to be removed)."""
         assert self._manifest is not None
         url = self._manifest
         with _MANIFESTS_LOCK:
@@ -391,6 +392,9 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
                 f"(a file of the release read was gone: {why})."
             )
         logger.debug("%s: re-reading its files from the registry (%s)", self._table_name, why)
+        if self._manifest is not None:
+            with _MANIFESTS_LOCK:  # a release that moved on: its manifest is about to be removed
+                _MANIFESTS.pop(self._manifest, None)
         self._build, self._urlpath, self._manifest = self._files_of(entry)
 
     def _moved_on(self, why: str) -> None:
@@ -401,6 +405,18 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         entry = self._registry_entry()
         if entry is not None and entry.get("build"):
             raise _ReleaseMovedError(why)
+
+    def _confirm_release(self) -> None:
+        """Read the registry (one small GET) and follow it if it names other files than this source's:
+        a source resolved before a commit then plans its reads on the committed release."""
+        entry = self._registry_entry()
+        if entry is None:
+            if self._build is None:
+                return  # a custom table or a source made from a bare URL: no registry names its files
+            self._follow_release("confirming the release")  # raises TableNotFoundError
+            return
+        if self._files_of(entry) != (self._build, self._urlpath, self._manifest):
+            self._follow_release("the registry names another release", entry)
 
     def _in_release(self, read: Callable[[], Any]) -> Any:
         """Run ``read``; while it finds files of another release, follow the registry and run it again."""
@@ -706,11 +722,15 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         """A lazy Dask DataFrame: one partition per file (each partition file, or the table's file).
 
         Files are read by the same code as :meth:`read` (one GET, exact key values, HTTP mirrors,
-        retries, translated errors), one Dask partition each.
+        retries, translated errors), one Dask partition each. The registry is read first (one small
+        GET): a source resolved before a commit plans the committed release's files. A graph computed
+        after a later commit removed its files raises
+        :class:`~biodata_cache.errors.ReleaseChangedError`; ``to_dask()`` again reads the new release.
         """
         import dask
         import dask.dataframe as dd
 
+        self._confirm_release()
         files: list[tuple[str, str, str, str | None]]
         if self._partition_key and self._manifest is not None:
             value = self._partition_value if self._partition_value is not None else ...

@@ -402,6 +402,7 @@ def test_readers_of_a_release_before_build_ids_follow_the_first_build_instead_of
     pending.mkdir()
     (pending / "data-20990101T000000Z-00000000.pqt").write_bytes(b"")
     assert len(cat.qc.read()) == len(sources["qc"].read()) == rows
+    dask_qc = _entries(root).qc  # resolved before the commit, its graph made after it
 
     _publish_release_two(records, tmp_path)  # rebuilds in full and removes every data.pqt
     assert not list(root.rglob("data.pqt")) and not list(root.glob("bdc-v0.1/asset_basics.pqt"))
@@ -411,3 +412,30 @@ def test_readers_of_a_release_before_build_ids_follow_the_first_build_instead_of
     new_qc = bdc.read_table("qc").to_pandas()
     assert _digest(cat.qc.read()) == _digest(new_qc)  # the long-lived catalog, not 0 rows
     assert _digest(cat.qc.read()) == _digest(new_qc)  # and again
+    assert _digest(dask_qc.to_dask().compute()) == _digest(new_qc)
+
+
+def test_to_dask_of_entries_resolved_before_a_commit_computes_the_new_release(monkeypatch, tmp_path):
+    from biodata_cache import ReleaseChangedError, config
+    from biodata_cache.readers import open_source_entry
+
+    root, records = _store_of_release_one(monkeypatch, tmp_path)
+    cat = _entries(root)
+    entries = {"asset_basics": cat.asset_basics, "qc": cat.qc, "qc(subject)": cat.qc(subject_id=SUBJECT)}
+    old = {label: entry.to_dask() for label, entry in entries.items()}
+    for graph in old.values():
+        graph.compute()  # qc's manifest is now in the process's manifest cache
+    _publish_release_two(records, tmp_path)
+    settings = config.resolve()
+    expected = {
+        "asset_basics": open_source_entry("asset_basics", settings).read(),
+        "qc": open_source_entry("qc", settings).read(),
+        "qc(subject)": open_source_entry("qc", settings, parameters={"subject_id": SUBJECT}).read(),
+    }
+    for graph in old.values():  # a graph of the removed files cannot mix releases
+        with pytest.raises(ReleaseChangedError, match="call to_dask"):
+            graph.compute()
+    for label, entry in entries.items():  # ... and to_dask() again reads the new release
+        assert _digest(entry.to_dask().compute()) == _digest(expected[label]), label
+    assert _digest(cat.qc.to_dask().compute()) == _digest(expected["qc"])  # a fresh entry of the catalog
+    assert len(expected["qc"]) == bdc.get_cache_registry()["qc"].rows
