@@ -384,7 +384,7 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
 
     def _follow_release(self, why: str, entry: dict[str, Any] | None = None) -> None:
         """Re-read the version's registry (unless ``entry`` was just read from it) and take this table's
-        files from it."""
+        files, and the catalog metadata that describes them (rows, partitions, build time), from it."""
         entry = self._registry_entry() if entry is None else entry
         if entry is None:
             raise TableNotFoundError(
@@ -396,6 +396,10 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
             with _MANIFESTS_LOCK:  # a release that moved on: its manifest is about to be removed
                 _MANIFESTS.pop(self._manifest, None)
         self._build, self._urlpath, self._manifest = self._files_of(entry)
+        if entry.get("built_at"):
+            described = {name: entry[name] for name in ("rows", "partitions", "built_at") if name in entry}
+            self.metadata = {**(self.metadata or {}), **described}
+            self._schema = None  # discover() answers from the new release
 
     def _moved_on(self, why: str) -> None:
         """For a file of a release written before build ids that is gone: raise ``_ReleaseMovedError``
@@ -573,15 +577,15 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
     def _get_schema(self):
         from intake.source import base
 
-        meta = self.metadata or {}
         dtype = {c["name"]: c["dtype"] for c in self._declared} or None
         wanted = self._kwargs.get("columns")
         ncols = len(wanted) if wanted else len(self._declared) or None
         if self._partition_key and self._partition_value is None:
-            rows, parts = meta.get("rows"), meta.get("partitions")
+            rows, parts = (self.metadata or {}).get("rows"), (self.metadata or {}).get("partitions")
         else:
-            rows, parts = self._in_release(self._footer_rows)
-        return base.Schema(dtype=dtype, shape=(rows, ncols), npartitions=parts, extra_metadata=dict(meta))
+            rows, parts = self._in_release(self._footer_rows)  # may follow the registry (and metadata)
+        meta = dict(self.metadata or {})
+        return base.Schema(dtype=dtype, shape=(rows, ncols), npartitions=parts, extra_metadata=meta)
 
     def read_arrow(self) -> pa.Table:
         """Read the table (or the one partition) as an arrow table with the declared types.

@@ -439,3 +439,21 @@ def test_to_dask_of_entries_resolved_before_a_commit_computes_the_new_release(mo
         assert _digest(entry.to_dask().compute()) == _digest(expected[label]), label
     assert _digest(cat.qc.to_dask().compute()) == _digest(expected["qc"])  # a fresh entry of the catalog
     assert len(expected["qc"]) == bdc.get_cache_registry()["qc"].rows
+
+
+def test_a_source_that_followed_the_registry_describes_the_new_release(monkeypatch, tmp_path):
+    root, records = _store_of_release_one(monkeypatch, tmp_path)
+    cat = _entries(root)
+    qc, asset_basics = cat.qc, cat.asset_basics
+    before = qc.discover()["shape"][0]
+    asset_basics.discover()
+    _publish_release_two(records, tmp_path)
+    registry = bdc.get_cache_registry()
+    assert len(qc.read()) == registry["qc"].rows != before  # read() followed the registry
+    assert qc.discover()["shape"][0] == registry["qc"].rows
+    assert qc.metadata["partitions"] == registry["qc"].partitions
+    assert qc.metadata["built_at"] == registry["qc"].built_at
+    assert asset_basics.to_dask().npartitions == 1  # to_dask() followed it
+    assert (
+        asset_basics.metadata["rows"] == asset_basics.discover()["shape"][0] == registry["asset_basics"].rows
+    )
