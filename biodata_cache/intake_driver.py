@@ -498,7 +498,7 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         self, fs: Any, path: str, url: str, folder: str, data: Any = None, build: str | None = None
     ) -> pa.Table:
         """One partition file with its key column; the value is the one recorded in the file (a file of
-        a release must record ``build``)."""
+        a release must record ``build``, and the value of the folder the manifest files it under)."""
         key = self._partition_key
         assert key is not None
         columns, filters = self._file_columns(), self._kwargs.get("filters") or None
@@ -507,6 +507,13 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         recorded, value = value_of_file(table.schema, key)
         if not recorded:
             value = value_of_folder(folder, key)
+        elif build is not None and folder_name(key, value) != folder:
+            # Rows of another partition's value would be returned as this one's (the manifest names
+            # the file under the folder of the value asked for).
+            raise DamagedObjectError(
+                f"{url} holds the partition of {key}={value!r}, not the {folder!r} the release files it "
+                f"under. Republish the version (biodata-cache build --full)."
+            )
         return _with_key(table.replace_schema_metadata(None), key, [(value, table.num_rows)])
 
     def _file_columns(self) -> list[str] | None:

@@ -457,3 +457,21 @@ def test_a_source_that_followed_the_registry_describes_the_new_release(monkeypat
     assert (
         asset_basics.metadata["rows"] == asset_basics.discover()["shape"][0] == registry["asset_basics"].rows
     )
+
+
+def test_a_partition_file_of_another_value_is_an_error_not_that_subjects_rows(monkeypatch, tmp_path):
+    from biodata_cache.store import DamagedObjectError
+
+    root, _ = _store_of_release_one(monkeypatch, tmp_path)
+    registry = bdc.get_cache_registry()
+    manifest = json.loads((root / "bdc-v0.1" / registry["qc"].manifest).read_text())
+    files = manifest["files"]
+    asked, other = files[f"subject_id={SUBJECT}"], files["subject_id=s0004"]
+    assert asked["build"] == other["build"]  # one build: only the recorded value tells them apart
+    (root / "bdc-v0.1" / asked["path"]).write_bytes((root / "bdc-v0.1" / other["path"]).read_bytes())
+    with pytest.raises(DamagedObjectError, match="s0004"):
+        bdc.qc(SUBJECT)
+    with pytest.raises(DamagedObjectError, match="s0004"):
+        _entries(root).qc(subject_id=SUBJECT).read()
+    with pytest.raises(DamagedObjectError, match="s0004"):
+        _entries(root).qc.read()
