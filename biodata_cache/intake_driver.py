@@ -185,7 +185,9 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         those files. A file that is gone or records another build makes it re-read the version's
         registry and try again (:data:`RELEASE_ATTEMPTS` reads in all), then raise
         :class:`~biodata_cache.errors.ReleaseChangedError`. Without them (releases written before build
-        ids, custom tables) a partitioned table is listed.
+        ids, custom tables) a partitioned table is listed; a file of such a release that is gone once the
+        registry names a build for the table (the first build with build ids replaced every file) is
+        followed the same way, never read as an empty partition.
     **parquet_kwargs
         ``columns`` (list of names) and ``filters`` (pyarrow DNF filters) are pushed down to parquet.
         Any other name raises :class:`~biodata_cache.errors.InvalidInputError`: intake passes a
@@ -218,8 +220,9 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         self._build = build or None
         self._manifest = manifest or None
         self._table_name = urlpath.rstrip("/").rpartition("/")[2]
-        if self._build and not self._partition_key:
-            self._table_name = self._table_name.removesuffix(f"-{self._build}.pqt")
+        if not self._partition_key:
+            suffix = f"-{self._build}.pqt" if self._build else ".pqt"
+            self._table_name = self._table_name.removesuffix(suffix)
         if self._partition_value is not None and self._partition_key is None:
             raise ValueError(f"{urlpath} is not partitioned; it takes no partition value")
 
@@ -311,7 +314,8 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
 
     def _manifest_files(self) -> dict[str, dict[str, Any]]:
         """The manifest's files (partition folder name -> path, size, rows, build); fetched once per
-        process, since a manifest is never rewritten (its name carries its build id)."""
+        process, since a manifest is never rewritten (its name carries its build id), and dropped from
+        the cache when a source follows the registry away from it (it is about to be removed)."""
         assert self._manifest is not None
         url = self._manifest
         with _MANIFESTS_LOCK:
@@ -355,34 +359,69 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
             raise _ReleaseMovedError(f"{url} records build {build_of(table.schema)!r}, not {expected!r}")
         return table
 
-    def _follow_release(self, why: str) -> None:
-        """Re-read the version's registry (the commit point) and take this table's files from it."""
+    def _registry_entry(self) -> dict[str, Any] | None:
+        """This table's entry in the version's registry (the commit point), read now; None if the
+        registry or the entry does not exist."""
         import json
 
-        self.followed_release = True  # this source now reads a newer release than its catalog entry
         url = f"{self._version_url()}/cache_registry.json"
         fs, path = self._filesystem(url)
         try:
             document = fetch(fs, path, url=url, parse=json.loads)
         except FileNotFoundError:
-            document = {}
-        entries = [
-            t
-            for t in (document.get("tables") or [])
-            if isinstance(t, dict) and t.get("name") == self._table_name
-        ]
-        if not entries:
-            raise TableNotFoundError(
-                f"table {self._table_name!r} is no longer in {url} (a file of the release read was "
-                f"gone: {why})."
-            )
-        entry = entries[0]
-        logger.debug("%s: re-reading %s's files from the registry (%s)", self._table_name, url, why)
-        self._build = entry.get("build") or None
+            return None
+        tables = document.get("tables") if isinstance(document, dict) else None
+        entries = [t for t in (tables or []) if isinstance(t, dict) and t.get("name") == self._table_name]
+        return entries[0] if entries else None
+
+    def _files_of(self, entry: dict[str, Any]) -> tuple[str | None, str, str | None]:
+        """``(build, urlpath, manifest)`` a registry entry names for this source."""
+        build = entry.get("build") or None
         if self._partition_key:
-            self._manifest = f"{self._version_url()}/{entry['manifest']}" if entry.get("manifest") else None
-        else:
-            self._urlpath = self._release_url(entry["path"])
+            manifest = f"{self._version_url()}/{entry['manifest']}" if entry.get("manifest") else None
+            return build, self._urlpath, manifest
+        return build, self._release_url(entry["path"]), None
+
+    def _follow_release(self, why: str, entry: dict[str, Any] | None = None) -> None:
+        """Re-read the version's registry (unless ``entry`` was just read from it) and take this table's
+        files, and the catalog metadata that describes them (rows, partitions, build time), from it."""
+        entry = self._registry_entry() if entry is None else entry
+        if entry is None:
+            raise TableNotFoundError(
+                f"table {self._table_name!r} is no longer in {self._version_url()}/cache_registry.json "
+                f"(a file of the release read was gone: {why})."
+            )
+        logger.debug("%s: re-reading its files from the registry (%s)", self._table_name, why)
+        self.followed_release = True  # this source now reads a newer release than its catalog entry
+        if self._manifest is not None:
+            with _MANIFESTS_LOCK:  # a release that moved on: its manifest is about to be removed
+                _MANIFESTS.pop(self._manifest, None)
+        self._build, self._urlpath, self._manifest = self._files_of(entry)
+        if entry.get("built_at"):
+            described = {name: entry[name] for name in ("rows", "partitions", "built_at") if name in entry}
+            self.metadata = {**(self.metadata or {}), **described}
+            self._schema = None  # discover() answers from the new release
+
+    def _moved_on(self, why: str) -> None:
+        """For a file of a release written before build ids that is gone: raise ``_ReleaseMovedError``
+        if the registry now names a build for this table (the first build with build ids committed and
+        removed the old files); return if it does not (the caller decides what the missing file means).
+        """
+        entry = self._registry_entry()
+        if entry is not None and entry.get("build"):
+            raise _ReleaseMovedError(why)
+
+    def _confirm_release(self) -> None:
+        """Read the registry (one small GET) and follow it if it names other files than this source's:
+        a source resolved before a commit then plans its reads on the committed release."""
+        entry = self._registry_entry()
+        if entry is None:
+            if self._build is None:
+                return  # a custom table or a source made from a bare URL: no registry names its files
+            self._follow_release("confirming the release")  # raises TableNotFoundError
+            return
+        if self._files_of(entry) != (self._build, self._urlpath, self._manifest):
+            self._follow_release("the registry names another release", entry)
 
     def _in_release(self, read: Callable[[], Any]) -> Any:
         """Run ``read``; while it finds files of another release, follow the registry and run it again."""
@@ -460,7 +499,7 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         self, fs: Any, path: str, url: str, folder: str, data: Any = None, build: str | None = None
     ) -> pa.Table:
         """One partition file with its key column; the value is the one recorded in the file (a file of
-        a release must record ``build``)."""
+        a release must record ``build``, and the value of the folder the manifest files it under)."""
         key = self._partition_key
         assert key is not None
         columns, filters = self._file_columns(), self._kwargs.get("filters") or None
@@ -469,6 +508,13 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         recorded, value = value_of_file(table.schema, key)
         if not recorded:
             value = value_of_folder(folder, key)
+        elif build is not None and folder_name(key, value) != folder:
+            # Rows of another partition's value would be returned as this one's (the manifest names
+            # the file under the folder of the value asked for).
+            raise DamagedObjectError(
+                f"{url} holds the partition of {key}={value!r}, not the {folder!r} the release files it "
+                f"under. Republish the version (biodata-cache build --full)."
+            )
         return _with_key(table.replace_schema_metadata(None), key, [(value, table.num_rows)])
 
     def _file_columns(self) -> list[str] | None:
@@ -522,27 +568,32 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
             raise _ReleaseMovedError(f"{url} records build {recorded.decode()!r}, not {build!r}")
         return footer.num_rows, max(footer.num_row_groups, 1)
 
+    def _footer_rows(self) -> tuple[int, int]:
+        """(rows, row groups) of this source's file (one partition, or the table), from its footer."""
+        if self._build is not None and (self._manifest is not None or not self._partition_key):
+            return self._release_footer()
+        url = self._partition_url() if self._partition_value is not None else self._urlpath
+        try:
+            footer = self._footer(url)
+        except FileNotFoundError:
+            self._moved_on(f"{url} is gone")
+            if self._partition_value is None:
+                raise
+            return 0, 1
+        return footer.num_rows, max(footer.num_row_groups, 1)
+
     def _get_schema(self):
         from intake.source import base
 
-        meta = self.metadata or {}
         dtype = {c["name"]: c["dtype"] for c in self._declared} or None
         wanted = self._kwargs.get("columns")
         ncols = len(wanted) if wanted else len(self._declared) or None
         if self._partition_key and self._partition_value is None:
-            rows, parts = meta.get("rows"), meta.get("partitions")
-        elif self._build is not None and (self._manifest is not None or not self._partition_key):
-            rows, parts = self._in_release(self._release_footer)
+            rows, parts = (self.metadata or {}).get("rows"), (self.metadata or {}).get("partitions")
         else:
-            url = self._partition_url() if self._partition_value is not None else self._urlpath
-            try:
-                footer = self._footer(url)
-                rows, parts = footer.num_rows, max(footer.num_row_groups, 1)
-            except FileNotFoundError:
-                if self._partition_value is None:
-                    raise
-                rows, parts = 0, 1
-        return base.Schema(dtype=dtype, shape=(rows, ncols), npartitions=parts, extra_metadata=dict(meta))
+            rows, parts = self._in_release(self._footer_rows)  # may follow the registry (and metadata)
+        meta = dict(self.metadata or {})
+        return base.Schema(dtype=dtype, shape=(rows, ncols), npartitions=parts, extra_metadata=meta)
 
     def read_arrow(self) -> pa.Table:
         """Read the table (or the one partition) as an arrow table with the declared types.
@@ -550,11 +601,12 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         Each parquet object is fetched whole in one GET (concurrently for a partitioned table) and
         parsed in memory: one request per file on S3, and HTTP mirrors need no range support. Objects
         that arrive damaged are fetched again; errors are translated as the store translates them.
-        Exactly the files of one release are read (see ``build`` and ``manifest`` above).
+        Exactly the files of one release are read (see ``build`` and ``manifest`` above). A source of a
+        release written before build ids whose file is gone follows the registry the same way once it
+        names a build (the first build with build ids replaced every file): never an empty answer for
+        files that were removed.
         """
-        if self._build is None:
-            return self._read_arrow()
-        return self._in_release(self._read_release)
+        return self._in_release(lambda: self._read_arrow() if self._build is None else self._read_release())
 
     def _read_release(self) -> pa.Table:
         """:meth:`read_arrow` of the files the release names (raises ``_ReleaseMovedError``)."""
@@ -599,6 +651,7 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
             try:
                 table = self._read_partition(fs, path, url, folder_name(key, self._partition_value))
             except FileNotFoundError:
+                self._moved_on(f"{url} is gone")
                 # A partition that does not exist holds no rows: the key has no data in this table.
                 table = _with_key(self._empty_file_table(self._file_columns()), key, [])
             else:
@@ -613,19 +666,27 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
             fs, _ = self._filesystem(self._urlpath)
             with translate_errors(self._urlpath):
                 contents = get_objects(fs, [p for p, _, _ in files])
-            parts = []
+            parts, missing = [], []
             for path, url, folder in files:
                 try:
                     parts.append(self._read_partition(fs, path, url, folder, data=contents.get(path)))
                 except FileNotFoundError:
-                    # A folder without its data file is a partition being written or deleted by a
-                    # publisher right now: it holds no committed rows.
-                    logger.debug("%s has no data file; skipped", url)
+                    missing.append(url)
+            if missing:
+                # Gone because the registry now names a build (its files replaced these): read that.
+                self._moved_on(f"{missing[0]} is gone")
+                # Otherwise a folder without the file is a partition that a build not yet committed is
+                # writing (only its build-named file exists): it holds no committed rows.
+                logger.debug("%s have no data file; skipped", ", ".join(missing))
             empty = _with_key(self._empty_file_table(self._file_columns()), key, [])
             table = _concat(parts) if parts else empty
         else:
             fs, path = self._filesystem(self._urlpath)
-            table = self._read_file(fs, path, self._urlpath)
+            try:
+                table = self._read_file(fs, path, self._urlpath)
+            except FileNotFoundError:
+                self._moved_on(f"{self._urlpath} is gone")
+                raise
         order = columns or [c["name"] for c in self._declared] or table.column_names
         return table.select([c for c in order if c in table.column_names])
 
@@ -673,11 +734,15 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         """A lazy Dask DataFrame: one partition per file (each partition file, or the table's file).
 
         Files are read by the same code as :meth:`read` (one GET, exact key values, HTTP mirrors,
-        retries, translated errors), one Dask partition each.
+        retries, translated errors), one Dask partition each. The registry is read first (one small
+        GET): a source resolved before a commit plans the committed release's files. A graph computed
+        after a later commit removed its files raises
+        :class:`~biodata_cache.errors.ReleaseChangedError`; ``to_dask()`` again reads the new release.
         """
         import dask
         import dask.dataframe as dd
 
+        self._confirm_release()
         files: list[tuple[str, str, str, str | None]]
         if self._partition_key and self._manifest is not None:
             value = self._partition_value if self._partition_value is not None else ...
@@ -741,7 +806,8 @@ class _DaskPartition:
                 except FileNotFoundError as error:
                     if build is not None:
                         raise _ReleaseMovedError(f"{url} is gone") from error
-                    return source._dask_meta()
+                    source._moved_on(f"{url} is gone")  # a release before build ids, replaced
+                    return source._dask_meta()  # a partition a build not yet committed is writing
         except _ReleaseMovedError as moved:
             # One Dask partition cannot follow the release alone: the frame would mix two releases.
             raise ReleaseChangedError(

@@ -246,7 +246,7 @@ def _duckdb_rows(root: str) -> tuple[int, int]:
     folder = f"{root}/bdc-v0.1"
     qc = f"read_parquet('{folder}/qc/*/*.pqt', hive_partitioning = true)"
     asset_basics = f"read_parquet('{folder}/asset_basics-*.pqt')"
-    return tuple(duckdb.sql(f"select count(*) from {t}").fetchone()[0] for t in (qc, asset_basics))
+    return tuple(duckdb.sql(f"select count(*) from {t}").fetchall()[0][0] for t in (qc, asset_basics))
 
 
 # A build process whose publish lease lasts 2 s without renewal (30 s by default), so that on S3, where
@@ -329,16 +329,11 @@ def test_a_reader_opened_before_a_commit_follows_the_registry_to_the_new_release
     assert one_subject.read_arrow().equals(bdc.read_table("qc", parameters={"subject_id": SUBJECT}))
 
 
-def test_a_release_written_before_build_ids_is_read_then_rebuilt_in_full_and_cleaned(monkeypatch, tmp_path):
+def _to_layout_before_build_ids(root: Path) -> None:
+    """Turn a local store into the layout of earlier releases: fixed file names, no build ids, no
+    manifests (and the catalog regenerated from that registry)."""
     from biodata_cache.publish import publish_catalogs
 
-    records = tmp_path / "records.jsonl"
-    records.write_text(Path(_source(tmp_path / "one.jsonl", 1, 6)).read_text())
-    root = tmp_path / "store"
-    update_all_tables(source=str(records), root=str(root), progress=False)
-    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
-    before = {name: _digest(call()) for name, call in CALLS.items()}
-    # Turn it into the layout of earlier releases: fixed file names, no build ids, no manifests.
     folder = root / "bdc-v0.1"
     registry = json.loads((folder / "cache_registry.json").read_text())
     for table in registry["tables"]:
@@ -353,10 +348,19 @@ def test_a_release_written_before_build_ids_is_read_then_rebuilt_in_full_and_cle
     (folder / "cache_registry.json").write_text(json.dumps(registry))
     for manifest in (folder / "_manifests").iterdir():
         manifest.unlink()
-    from biodata_cache.store import Store
-
     publish_catalogs(Store(str(root)), "bdc-v0.1")
+
+
+def test_a_release_written_before_build_ids_is_read_then_rebuilt_in_full_and_cleaned(monkeypatch, tmp_path):
+    records = tmp_path / "records.jsonl"
+    records.write_text(Path(_source(tmp_path / "one.jsonl", 1, 6)).read_text())
+    root = tmp_path / "store"
+    update_all_tables(source=str(records), root=str(root), progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
+    before = {name: _digest(call()) for name, call in CALLS.items()}
+    _to_layout_before_build_ids(root)
     assert {name: _digest(call()) for name, call in CALLS.items()} == before  # read as before
+    folder = root / "bdc-v0.1"
 
     records.write_text(Path(_source(tmp_path / "two.jsonl", 2, 6)).read_text())
     report = update_all_tables(source=str(records), root=str(root), progress=False)
@@ -398,3 +402,121 @@ def test_qc_of_a_raw_asset_is_of_one_release_when_a_publish_commits_between_its_
     monkeypatch.setattr(readers, "_read_source", publish_after_the_index)
     assert _digest(bdc.qc(raw_asset_name="ecephys_s0003_asset0")) == answers[1]
     assert published and answers[0] != answers[1]
+
+
+def _store_of_release_one(monkeypatch, tmp_path) -> tuple[Path, Path]:
+    """A local store of release 1 (6 subjects) and its JSONL source file; BIODATA_CACHE_ROOT names it."""
+    records = tmp_path / "records.jsonl"
+    records.write_text(Path(_source(tmp_path / "one.jsonl", 1, 6)).read_text())
+    root = tmp_path / "store"
+    update_all_tables(source=str(records), root=str(root), progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
+    return root, records
+
+
+def _publish_release_two(records: Path, tmp_path) -> None:
+    """Commit release 2 (8 subjects, so every table's row count changes) and remove release 1's files."""
+    records.write_text(Path(_source(tmp_path / "two.jsonl", 2, 8)).read_text())
+    update_all_tables(source=str(records), root=str(records.parent / "store"), progress=False)
+
+
+def _entries(root: Path):
+    """The intake entries a long-lived session holds: the version catalog, opened once."""
+    import intake
+
+    return intake.open_catalog(f"{root}/catalog.yaml")["bdc-v0.1"]
+
+
+def test_readers_of_a_release_before_build_ids_follow_the_first_build_instead_of_reading_nothing(
+    monkeypatch, tmp_path
+):
+    from biodata_cache import config
+    from biodata_cache.readers import open_source_entry
+
+    root, records = _store_of_release_one(monkeypatch, tmp_path)
+    _to_layout_before_build_ids(root)
+    settings = config.resolve()
+    sources = {name: open_source_entry(name, settings) for name in ("qc", "asset_basics")}
+    one_subject = open_source_entry("qc", settings, parameters={"subject_id": SUBJECT})
+    cat = _entries(root)
+    rows = bdc.get_cache_registry()["qc"].rows
+    assert len(cat.qc.read()) == rows > 0
+    # A folder with only a build-named file is a partition a build not yet committed is writing: the
+    # release before build ids holds no rows there (skipped, while the registry names no build).
+    pending = root / "bdc-v0.1" / "qc" / "subject_id=s9999"
+    pending.mkdir()
+    (pending / "data-20990101T000000Z-00000000.pqt").write_bytes(b"")
+    assert len(cat.qc.read()) == len(sources["qc"].read()) == rows
+    dask_qc = _entries(root).qc  # resolved before the commit, its graph made after it
+
+    _publish_release_two(records, tmp_path)  # rebuilds in full and removes every data.pqt
+    assert not list(root.rglob("data.pqt")) and not list(root.glob("bdc-v0.1/asset_basics.pqt"))
+    for name, source in sources.items():
+        assert source.read_arrow().equals(bdc.read_table(name)), name
+    assert one_subject.read_arrow().equals(bdc.read_table("qc", parameters={"subject_id": SUBJECT}))
+    new_qc = bdc.read_table("qc").to_pandas()
+    assert _digest(cat.qc.read()) == _digest(new_qc)  # the long-lived catalog, not 0 rows
+    assert _digest(cat.qc.read()) == _digest(new_qc)  # and again
+    assert _digest(dask_qc.to_dask().compute()) == _digest(new_qc)
+
+
+def test_to_dask_of_entries_resolved_before_a_commit_computes_the_new_release(monkeypatch, tmp_path):
+    from biodata_cache import ReleaseChangedError, config
+    from biodata_cache.readers import open_source_entry
+
+    root, records = _store_of_release_one(monkeypatch, tmp_path)
+    cat = _entries(root)
+    entries = {"asset_basics": cat.asset_basics, "qc": cat.qc, "qc(subject)": cat.qc(subject_id=SUBJECT)}
+    old = {label: entry.to_dask() for label, entry in entries.items()}
+    for graph in old.values():
+        graph.compute()  # qc's manifest is now in the process's manifest cache
+    _publish_release_two(records, tmp_path)
+    settings = config.resolve()
+    expected = {
+        "asset_basics": open_source_entry("asset_basics", settings).read(),
+        "qc": open_source_entry("qc", settings).read(),
+        "qc(subject)": open_source_entry("qc", settings, parameters={"subject_id": SUBJECT}).read(),
+    }
+    for graph in old.values():  # a graph of the removed files cannot mix releases
+        with pytest.raises(ReleaseChangedError, match="call to_dask"):
+            graph.compute()
+    for label, entry in entries.items():  # ... and to_dask() again reads the new release
+        assert _digest(entry.to_dask().compute()) == _digest(expected[label]), label
+    assert _digest(cat.qc.to_dask().compute()) == _digest(expected["qc"])  # a fresh entry of the catalog
+    assert len(expected["qc"]) == bdc.get_cache_registry()["qc"].rows
+
+
+def test_a_source_that_followed_the_registry_describes_the_new_release(monkeypatch, tmp_path):
+    root, records = _store_of_release_one(monkeypatch, tmp_path)
+    cat = _entries(root)
+    qc, asset_basics = cat.qc, cat.asset_basics
+    before = qc.discover()["shape"][0]
+    asset_basics.discover()
+    _publish_release_two(records, tmp_path)
+    registry = bdc.get_cache_registry()
+    assert len(qc.read()) == registry["qc"].rows != before  # read() followed the registry
+    assert qc.discover()["shape"][0] == registry["qc"].rows
+    assert qc.metadata["partitions"] == registry["qc"].partitions
+    assert qc.metadata["built_at"] == registry["qc"].built_at
+    assert asset_basics.to_dask().npartitions == 1  # to_dask() followed it
+    assert (
+        asset_basics.metadata["rows"] == asset_basics.discover()["shape"][0] == registry["asset_basics"].rows
+    )
+
+
+def test_a_partition_file_of_another_value_is_an_error_not_that_subjects_rows(monkeypatch, tmp_path):
+    from biodata_cache.store import DamagedObjectError
+
+    root, _ = _store_of_release_one(monkeypatch, tmp_path)
+    registry = bdc.get_cache_registry()
+    manifest = json.loads((root / "bdc-v0.1" / registry["qc"].manifest).read_text())
+    files = manifest["files"]
+    asked, other = files[f"subject_id={SUBJECT}"], files["subject_id=s0004"]
+    assert asked["build"] == other["build"]  # one build: only the recorded value tells them apart
+    (root / "bdc-v0.1" / asked["path"]).write_bytes((root / "bdc-v0.1" / other["path"]).read_bytes())
+    with pytest.raises(DamagedObjectError, match="s0004"):
+        bdc.qc(SUBJECT)
+    with pytest.raises(DamagedObjectError, match="s0004"):
+        _entries(root).qc(subject_id=SUBJECT).read()
+    with pytest.raises(DamagedObjectError, match="s0004"):
+        _entries(root).qc.read()
