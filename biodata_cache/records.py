@@ -575,6 +575,9 @@ class Asset:
     evaluation_statuses: list[tuple[str, str | None]]
     core_files: dict[str, bool] = field(default_factory=dict)
     qc_default_grouping: Any = None
+    #: The record itself (projected to the fields the tables declare): row functions of tables whose
+    #: values have no normal form here read it (with the helpers of this module, which accept any shape).
+    record: Row = field(default_factory=dict, repr=False)
 
     @property
     def age_days(self) -> int | None:
@@ -772,6 +775,7 @@ def normalize(record: Row) -> Asset:
         qc_default_grouping=(
             quality_control.get("default_grouping") if isinstance(quality_control, dict) else None
         ),
+        record=record,
     )
 
 

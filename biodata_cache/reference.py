@@ -43,7 +43,7 @@ def render_table_page(table: Table) -> str:
     lines = [
         f"# `{table.name}`",
         "",
-        "<!-- generated from biodata_cache/tables.py by builders/regenerate_docs.py; do not edit -->",
+        "<!-- generated from biodata_cache/tables/ by builders/regenerate_docs.py; do not edit -->",
         "",
         table.description,
         "",
@@ -93,7 +93,7 @@ def render_index() -> str:
     lines = [
         "# Tables",
         "",
-        "<!-- generated from biodata_cache/tables.py by builders/regenerate_docs.py; do not edit -->",
+        "<!-- generated from biodata_cache/tables/ by builders/regenerate_docs.py; do not edit -->",
         "",
         "| table | kind | partitioned by | description |",
         "| --- | --- | --- | --- |",

@@ -1,0 +1,156 @@
+"""The declaration of a table: :class:`Table` and its its columns (:class:`Column`), and the column dtypes.
+
+This module imports no third-party package: arrow types are built on demand by :meth:`Table.arrow_schema`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from biodata_cache import records
+from biodata_cache.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: Column dtypes a declaration may use, with their arrow spelling.
+DTYPES = {
+    "string": "string",
+    "int64": "int64",
+    "float64": "double",
+    "bool": "bool",
+    "timestamp": "timestamp[us, tz=UTC]",
+    "list<string>": "list<string>",
+}
+
+
+def arrow_type(dtype: str) -> pa.DataType:
+    """Return the arrow type of a declared dtype (see :data:`DTYPES`)."""
+    import pyarrow as pa
+
+    return {
+        "string": pa.string(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "bool": pa.bool_(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "list<string>": pa.list_(pa.string()),
+    }[dtype]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table: name, declared dtype (a key of :data:`DTYPES`) and description."""
+
+    name: str
+    dtype: str
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"column {self.name!r}: dtype {self.dtype!r} is not one of {list(DTYPES)}")
+
+
+@dataclass(frozen=True)
+class Table:
+    """Declaration of one published table.
+
+    Attributes
+    ----------
+    name
+        Table name; also the file name (``<name>.pqt``) and the catalog entry name.
+    description
+        One-paragraph description shown in the registry, the catalog and the docs.
+    kind
+        ``"list"`` for a one-column table of distinct values that the reader returns as a list of
+        str, ``"frame"`` for a table read as a DataFrame.
+    columns
+        The columns, in order. The partition key, if any, is one of them.
+    partition_key
+        Column whose values split the table into hive partitions (``<key>=<value>/data-<build>.pqt``).
+    fields
+        Record fields (dotted paths) the table is built from; their union is the source's projection.
+    rows
+        Pure function from one record to the rows it contributes (see :mod:`biodata_cache.rows`).
+    record_key
+        Column that identifies the record a row came from (``_id``; two records may share an asset name);
+        an incremental build replaces a changed record's rows by this key. Rows are ordered by the first
+        column, then this key.
+    derived_from
+        ``(table, column)`` for a table computed from another table after every build: by default the
+        distinct non-null values of that column.
+    derive
+        For a ``derived_from`` table that is not a list of distinct values: pure function from all the
+        rows of the ``derived_from`` table (dicts) to this table's rows (e.g. :func:`rows.qc_status_wide`).
+    index_of
+        The partitioned table this table indexes (computed while that table's partitions are written).
+    """
+
+    name: str
+    description: str
+    kind: str
+    columns: tuple[Column, ...]
+    partition_key: str | None = None
+    fields: tuple[str, ...] = field(default=())
+    rows: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
+    record_key: str | None = None
+    derived_from: tuple[str, str] | None = None
+    derive: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    index_of: str | None = None
+
+    @property
+    def column_names(self) -> list[str]:
+        """The column names, in declared order."""
+        return [column.name for column in self.columns]
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether the table is hive-partitioned."""
+        return self.partition_key is not None
+
+    @property
+    def file_columns(self) -> list[Column]:
+        """Columns stored inside the parquet files (a partition key lives in the folder name)."""
+        return [c for c in self.columns if c.name != self.partition_key]
+
+    def arrow_schema(self, *, include_partition_key: bool = True) -> pa.Schema:
+        """The explicit arrow schema every file of this table is written and read with."""
+        import pyarrow as pa
+
+        columns = self.columns if include_partition_key else self.file_columns
+        return pa.schema([pa.field(c.name, arrow_type(c.dtype)) for c in columns])
+
+    def check_columns(self, columns: list[str] | tuple[str, ...] | None) -> list[str] | None:
+        """Validate a user's column selection against the declaration.
+
+        Raises
+        ------
+        InvalidInputError
+            If ``columns`` is not a list of str, is empty, repeats a name or names a column the table
+            does not have.
+        """
+        if columns is None:
+            return None
+        if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+            raise InvalidInputError(
+                f"columns must be a list of column names of table {self.name!r}, got {columns!r}."
+            )
+        if not columns or len(set(columns)) != len(columns):
+            raise InvalidInputError(
+                f"columns must name at least one column of table {self.name!r}, each once; got {columns!r}."
+            )
+        unknown = [c for c in columns if c not in self.column_names]
+        if unknown:
+            raise InvalidInputError(
+                f"table {self.name!r} has no column {', '.join(map(repr, unknown))}; its columns are: "
+                f"{', '.join(self.column_names)}."
+            )
+        return list(columns)
+
+
+def record_paths(*values: str) -> tuple[str, ...]:
+    """The record paths (all shapes) a table's values are read from (:data:`records.PROJECTIONS`): a
+    declaration's ``fields``."""
+    return tuple(dict.fromkeys(path for value in values for path in records.PROJECTIONS[value]))
