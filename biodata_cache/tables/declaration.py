@@ -150,6 +150,15 @@ class Table:
         return list(columns)
 
 
+#: Columns many tables share: the record a row came from and when it last changed.
+ID_COLUMN = Column("_id", "string", "DocDB record id.")
+LAST_MODIFIED_COLUMN = Column(
+    "_last_modified",
+    "timestamp",
+    "When the record last changed in DocDB (_last_modified, else v1 last_modified; UTC).",
+)
+
+
 def record_paths(*values: str) -> tuple[str, ...]:
     """The record paths (all shapes) a table's values are read from (:data:`records.PROJECTIONS`): a
     declaration's ``fields``."""
