@@ -919,6 +919,7 @@ SYNC_JOBS: dict[str, tuple[str, ...]] = {
     "qc": ("quality_control",),
     "qc_status": ("qc_status",),
     "time_to_qc": ("time_to_qc",),
+    "record_consistency_checks": ("record_consistency_results", "record_consistency_checks"),
 }
 #: biodata-cache 0.42's other sync jobs: they build platform, cell and course tables this package does
 #: not have, so :func:`run_sync_job` refuses them rather than report a build that made none of them.
@@ -933,7 +934,6 @@ UNSUPPORTED_SYNC_JOBS = (
     "fib_traces",
     "operations",
     "pophys",
-    "record_consistency_checks",
     "smartspim",
     "storage_lens",
     "video_frame_times",
@@ -954,7 +954,8 @@ def run_sync_job(job: str | None = None, **options: Any) -> BuildReport:
     ----------
     job
         A 0.42 job name whose tables this package builds (the keys of :data:`SYNC_JOBS`:
-        ``asset_basics``, ``fast``, ``qc``, ``qc_status``, ``time_to_qc``); surrounding blanks are
+        ``asset_basics``, ``fast``, ``qc``, ``qc_status``, ``time_to_qc``, ``record_consistency_checks``);
+        surrounding blanks are
         ignored. ``None`` or ``""``: ``BIODATA_CACHE_SYNC_JOB``.
     **options
         Passed to :func:`update_all_tables` (``source=``, ``root=``, ``full=``, ``progress=``, ...).

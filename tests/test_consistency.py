@@ -19,7 +19,7 @@ import biodata_cache as bdc
 from biodata_cache import config
 from biodata_cache.errors import SourceError
 from biodata_cache.sources import DocDBSource
-from biodata_cache.sync import update_all_tables
+from biodata_cache.sync import run_sync_job, update_all_tables
 from biodata_cache.tables import Column, Table, derivation_order
 
 RECORDS = Path(__file__).parent / "data" / "aind_records"
@@ -202,3 +202,12 @@ def test_derived_tables_are_ordered_after_the_tables_they_are_derived_from():
         derivation_order((_derived("a", "nowhere"),))
     with pytest.raises(ValueError, match="cycle"):
         derivation_order((_derived("a", "b"), _derived("b", "a")))
+
+
+def test_the_record_consistency_checks_sync_job_of_0_42_builds_both_tables(tmp_path, monkeypatch):
+    folder = _records_folder(tmp_path, "v2_record.json", "real/v1_pophys_derived_qc_692478.json")
+    root = str(tmp_path / "store")
+    report = run_sync_job("record_consistency_checks", source=str(folder), root=root, progress=False)
+    assert {"record_consistency_results", "record_consistency_checks"} <= set(report.tables_written)
+    _, checks = _read(monkeypatch, root)
+    assert checks[DUPLICATE]["failed_count"] == 2  # the two records named SHARED_NAME
