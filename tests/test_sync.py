@@ -57,6 +57,12 @@ def test_build_from_real_records_fills_every_table(monkeypatch, tmp_path):
         "qc_status": 2,  # one row per asset with a QC status: v2_derived.json and v2_record.json
         "metadata_core": 3,
         "time_to_qc": 2,
+        # quality_control.status keys: 25 of v2_derived.json + 6 of v2_record.json
+        "qc_tag_status": 31,
+        # v2_derived.json is the one asset of a platform (behavior, AindVrForaging: vr): its 25 status
+        # keys but "Processing" (a stage no behavior metric carries as a tag)
+        "platform_qc": 24,
+        "platform_fib": 0,  # no fib asset
     }
     monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
     assert bdc.unique_project_names() == [
