@@ -292,8 +292,10 @@ def test_subject_that_disappears_loses_its_qc_partition(monkeypatch, records_fol
     assert partition.exists()
     (records_folder / "v2_record.json").unlink()  # the only record of subject 692478
     report = update_all_tables(source=str(records_folder), root=str(root), progress=False, full=full)
-    assert report.partitions_deleted == 1
+    # its qc partition and its qc_tag_status partition (v2_record.json has 6 quality_control.status keys)
+    assert report.partitions_deleted == 2
     assert not partition.exists()
+    assert not (root / "bdc-v0.1" / "qc_tag_status" / "subject_id=692478").exists()
     monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
     with pytest.warns(bdc.NoMatchWarning, match="subject_id '692478'"):  # no longer a subject of the store
         assert bdc.qc("692478").empty
