@@ -1417,6 +1417,8 @@ def platform_qc(
 
 
 platform_fib = _frame_reader("platform_fib")
+platform_smartspim_fiber_ccf = _frame_reader("platform_smartspim_fiber_ccf")
+platform_smartspim_qc_metrics = _frame_reader("platform_smartspim_qc_metrics")
 
 
 # -- lineage ------------------------------------------------------------------------------------------

@@ -125,6 +125,8 @@ API_FUNCTIONS = (
     "biodata_cache.qc_tag_status",
     "biodata_cache.platform_qc",
     "biodata_cache.platform_fib",
+    "biodata_cache.platform_smartspim_fiber_ccf",
+    "biodata_cache.platform_smartspim_qc_metrics",
     "biodata_cache.raw_to_derived",
     "biodata_cache.custom",
     "biodata_cache.read_table",

@@ -17,7 +17,12 @@ from biodata_cache.records import normalize
 from biodata_cache.rows import asset_basics_rows
 from biodata_cache.store import Store
 from biodata_cache.sync import update_all_tables
-from biodata_cache.tables.platform import platform_fib_rows, platform_qc_rows
+from biodata_cache.tables.platform import (
+    platform_fib_rows,
+    platform_qc_rows,
+    smartspim_fiber_ccf_rows,
+    smartspim_qc_metrics_rows,
+)
 from biodata_cache.tables.qc import qc_tag_status_rows
 
 DATA = Path(__file__).parent / "data" / "aind_records"
@@ -260,3 +265,116 @@ def test_platform_tables_read_a_hybrid_record():
     assert fib["Fiber_0_Red"]["targeted_structure"] == "ORBl"
     assert fib["Fiber_1_Green"]["targeted_structure"] == "ORBm"
     assert fib["Fiber_1_Isosbestic"]["intended_measurement"] == "missing"
+
+
+# -- SmartSPIM tables: no public record has their QC metrics, so the records are constructed -------------
+
+
+def _spim_metric(name: str, value, status: str, tags=None, reference=None) -> dict:
+    """A QC metric shaped as aind-data-schema 2.x ``QCMetric`` (as the metrics of
+    v2_fib_derived_qc_fiber3.json are: object_type, name, modality, stage, value, status_history of
+    ``QCStatus`` (evaluator, status, timestamp), reference, tags)."""
+    return {
+        "object_type": "QC metric",
+        "name": name,
+        "modality": {"name": "Selective plane illumination microscopy", "abbreviation": "SPIM"},
+        "stage": "Processing",
+        "value": value,
+        "status_history": [
+            {
+                "object_type": "QC status",
+                "evaluator": "Automated",
+                "status": "Pending",
+                "timestamp": "2026-05-03T10:00:00Z",
+            },
+            {
+                "object_type": "QC status",
+                "evaluator": "jane.doe",
+                "status": status,
+                "timestamp": "2026-05-04T12:30:00Z",
+            },
+        ],
+        "reference": reference,
+        "tags": tags,
+    }
+
+
+def _stitched_spim_record() -> dict:
+    """A stitched SmartSPIM asset of subject 808054: its subject and procedures are those of
+    v2_fib_derived_qc_fiber3.json (real: four "Probe implant"s of "Fiber probe"s Fiber_0..Fiber_3 targeting
+    PL, PL, ACB, ACB), its data_description names modality SPIM, and its QC holds the QC portal's
+    "Fiber_0 CCF Location" metric (value {"AP": 210, "ML": "150", "DV": 98.0}, as the portal writes JSON)
+    and "Fiber_2 CCF Location" with a value that is not a whole index."""
+    source = load(FIBER3)
+    return {
+        "_id": "spim-1",
+        "name": "SmartSPIM_808054_2026-05-01_10-00-00_stitched_2026-05-03_09-00-00",
+        "subject": source["subject"],
+        "procedures": source["procedures"],
+        "data_description": {
+            "data_level": "derived",
+            "modalities": [{"name": "Selective plane illumination microscopy", "abbreviation": "SPIM"}],
+        },
+        "quality_control": {
+            "metrics": [
+                _spim_metric(
+                    "Fiber_0 CCF Location",
+                    'json:{"AP": 210, "ML": "150", "DV": 98.0}',
+                    "Pass",
+                    reference="https://neuroglancer.example/#fiber0",
+                ),
+                _spim_metric("Fiber_2 CCF Location", {"AP": 1.5, "ML": None}, "Fail"),
+            ],
+            "status": {},
+        },
+    }
+
+
+def test_platform_smartspim_fiber_ccf_has_one_row_per_fiber_probe_with_annotated_indices():
+    rows = {r["fiber"]: r for r in smartspim_fiber_ccf_rows(normalize(_stitched_spim_record()))}
+    assert list(rows) == ["Fiber_0", "Fiber_1", "Fiber_2", "Fiber_3"]
+    fiber0 = rows["Fiber_0"]
+    assert (fiber0["ap"], fiber0["ml"], fiber0["dv"]) == (210, 150, 98)
+    assert fiber0["targeted_structure"] == "PL" and fiber0["subject_id"] == "808054"
+    assert fiber0["status"] == "Pass" and fiber0["evaluator"] == "jane.doe"
+    assert fiber0["status_timestamp"] == dt.datetime(2026, 5, 4, 12, 30, tzinfo=UTC)
+    assert fiber0["ccf_link"] == "https://neuroglancer.example/#fiber0"
+    assert (rows["Fiber_2"]["ap"], rows["Fiber_2"]["ml"]) == (None, None)  # 1.5 is not an index
+    assert rows["Fiber_2"]["status"] == "Fail"
+    fiber1 = rows["Fiber_1"]  # not annotated: no metric
+    assert (fiber1["ap"], fiber1["status"], fiber1["ccf_link"]) == (None, None, None)
+
+
+def test_platform_smartspim_fiber_ccf_needs_a_stitched_spim_asset():
+    record = _stitched_spim_record()
+    record["name"] = "SmartSPIM_808054_2026-05-01_10-00-00"  # the raw asset
+    assert smartspim_fiber_ccf_rows(normalize(record)) == []
+    # real: v1_smartspim_stitched_labelled_raw.json is stitched SPIM but has no fiber probe implant
+    assert smartspim_fiber_ccf_rows(normalize(load(REAL / "v1_smartspim_stitched_labelled_raw.json"))) == []
+
+
+def test_platform_smartspim_qc_metrics_keeps_the_standard_metrics_of_derived_spim_assets():
+    # Constructed: the instrument of real v1_exaspim_alignment.json (instrument.instrument_id
+    # "exaspim-01", derived) with aind-data-schema QCMetrics: two standard ones, a brightness metric and
+    # one that is not standard.
+    record = load(REAL / "v1_exaspim_alignment.json")
+    record["quality_control"] = {
+        "metrics": [
+            _spim_metric("Image stitching", {"value": True, "type": "checkbox"}, "Pass"),
+            _spim_metric("Tissue perfusion", "good", "Fail", tags={"Channel": " 561 "}),
+            _spim_metric("488 brightness", 0.75, "Pass"),
+            _spim_metric("Segmentation recall", 0.9, "Pass"),
+        ],
+        "status": {},
+    }
+    rows = {r["metric_name"]: r for r in smartspim_qc_metrics_rows(normalize(record))}
+    assert set(rows) == {"Image stitching", "Tissue perfusion", "488 brightness"}
+    assert rows["Image stitching"]["value"] == "true" and rows["Image stitching"]["channel"] is None
+    assert rows["Tissue perfusion"]["channel"] == "561" and rows["Tissue perfusion"]["status"] == "Fail"
+    assert rows["488 brightness"]["channel"] == "488" and rows["488 brightness"]["value"] == "0.75"
+    assert (
+        rows["488 brightness"]["name"] == "exaSPIM_747820_2024-12-09_12-59-02_alignment_2025-01-23_06-40-34"
+    )
+    assert rows["488 brightness"]["subject_id"] == "747820"
+    record["data_description"]["data_level"] = "raw"
+    assert smartspim_qc_metrics_rows(normalize(record)) == []

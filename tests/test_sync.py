@@ -63,6 +63,8 @@ def test_build_from_real_records_fills_every_table(monkeypatch, tmp_path):
         # keys but "Processing" (a stage no behavior metric carries as a tag)
         "platform_qc": 24,
         "platform_fib": 0,  # no fib asset
+        "platform_smartspim_fiber_ccf": 0,  # no SPIM asset
+        "platform_smartspim_qc_metrics": 0,
     }
     monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
     assert bdc.unique_project_names() == [

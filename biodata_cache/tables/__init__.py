@@ -8,7 +8,8 @@ each, holding the family's declarations (and, for new families, their row functi
 - :mod:`biodata_cache.tables.core`: ``asset_basics``, ``source_data``, ``metadata_core``, ``unique_*``;
 - :mod:`biodata_cache.tables.qc`: ``qc``, ``qc_raw_assets``, ``qc_status_long``, ``qc_status``,
   ``time_to_qc``, ``qc_tag_status``;
-- :mod:`biodata_cache.tables.platform`: ``platform_qc``, ``platform_fib``.
+- :mod:`biodata_cache.tables.platform`: ``platform_qc``, ``platform_fib``, ``platform_smartspim_fiber_ccf``,
+  ``platform_smartspim_qc_metrics``.
 
 Adding a table is adding one declaration to its family (and a family module to :data:`TABLES`).
 

@@ -4,17 +4,23 @@
   ``slap2``), partitioned by ``platform``; an asset of two platforms has rows in both partitions.
 - ``platform_fib``: fiber photometry, one row per (asset, fiber, channel) with the fiber's intended
   measurement and targeted structure.
+- ``platform_smartspim_fiber_ccf``: fiber-tip CCF locations annotated as QC metrics of stitched SmartSPIM
+  assets, one row per (asset, fiber probe).
+- ``platform_smartspim_qc_metrics``: the standard SPIM QC metrics of derived SmartSPIM / exaSPIM assets.
 
 The row functions live here, next to the declarations. They read the normal form
 (:class:`~biodata_cache.records.Asset`) and, for values that have no normal form (a fiber's implant, a
 patch cord's channels), the projected record with the helpers of :mod:`biodata_cache.records`; a missing
 or odd value is a null, never an error. What each table computes follows biodata-cache 0.42
-(``cache_table_helpers/platform_qc.py``, ``platform_fib.py``); its join with ``asset_basics`` is computed
+(``cache_table_helpers/platform_qc.py``, ``platform_fib.py``, ``platform_smartspim_fiber_ccf.py``,
+``platform_smartspim_qc_metrics.py``); its join with ``asset_basics`` is computed
 here from the same normal form ``asset_basics`` is built from.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +29,12 @@ from biodata_cache.records import (
     Asset,
     as_list,
     get,
+    json_text,
+    latest_status,
     normal_instrument_id,
     normal_person_names,
     text,
+    timestamp,
 )
 from biodata_cache.tables.declaration import Column, Table, record_paths
 
@@ -237,6 +246,144 @@ def platform_fib_rows(asset: Asset) -> list[Row]:
     return rows
 
 
+# -- platform_smartspim_fiber_ccf -------------------------------------------------------------------------
+
+#: The QC portal names a fiber's CCF location metric "<fiber> CCF Location" (0.42: web/src/qc/fiber-ccf.js).
+CCF_METRIC_SUFFIX = " CCF Location"
+
+
+def _fiber_probes(record: Row) -> list[tuple[str, str | None]]:
+    """(fiber name, targeted structure acronym) of each fiber probe implant, first of each name."""
+    fibers: dict[str, str | None] = {}
+    for surgery in _dicts(get(record, "procedures.subject_procedures")):
+        for procedure in _dicts(surgery.get("procedures")):
+            if procedure.get("object_type") != "Probe implant":
+                continue
+            if get(procedure, "implanted_device.object_type") != "Fiber probe":
+                continue
+            name = text(get(procedure, "implanted_device.name"))
+            if name and name not in fibers:
+                fibers[name] = text(get(procedure, "device_config.primary_targeted_structure.acronym"))
+    return list(fibers.items())
+
+
+def _annotation(value: Any) -> dict[str, Any]:
+    """A CCF location metric's value: a dict, or JSON text of one (optionally prefixed ``json:``)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value.removeprefix("json:"))
+        except json.JSONDecodeError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _index(value: Any) -> int | None:
+    """A user-entered voxel index as an int (``"12"``, ``12.0``), or None when absent or not whole."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def smartspim_fiber_ccf_rows(asset: Asset) -> list[Row]:
+    """One row per fiber probe of a stitched SmartSPIM asset (``_stitched_`` in its name, modality SPIM),
+    with the tip's CCF indices from its ``<fiber> CCF Location`` QC metric (null until annotated)."""
+    if asset.name is None or "_stitched_" not in asset.name or "SPIM" not in asset.modalities:
+        return []
+    metrics: dict[str, Row] = {}
+    for metric in asset.metrics:
+        name = text(metric.metric.get("name"))
+        if name is not None and name not in metrics:
+            metrics[name] = metric.metric
+    rows: list[Row] = []
+    for fiber, structure in _fiber_probes(asset.record):
+        metric = metrics.get(f"{fiber}{CCF_METRIC_SUFFIX}", {})
+        value = _annotation(metric.get("value"))
+        status = latest_status(metric)
+        rows.append(
+            {
+                "subject_id": asset.subject_id,
+                "name": asset.name,
+                "fiber": fiber,
+                "targeted_structure": structure,
+                "ap": _index(value.get("AP")),
+                "ml": _index(value.get("ML")),
+                "dv": _index(value.get("DV")),
+                "status": text(status.get("status")),
+                "evaluator": text(status.get("evaluator")),
+                "status_timestamp": timestamp(status.get("timestamp")),
+                "ccf_link": text(metric.get("reference")),
+                "_id": asset.id,
+            }
+        )
+    return rows
+
+
+# -- platform_smartspim_qc_metrics --------------------------------------------------------------------------
+
+#: The standard SPIM QC metrics (0.42's ``BASE_METRIC_NAMES``); ``<channel> brightness`` metrics count too.
+SPIM_METRICS = frozenset(
+    {
+        "Image and tissue quality",
+        "Tissue perfusion",
+        "Flatfield correction",
+        "Image destriping",
+        "Image stitching",
+    }
+)
+BRIGHTNESS_SUFFIX = " brightness"
+_SPIM_INSTRUMENT = re.compile(r"(smart|exa)", re.IGNORECASE)
+
+
+def _channel(metric: Row) -> str | None:
+    """A metric's channel: its ``channel`` tag (any case), else ``<channel>`` of a ``<channel> brightness``
+    name (0.42 also looked the name up among ``acquisition.channels``, which gives the same channel)."""
+    tags = metric.get("tags")
+    if isinstance(tags, dict):
+        tagged = next((v for k, v in tags.items() if isinstance(k, str) and k.casefold() == "channel"), None)
+        if isinstance(tagged, str) and tagged.strip():
+            return tagged.strip()
+    name = text(metric.get("name"))
+    if name is None or not name.endswith(BRIGHTNESS_SUFFIX):
+        return None
+    return name.removesuffix(BRIGHTNESS_SUFFIX) or None
+
+
+def smartspim_qc_metrics_rows(asset: Asset) -> list[Row]:
+    """One row per standard SPIM QC metric of a derived asset acquired on a SmartSPIM or exaSPIM
+    instrument (its instrument id contains ``smart`` or ``exa``, any case)."""
+    if asset.data_level != "derived" or not _SPIM_INSTRUMENT.search(asset.instrument_id or ""):
+        return []
+    rows: list[Row] = []
+    for metric in asset.metrics:
+        name = text(metric.metric.get("name"))
+        if name is None or (name not in SPIM_METRICS and not name.endswith(BRIGHTNESS_SUFFIX)):
+            continue
+        value = metric.metric.get("value")
+        status = metric.latest_status()
+        rows.append(
+            {
+                "subject_id": asset.subject_id,
+                "name": asset.name,
+                "metric_name": name,
+                "channel": _channel(metric.metric),
+                "stage": metric.stage,
+                "value": json_text(value.get("value") if isinstance(value, dict) else value),
+                "status": text(status.get("status")),
+                "evaluator": text(status.get("evaluator")),
+                "status_timestamp": timestamp(status.get("timestamp")),
+                "_id": asset.id,
+            }
+        )
+    return rows
+
+
 TABLES: tuple[Table, ...] = (
     Table(
         name="platform_qc",
@@ -315,6 +462,55 @@ TABLES: tuple[Table, ...] = (
             "acquisition.data_streams",
         ),
         rows=platform_fib_rows,
+        record_key="_id",
+    ),
+    Table(
+        name="platform_smartspim_fiber_ccf",
+        description="Fiber-tip CCF locations of stitched SmartSPIM assets: one row per (asset, fiber probe "
+        "implant) with the tip's voxel indices in the CCF-aligned volume (25 um), annotated in the QC portal "
+        "as the metric '<fiber> CCF Location' (null until annotated), and that metric's latest status.",
+        kind="frame",
+        columns=(
+            Column("subject_id", "string", "Subject id."),
+            Column("name", "string", "Stitched SmartSPIM asset name."),
+            Column("fiber", "string", "Fiber probe name from the implant procedure (e.g. Fiber_0)."),
+            Column("targeted_structure", "string", "Intended CCF structure acronym of the implant."),
+            Column("ap", "int64", "Fiber tip AP index in the CCF-aligned volume; null until annotated."),
+            Column("ml", "int64", "Fiber tip ML index in the CCF-aligned volume; null until annotated."),
+            Column("dv", "int64", "Fiber tip DV index in the CCF-aligned volume; null until annotated."),
+            Column("status", "string", "Latest status of the CCF Location metric; null if not created."),
+            Column("evaluator", "string", "Evaluator of the latest status."),
+            Column("status_timestamp", "timestamp", "Time of the latest status (UTC)."),
+            Column("ccf_link", "string", "Link to the CCF-aligned volume used for annotation (reference)."),
+            Column("_id", "string", "DocDB id of the record the row comes from."),
+        ),
+        fields=(
+            *record_paths("_id", "name", "subject_id", "modalities", "qc_metrics"),
+            "procedures.subject_procedures",
+        ),
+        rows=smartspim_fiber_ccf_rows,
+        record_key="_id",
+    ),
+    Table(
+        name="platform_smartspim_qc_metrics",
+        description="Standard SPIM QC metrics of derived SmartSPIM and exaSPIM assets (instrument id "
+        "containing 'smart' or 'exa'): one row per metric named Image and tissue quality, Tissue perfusion, "
+        "Flatfield correction, Image destriping, Image stitching or '<channel> brightness'.",
+        kind="frame",
+        columns=(
+            Column("subject_id", "string", "Subject id."),
+            Column("name", "string", "Derived SmartSPIM or exaSPIM asset name."),
+            Column("metric_name", "string", "Standard SPIM QC metric name."),
+            Column("channel", "string", "Its channel tag, else the channel a brightness metric names."),
+            Column("stage", "string", "QC stage."),
+            Column("value", "string", "Metric value as text (a dict's 'value'; other dicts as JSON)."),
+            Column("status", "string", "Latest status (Pass, Fail, Pending)."),
+            Column("evaluator", "string", "Evaluator of the latest status."),
+            Column("status_timestamp", "timestamp", "Time of the latest status (UTC)."),
+            Column("_id", "string", "DocDB id of the record the row comes from."),
+        ),
+        fields=record_paths("_id", "name", "subject_id", "data_level", "instrument_id", "qc_metrics"),
+        rows=smartspim_qc_metrics_rows,
         record_key="_id",
     ),
 )
