@@ -384,6 +384,25 @@ def smartspim_qc_metrics_rows(asset: Asset) -> list[Row]:
     return rows
 
 
+#: The parts of a fiber implant procedure (``procedures.subject_procedures[]``) the platform tables read.
+IMPLANT_FIELDS = (
+    "procedures.subject_procedures.coordinate_system",
+    "procedures.subject_procedures.procedures.object_type",
+    "procedures.subject_procedures.procedures.implanted_device.name",
+    "procedures.subject_procedures.procedures.implanted_device.object_type",
+    "procedures.subject_procedures.procedures.device_config.primary_targeted_structure.acronym",
+    "procedures.subject_procedures.procedures.device_config.transform",
+)
+#: The parts of ``acquisition.data_streams[]`` platform_fib reads (not the bulky device configurations).
+PATCH_CORD_FIELDS = (
+    "acquisition.data_streams.connections.source_device",
+    "acquisition.data_streams.connections.target_device",
+    "acquisition.data_streams.configurations.object_type",
+    "acquisition.data_streams.configurations.device_name",
+    "acquisition.data_streams.configurations.channels.channel_name",
+    "acquisition.data_streams.configurations.channels.intended_measurement",
+)
+
 TABLES: tuple[Table, ...] = (
     Table(
         name="platform_qc",
@@ -456,11 +475,7 @@ TABLES: tuple[Table, ...] = (
             Column("target_coordinate_unit", "string", "Unit of the coordinate system's axes."),
             Column("_id", "string", "DocDB id of the record the row comes from."),
         ),
-        fields=(
-            *record_paths("_id", "name", "modalities"),
-            "procedures.subject_procedures",
-            "acquisition.data_streams",
-        ),
+        fields=(*record_paths("_id", "name", "modalities"), *IMPLANT_FIELDS, *PATCH_CORD_FIELDS),
         rows=platform_fib_rows,
         record_key="_id",
     ),
@@ -484,10 +499,7 @@ TABLES: tuple[Table, ...] = (
             Column("ccf_link", "string", "Link to the CCF-aligned volume used for annotation (reference)."),
             Column("_id", "string", "DocDB id of the record the row comes from."),
         ),
-        fields=(
-            *record_paths("_id", "name", "subject_id", "modalities", "qc_metrics"),
-            "procedures.subject_procedures",
-        ),
+        fields=(*record_paths("_id", "name", "subject_id", "modalities", "qc_metrics"), *IMPLANT_FIELDS),
         rows=smartspim_fiber_ccf_rows,
         record_key="_id",
     ),
