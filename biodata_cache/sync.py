@@ -4,7 +4,9 @@
 default: the version folder keeps a build state (``_build/state.json`` and ``_build/records.pqt``: each
 record's id, name, change marker (``_last_modified``, v1 ``last_modified``) and subject). DocDB's id list
 tells which records changed or were deleted since and only those are fetched; a file (no index) is read
-once and compared record by record. Only the tables and ``qc`` partitions whose content changed are rewritten.
+once and compared record by record. Only the tables and partitions whose content changed are rewritten:
+``qc`` through its lineage selection, every other partitioned table through one generic path
+(:func:`_write_partitioned`, with a record -> partitions index in the build state).
 
 biodata-cache 0.42's entry points are accepted: ``update_all_tables(fast=, slow=)`` (every table is built
 whatever they say) and :func:`run_sync_job` (a 0.42 job name, or ``BIODATA_CACHE_SYNC_JOB``: one build of
@@ -893,11 +895,18 @@ def _remove_uncommitted(store: Store, folder: str) -> None:
 SYNC_JOB_ENV = "BIODATA_CACHE_SYNC_JOB"
 #: biodata-cache 0.42's sync jobs that built tables this package has, and those tables (0.42 names; 0.42's
 #: ``quality_control`` is this package's ``qc``). Each is run as one :func:`update_all_tables`. 0.42's
-#: ``fast`` job also built ``metadata_upgrade``, ``platform_fib``, ``platform_qc`` and
-#: ``platform_mouselight``, which this package does not have.
+#: ``fast`` job also built ``metadata_upgrade`` and ``platform_mouselight``, which this package does not
+#: have.
 SYNC_JOBS: dict[str, tuple[str, ...]] = {
     "asset_basics": ("asset_basics", "source_data"),
-    "fast": ("unique_project_names", "unique_subject_ids", "unique_genotypes", "metadata_core"),
+    "fast": (
+        "unique_project_names",
+        "unique_subject_ids",
+        "unique_genotypes",
+        "metadata_core",
+        "platform_fib",
+        "platform_qc",
+    ),
     "qc": ("quality_control",),
     "qc_status": ("qc_status",),
     "time_to_qc": ("time_to_qc",),
