@@ -378,3 +378,17 @@ def test_platform_smartspim_qc_metrics_keeps_the_standard_metrics_of_derived_spi
     assert rows["488 brightness"]["subject_id"] == "747820"
     record["data_description"]["data_level"] = "raw"
     assert smartspim_qc_metrics_rows(normalize(record)) == []
+
+
+def test_worker_processes_given_projected_records_build_the_same_platform_tables(
+    monkeypatch, records_folder, tmp_path
+):
+    # Workers get records projected to the declared fields (implants and patch cords, not whole data
+    # streams): the tables must not change.
+    (records_folder / "spim.json").write_text(json.dumps(_stitched_spim_record()))
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    update_all_tables(source=str(records_folder), root=one, progress=False, workers=1)
+    update_all_tables(source=str(records_folder), root=two, progress=False, workers=2)
+    for table in ("platform_qc", "platform_fib", "platform_smartspim_fiber_ccf", "qc_tag_status"):
+        rows = _read_all(monkeypatch, one, table)
+        assert rows and rows == _read_all(monkeypatch, two, table), table
