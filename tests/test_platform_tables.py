@@ -392,3 +392,25 @@ def test_worker_processes_given_projected_records_build_the_same_platform_tables
     for table in ("platform_qc", "platform_fib", "platform_smartspim_fiber_ccf", "qc_tag_status"):
         rows = _read_all(monkeypatch, one, table)
         assert rows and rows == _read_all(monkeypatch, two, table), table
+
+
+def test_an_asset_that_changes_platform_moves_between_partitions_in_an_incremental_build(
+    monkeypatch, records_folder, tmp_path
+):
+    root = str(tmp_path / "store")
+    update_all_tables(source=str(records_folder), root=root, progress=False)
+    # v2_derived.json's acquisition.acquisition_type "AindVrForaging" (vr) becomes "Coupled Baiting"
+    # (dynamic_foraging): its 24 rows leave the vr partition for a new dynamic_foraging one.
+    record = load(records_folder / "v2_derived.json")
+    record["acquisition"]["acquisition_type"] = "Coupled Baiting"
+    record["_last_modified"] = "2026-03-01T00:00:00Z"
+    (records_folder / "v2_derived.json").write_text(json.dumps(record))
+    fib_before = _manifest(root, "platform_qc")["platform=fib"]
+    report = update_all_tables(source=str(records_folder), root=root, progress=False)
+    assert not report.full
+    files = _manifest(root, "platform_qc")
+    assert set(files) == {"platform=fib", "platform=dynamic_foraging"}
+    assert files["platform=fib"] == fib_before and files["platform=dynamic_foraging"]["rows"] == 24
+    full_root = str(tmp_path / "full")
+    update_all_tables(source=str(records_folder), root=full_root, progress=False)
+    assert _read_all(monkeypatch, root, "platform_qc") == _read_all(monkeypatch, full_root, "platform_qc")
