@@ -414,3 +414,29 @@ def test_an_asset_that_changes_platform_moves_between_partitions_in_an_increment
     full_root = str(tmp_path / "full")
     update_all_tables(source=str(records_folder), root=full_root, progress=False)
     assert _read_all(monkeypatch, root, "platform_qc") == _read_all(monkeypatch, full_root, "platform_qc")
+
+
+def test_platform_qc_on_s3_is_incremental_and_read_one_partition_at_a_time(
+    monkeypatch, records_folder, s3_root
+):
+    update_all_tables(source=str(records_folder), root=s3_root, progress=False)
+    store = Store(s3_root)
+
+    def manifest() -> dict:
+        registry = store.read_json("bdc-v0.1/cache_registry.json")
+        entry = next(t for t in registry["tables"] if t["name"] == "platform_qc")
+        return store.read_json(f"bdc-v0.1/{entry['manifest']}")["files"]
+
+    before = manifest()
+    record = load(records_folder / "v2_derived.json")
+    record["quality_control"]["status"]["HarpHub:HarpHubTestSuite"] = "Pass"
+    record["_last_modified"] = "2026-03-01T00:00:00Z"
+    (records_folder / "v2_derived.json").write_text(json.dumps(record))
+    update_all_tables(source=str(records_folder), root=s3_root, progress=False)
+    after = manifest()
+    assert after["platform=fib"] == before["platform=fib"] and after["platform=vr"] != before["platform=vr"]
+    files = [p for p in store.find("bdc-v0.1") if p.startswith("platform_qc/")]
+    assert sorted(files) == sorted(f["path"] for f in after.values())  # the superseded vr file is gone
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", s3_root)
+    vr = bdc.platform_qc("vr")
+    assert len(vr) == 24 and vr.loc[vr["tag"] == "HarpHub:HarpHubTestSuite", "status"].tolist() == ["Pass"]
