@@ -1529,8 +1529,15 @@ def _write_partitioned(
         written = len(new_parts)
         old_pairs = None
     else:
-        old_index = _read_published(store, index_path)
-        assert old_index is not None
+        old_index = _read_published(store, index_path, required=False)
+        if old_index is None:
+            from biodata_cache.store import DamagedObjectError
+
+            raise DamagedObjectError(
+                f"{store.url(index_path)} is missing: an incremental build of {table.name!r} cannot tell "
+                f"which partitions hold the changed records' rows. Rebuild every table "
+                f"(update_all_tables(full=True), or `biodata-cache build --full`)."
+            )
         old = old_index.to_pydict()
         old_pairs = set(zip(old["record"], old["value"], strict=True))
         values = {v for k, v in old_pairs if k in affected_ids} | set(new_parts)

@@ -440,3 +440,16 @@ def test_platform_qc_on_s3_is_incremental_and_read_one_partition_at_a_time(
     monkeypatch.setenv("BIODATA_CACHE_ROOT", s3_root)
     vr = bdc.platform_qc("vr")
     assert len(vr) == 24 and vr.loc[vr["tag"] == "HarpHub:HarpHubTestSuite", "status"].tolist() == ["Pass"]
+
+
+def test_incremental_build_without_the_partition_index_says_to_rebuild(records_folder, tmp_path):
+    root = tmp_path / "store"
+    update_all_tables(source=str(records_folder), root=str(root), progress=False)
+    (root / "bdc-v0.1" / "_build" / "partitions" / "platform_qc.pqt").unlink()
+    record = load(records_folder / "v2_derived.json")
+    record["_last_modified"] = "2026-03-01T00:00:00Z"
+    (records_folder / "v2_derived.json").write_text(json.dumps(record))
+    with pytest.raises(bdc.BiodataCacheError, match=r"platform_qc.*full=True"):
+        update_all_tables(source=str(records_folder), root=str(root), progress=False)
+    report = update_all_tables(source=str(records_folder), root=str(root), progress=False, full=True)
+    assert report.rows["platform_qc"] == 16 + 24  # fib + vr (see the DuckDB test)
