@@ -1323,6 +1323,104 @@ qc_raw_assets = _frame_reader("qc_raw_assets")
 time_to_qc = _frame_reader("time_to_qc")
 
 
+def qc_tag_status(
+    subject_id: str | None = None,
+    force_update: bool = False,
+    *,
+    columns: list[str] | None = None,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """QC status keys of each asset (``quality_control.status``), one row per key, partitioned by subject.
+
+    Parameters
+    ----------
+    subject_id
+        Read only this subject's partition (one file, whatever the number of subjects), e.g. ``"692478"``;
+        ``None`` reads every subject.
+    columns
+        Columns to read (default: all): tag, status, asset_name, subject_id, timestamp, _id.
+    force_update, version, storage_options
+        See :func:`unique_project_names`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Empty for a subject without QC status keys.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``subject_id`` is not a non-empty str (subject ids are strings: ``"692478"``, not ``692478``).
+    """
+    if subject_id is not None and (not isinstance(subject_id, str) or not subject_id):
+        raise InvalidInputError(
+            f"subject_id of qc_tag_status() must be a non-empty str such as '692478' (or None for every "
+            f"subject), got {type(subject_id).__name__} {subject_id!r}."
+        )
+    _update_first(force_update, version, storage_options)
+    return _frame(
+        "qc_tag_status",
+        columns=columns,
+        parameters=None if subject_id is None else {"subject_id": subject_id},
+        version=version,
+        storage_options=storage_options,
+    )
+
+
+def platform_qc(
+    platform: str,
+    force_update: bool = False,
+    *,
+    columns: list[str] | None = None,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Tag-level QC status of one platform's assets (one partition of ``platform_qc``).
+
+    Parameters
+    ----------
+    platform
+        One of ``spim``, ``fib``, ``vr``, ``dynamic_foraging``, ``slap2``
+        (:data:`biodata_cache.tables.platform.PLATFORMS`). Only that partition is read.
+    columns
+        Columns to read (default: all): platform, asset_name, tag, status, timestamp,
+        instrument_id_normalized, experimenters_normalized, _id.
+    force_update, version, storage_options
+        See :func:`unique_project_names`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Empty when no asset of the platform has a status key of its modalities.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``platform`` is not one of the platforms (the message lists them).
+    """
+    from biodata_cache.tables.platform import PLATFORMS
+
+    if not isinstance(platform, str) or platform not in PLATFORMS:
+        raise InvalidInputError(
+            f"platform_qc() takes a platform, one of {', '.join(PLATFORMS)}; got "
+            f"{type(platform).__name__} {platform!r}."
+        )
+    _update_first(force_update, version, storage_options)
+    return _frame(
+        "platform_qc",
+        columns=columns,
+        parameters={"platform": platform},
+        version=version,
+        storage_options=storage_options,
+    )
+
+
+platform_fib = _frame_reader("platform_fib")
+platform_smartspim_fiber_ccf = _frame_reader("platform_smartspim_fiber_ccf")
+platform_smartspim_qc_metrics = _frame_reader("platform_smartspim_qc_metrics")
+
+
 record_consistency_results = _frame_reader("record_consistency_results")
 
 

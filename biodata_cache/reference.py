@@ -17,7 +17,12 @@ _READERS = {
 _EXAMPLES = {
     "asset_basics": 'asset_basics(subject_id="692478", modality="pophys", columns=["name", "created"])',
     "qc": 'qc("692478")  # one partition: one file, whatever the number of subjects',
+    "qc_tag_status": 'qc_tag_status("692478")  # one partition: one file',
 }
+#: Readers that need an argument: the call shown instead of the argument-less one.
+_CALLS = {"platform_qc": 'biodata_cache.platform_qc("fib")  # -> pandas.DataFrame: one partition'}
+#: An example value of each partition key (for the intake snippet).
+_KEY_EXAMPLES = {"subject_id": "692478", "platform": "fib"}
 
 
 def _escape(text: str) -> str:
@@ -64,7 +69,7 @@ def render_table_page(table: Table) -> str:
         "",
         "```python",
         "import biodata_cache",
-        _READERS[table.kind].format(name=table.name),
+        _CALLS.get(table.name) or _READERS[table.kind].format(name=table.name),
     ]
     if table.name in _EXAMPLES:
         lines.append("biodata_cache." + _EXAMPLES[table.name])
@@ -73,7 +78,7 @@ def render_table_page(table: Table) -> str:
         "import intake",
         'cat = intake.open_catalog("s3://allen-data-views/data-asset-cache/catalog.yaml")',
         (
-            f'cat.latest.{table.name}({table.partition_key}="692478").read()'
+            f'cat.latest.{table.name}({table.partition_key}="{_KEY_EXAMPLES[table.partition_key]}").read()'
             if table.partitioned
             else f"cat.latest.{table.name}.read()"
         ),
@@ -125,6 +130,11 @@ API_FUNCTIONS = (
     "biodata_cache.qc_status_long",
     "biodata_cache.metadata_core",
     "biodata_cache.time_to_qc",
+    "biodata_cache.qc_tag_status",
+    "biodata_cache.platform_qc",
+    "biodata_cache.platform_fib",
+    "biodata_cache.platform_smartspim_fiber_ccf",
+    "biodata_cache.platform_smartspim_qc_metrics",
     "biodata_cache.record_consistency_results",
     "biodata_cache.record_consistency_checks",
     "biodata_cache.raw_to_derived",

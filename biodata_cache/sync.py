@@ -4,7 +4,9 @@
 default: the version folder keeps a build state (``_build/state.json`` and ``_build/records.pqt``: each
 record's id, name, change marker (``_last_modified``, v1 ``last_modified``) and subject). DocDB's id list
 tells which records changed or were deleted since and only those are fetched; a file (no index) is read
-once and compared record by record. Only the tables and ``qc`` partitions whose content changed are rewritten.
+once and compared record by record. Only the tables and partitions whose content changed are rewritten:
+``qc`` through its lineage selection, every other partitioned table through one generic path
+(:func:`_write_partitioned`, with a record -> partitions index in the build state).
 
 biodata-cache 0.42's entry points are accepted: ``update_all_tables(fast=, slow=)`` (every table is built
 whatever they say) and :func:`run_sync_job` (a 0.42 job name, or ``BIODATA_CACHE_SYNC_JOB``: one build of
@@ -357,7 +359,7 @@ class _Staging:
         self.folder = folder
         self.workers = workers
         self.batches: dict[str, list[pa.Table]] = {t.name: [] for t in TABLES if t.rows}
-        self.writers: dict[int, Any] = {}
+        self.writers: dict[tuple[str, int], Any] = {}  # (table, bucket) -> spill file
         self.batch: list[dict[str, Any]] = []
         self.pool: Any = None
         self.inflight: collections.deque[Any] = collections.deque()
@@ -426,10 +428,10 @@ class _Staging:
         buckets = pa.array([_bucket(k) for k in keys], pa.int32())
         for bucket in sorted(set(buckets.to_pylist())):
             part = data.filter(pc.equal(buckets, bucket))
-            writer = self.writers.get(bucket)
+            writer = self.writers.get((table.name, bucket))
             if writer is None:
                 path = os.path.join(self.folder, f"{table.name}-{bucket:03d}.arrow")
-                writer = self.writers[bucket] = pa.ipc.new_file(path, data.schema)
+                writer = self.writers[(table.name, bucket)] = pa.ipc.new_file(path, data.schema)
             writer.write_table(part)
 
     def finish(self) -> None:
@@ -457,7 +459,7 @@ class _Staging:
     def buckets(self, table: Table) -> Iterator[pa.Table]:
         import pyarrow as pa
 
-        for bucket in sorted(self.writers):
+        for bucket in sorted(b for name, b in self.writers if name == table.name):
             path = os.path.join(self.folder, f"{table.name}-{bucket:03d}.arrow")
             with pa.memory_map(path) as source:
                 yield pa.ipc.open_file(source).read_all()
@@ -911,11 +913,18 @@ def _remove_uncommitted(store: Store, folder: str) -> None:
 SYNC_JOB_ENV = "BIODATA_CACHE_SYNC_JOB"
 #: biodata-cache 0.42's sync jobs that built tables this package has, and those tables (0.42 names; 0.42's
 #: ``quality_control`` is this package's ``qc``). Each is run as one :func:`update_all_tables`. 0.42's
-#: ``fast`` job also built ``metadata_upgrade``, ``platform_fib``, ``platform_qc`` and
-#: ``platform_mouselight``, which this package does not have.
+#: ``fast`` job also built ``metadata_upgrade`` and ``platform_mouselight``, which this package does not
+#: have.
 SYNC_JOBS: dict[str, tuple[str, ...]] = {
     "asset_basics": ("asset_basics", "source_data"),
-    "fast": ("unique_project_names", "unique_subject_ids", "unique_genotypes", "metadata_core"),
+    "fast": (
+        "unique_project_names",
+        "unique_subject_ids",
+        "unique_genotypes",
+        "metadata_core",
+        "platform_fib",
+        "platform_qc",
+    ),
     "qc": ("quality_control",),
     "qc_status": ("qc_status",),
     "time_to_qc": ("time_to_qc",),
@@ -1203,6 +1212,27 @@ def _update(
         )
         if not incremental and committed and "qc" in committed:
             report.partitions_deleted = len(set(committed["qc"]) - set(qc_files))
+        part_rows: dict[str, int] = {qc_table.name: qc_rows}
+        part_files: dict[str, dict[str, dict[str, Any]]] = {qc_table.name: qc_files}
+        for table in TABLES:
+            if not table.partitioned or table.name == qc_table.name:
+                continue
+            known = incremental and registry is not None and table.name in registry
+            previous_entry = registry[table.name] if known and registry is not None else None
+            part_rows[table.name], part_files[table.name] = _write_partitioned(
+                store,
+                folder,
+                table,
+                staging,
+                report,
+                build=build,
+                previous_files=published.get(table.name) if incremental else None,
+                previous_rows=previous_entry.rows if previous_entry is not None else 0,
+                incremental=incremental,
+                affected_ids=affected[table.record_key or "_id"],
+            )
+            if not incremental and committed and table.name in committed:
+                report.partitions_deleted += len(set(committed[table.name]) - set(part_files[table.name]))
         index_table = TABLES_BY_NAME["qc_raw_assets"]
         old_index = (
             _read_published(store, _in(folder, published.get(index_table.name))) if incremental else None
@@ -1217,18 +1247,19 @@ def _update(
                 data = with_build(results[table.name].cast(table.arrow_schema()), build)
                 sizes[table.name] = (relpath, store.write_parquet(f"{folder}/{relpath}", data))
                 report.tables_written.append(table.name)
-        qc_manifest = ""
-        if qc_table.name in report.tables_written or not incremental:
-            qc_manifest = write_manifest(store, folder, qc_table, build, qc_files)
+        manifests: dict[str, str] = {}
+        for name, files in part_files.items():
+            if name in report.tables_written or not incremental:
+                manifests[name] = write_manifest(store, folder, TABLES_BY_NAME[name], build, files)
 
     report.phases["write"] = time.perf_counter() - started - sum(report.phases.values())
     # 3. Publish the registry and catalogs, then the build state.
     built_at = utc_now()
     entries: list[CacheTable] = []
     for table in TABLES:
-        rows = qc_rows if table.partitioned else results[table.name].num_rows
+        rows = part_rows[table.name] if table.partitioned else results[table.name].num_rows
         report.rows[table.name] = rows
-        written = table.name in report.tables_written or (table.partitioned and bool(qc_manifest))
+        written = table.name in report.tables_written or table.name in manifests
         if not written and registry is not None and table.name in registry:
             entries.append(registry[table.name])
         else:
@@ -1239,13 +1270,13 @@ def _update(
                     folder,
                     table,
                     rows=rows,
-                    partitions=len(qc_files) if table.partitioned else 1,
+                    partitions=len(part_files[table.name]) if table.partitioned else 1,
                     source=opened.description,
                     built_at=built_at,
                     build=build,
                     path=relpath,
                     size=size,
-                    manifest=qc_manifest if table.partitioned else "",
+                    manifest=manifests.get(table.name, ""),
                 )
             )
     lease.check()  # commit only while this build still holds the version's lease
@@ -1424,6 +1455,136 @@ def _write_qc(
     if report.partitions_written or report.partitions_deleted:
         report.tables_written.append(table.name)
     return previous_rows + rows_delta, files, _index_table(counts)
+
+
+#: Per partitioned table (other than qc): which partitions hold each record's rows, for incremental builds.
+PARTITION_INDEX = "_build/partitions"
+
+
+def _sorted_part(table: Table, part: pa.Table) -> pa.Table:
+    """A partition file's rows ordered by the first file column, then the record key (stable, so a
+    record's rows keep their order and an incremental build writes what a full build writes)."""
+    import pyarrow.compute as pc
+
+    first = table.file_columns[0].name
+    keys = list(dict.fromkeys([first, table.record_key or first]))
+    return part.take(pc.sort_indices(part, sort_keys=[(key, "ascending") for key in keys]))
+
+
+def _record_partitions(table: Table, value: str | None, part: pa.Table) -> set[tuple[str, str | None]]:
+    """(record key, partition value) of every row of one partition's rows."""
+    return {(k, value) for k in part.column(table.record_key or "_id").to_pylist()}
+
+
+def _partition_index(pairs: set[tuple[str, str | None]]) -> pa.Table:
+    import pyarrow as pa
+
+    ordered = sorted(pairs, key=lambda p: (p[0], p[1] is None, p[1] or ""))
+    return pa.table(
+        {"record": [k for k, _ in ordered], "value": [v for _, v in ordered]},
+        schema=pa.schema([("record", pa.string()), ("value", pa.string())]),
+    )
+
+
+def _write_partitioned(
+    store: Store,
+    folder: str,
+    table: Table,
+    staging: _Staging,
+    report: BuildReport,
+    *,
+    build: str,
+    previous_files: dict[str, dict[str, Any]] | None,
+    previous_rows: int,
+    incremental: bool,
+    affected_ids: set[str],
+) -> tuple[int, dict[str, dict[str, Any]]]:
+    """Write the partitions of a partitioned table (other than ``qc``) that changed, under names of
+    ``build``; return (its rows, the manifest's files).
+
+    A full build writes every partition from the staged rows. An incremental build reads, from the files
+    of the committed release (``previous_files``, its manifest), only the partitions that hold rows of
+    the affected records (known from the build state's index, ``_build/partitions/<table>.pqt``) or
+    receive new rows; it drops the affected records' rows (by ``record_key``), adds the new ones and
+    writes the partition only if its content changed (an emptied partition leaves the manifest). Files
+    of the committed release are never overwritten or deleted here. A row may be in several partitions
+    (its record's rows name each).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
+    from biodata_cache.partitions import file_metadata, folder_name
+    from biodata_cache.publish import split_partitions
+    from biodata_cache.release import partition_file, with_build
+
+    key = table.partition_key
+    assert key is not None and table.record_key is not None
+    file_schema = table.arrow_schema(include_partition_key=False)
+    schema = table.arrow_schema()
+    index_path = f"{folder}/{PARTITION_INDEX}/{table.name}.pqt"
+    files: dict[str, dict[str, Any]] = dict(previous_files or {}) if incremental else {}
+    written = deleted = 0
+
+    def write_part(value: str | None, part: pa.Table) -> None:
+        relpath = partition_file(table, value, build)
+        data = with_build(part.replace_schema_metadata(file_metadata(key, value)), build)
+        size = store.write_parquet(f"{folder}/{relpath}", data)
+        entry = {"path": relpath, "size": size, "rows": part.num_rows, "build": build}
+        files[folder_name(key, value)] = entry
+
+    new_parts: dict[str | None, pa.Table] = {}
+    for bucket in staging.buckets(table):
+        for value, part in split_partitions(table, bucket.cast(schema)):
+            new_parts[value] = _sorted_part(table, part.cast(file_schema))
+    pairs: set[tuple[str, str | None]] = set()
+    for value, part in new_parts.items():
+        pairs |= _record_partitions(table, value, part)
+
+    if not incremental:
+        with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+            for write in [pool.submit(write_part, value, part) for value, part in new_parts.items()]:
+                write.result()
+        rows = sum(part.num_rows for part in new_parts.values())
+        written = len(new_parts)
+        old_pairs = None
+    else:
+        old_index = _read_published(store, index_path, required=False)
+        if old_index is None:
+            from biodata_cache.store import DamagedObjectError
+
+            raise DamagedObjectError(
+                f"{store.url(index_path)} is missing: an incremental build of {table.name!r} cannot tell "
+                f"which partitions hold the changed records' rows. Rebuild every table "
+                f"(update_all_tables(full=True), or `biodata-cache build --full`)."
+            )
+        old = old_index.to_pydict()
+        old_pairs = set(zip(old["record"], old["value"], strict=True))
+        values = {v for k, v in old_pairs if k in affected_ids} | set(new_parts)
+        pairs |= {(k, v) for k, v in old_pairs if k not in affected_ids}
+        rows = previous_rows
+        for value in sorted(values, key=lambda v: (v is None, v or "")):
+            name = folder_name(key, value)
+            previous = _read_published(store, _in(folder, (files.get(name) or {}).get("path")))
+            previous = previous.cast(file_schema) if previous is not None else file_schema.empty_table()
+            parts = [_without(previous, table.record_key, affected_ids)]
+            if value in new_parts:
+                parts.append(new_parts[value])
+            combined = _sorted_part(table, pa.concat_tables(parts))
+            rows += combined.num_rows - previous.num_rows
+            if combined.num_rows == 0:
+                if files.pop(name, None) is not None:
+                    deleted += 1  # its file is removed once the release is committed
+            elif not combined.equals(previous):
+                write_part(value, combined)
+                written += 1
+    if pairs != old_pairs:
+        store.write_parquet(index_path, _partition_index(pairs))
+    report.partitions_written += written
+    report.partitions_deleted += deleted
+    if written or deleted:
+        report.tables_written.append(table.name)
+    return rows, files
 
 
 def default_workers() -> int:

@@ -314,7 +314,95 @@ class _Generator:
         }
         if sources is not None:
             record["data_description"]["source_data"] = sources
+        _fiber_photometry(record, modalities)
         return record
+
+
+#: Targets, measurements and patch cord channels of the synthetic fiber photometry assets (as in the real
+#: records v2_fib_derived_qc_fiber3.json and v1mix_fib_derived_qc_dd2.json).
+FIBER_TARGETS = ("PL", "ACB", "ORBl", "ORBm", "VTA", "root")
+FIBER_MEASUREMENTS = ("calcium", "dopamine", "serotonin", "acetylcholine", "control", None)
+FIBER_CHANNELS = ("Green", "Isosbestic", "Red")
+
+
+def _fiber_photometry(record: dict[str, Any], modalities: list[str]) -> None:
+    """Give a fiber photometry asset (modality ``fib``) its fibers, for the platform tables: probe implants
+    of fiber probes in ``procedures.subject_procedures`` (target structure, implant translation) and, in
+    ``acquisition.data_streams``, the patch cords connected to them with their channels.
+
+    Drawn from a random stream of the asset's own (seeded by its name), so every other value of every
+    record stays what earlier versions of this module generated.
+    """
+    if "fib" not in modalities:
+        return
+    rng = random.Random(f"fib:{record['name']}")
+    fibers = range(rng.randrange(1, 5))
+    implants = [
+        {
+            "object_type": "Probe implant",
+            "implanted_device": {"object_type": "Fiber probe", "name": f"Fiber_{i}"},
+            "device_config": {
+                "object_type": "Probe config",
+                "primary_targeted_structure": {"atlas": "CCFv3", "acronym": rng.choice(FIBER_TARGETS)},
+                "transform": [
+                    {
+                        "object_type": "Translation",
+                        "translation": [
+                            round(rng.uniform(-3, 3), 1),
+                            round(rng.uniform(-3, 3), 1),
+                            0,
+                            round(rng.uniform(1, 5), 1),
+                        ],
+                    }
+                ],
+            },
+        }
+        for i in fibers
+    ]
+    procedures = dict(record.get("procedures") or {"object_type": "Procedures"})
+    procedures["subject_procedures"] = [
+        {
+            "object_type": "Surgery",
+            "coordinate_system": {
+                "object_type": "Coordinate system",
+                "name": "BREGMA_ARID",
+                "origin": "Bregma",
+                "axis_unit": "millimeter",
+                "axes": [{"object_type": "Axis", "name": axis} for axis in ("AP", "ML", "SI", "Depth")],
+            },
+            "procedures": implants,
+        }
+    ]
+    record["procedures"] = procedures
+    record["acquisition"]["data_streams"] = [
+        {
+            "object_type": "Data stream",
+            "modalities": [{"name": MODALITIES["fib"], "abbreviation": "fib"}],
+            "connections": [
+                {
+                    "object_type": "Connection",
+                    "source_device": f"Patch Cord {i}",
+                    "target_device": f"Fiber {i}",
+                }
+                for i in fibers
+            ],
+            "configurations": [
+                {
+                    "object_type": "Patch cord config",
+                    "device_name": f"Patch Cord {i}",
+                    "channels": [
+                        {
+                            "object_type": "Channel",
+                            "channel_name": f"Fiber_{i}_{color}",
+                            "intended_measurement": rng.choice(FIBER_MEASUREMENTS),
+                        }
+                        for color in FIBER_CHANNELS
+                    ],
+                }
+                for i in fibers
+            ],
+        }
+    ]
 
 
 # -- v1 and hybrid shapes -------------------------------------------------------------------------------

@@ -69,6 +69,11 @@ def main() -> None:
         print("   ", name)
     print("latest only:", bdc.raw_to_derived(raw, latest=True))
 
+    fib_qc = bdc.platform_qc("fib", columns=["asset_name", "tag", "status"])
+    print(f"\nplatform_qc('fib'): {len(fib_qc)} QC status keys of fiber photometry assets (one partition)")
+    print(fib_qc.head(5).to_string(index=False))
+    fibers = bdc.platform_fib(columns=["asset_name", "fiber", "channel", "intended_measurement"])
+    print(f"platform_fib(): {len(fibers)} fiber channels\n{fibers.head(5).to_string(index=False)}")
     checks = bdc.record_consistency_checks(
         columns=["check_key", "severity", "evaluated", "evaluated_count", "failed_count"]
     )

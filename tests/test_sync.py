@@ -57,6 +57,14 @@ def test_build_from_real_records_fills_every_table(monkeypatch, tmp_path):
         "qc_status": 2,  # one row per asset with a QC status: v2_derived.json and v2_record.json
         "metadata_core": 3,
         "time_to_qc": 2,
+        # quality_control.status keys: 25 of v2_derived.json + 6 of v2_record.json
+        "qc_tag_status": 31,
+        # v2_derived.json is the one asset of a platform (behavior, AindVrForaging: vr): its 25 status
+        # keys but "Processing" (a stage no behavior metric carries as a tag)
+        "platform_qc": 24,
+        "platform_fib": 0,  # no fib asset
+        "platform_smartspim_fiber_ccf": 0,  # no SPIM asset
+        "platform_smartspim_qc_metrics": 0,
         "record_consistency_results": 3,  # the duplicate-name check of each record (no listing)
         "record_consistency_checks": 2,  # one row per declared check
     }
@@ -288,8 +296,10 @@ def test_subject_that_disappears_loses_its_qc_partition(monkeypatch, records_fol
     assert partition.exists()
     (records_folder / "v2_record.json").unlink()  # the only record of subject 692478
     report = update_all_tables(source=str(records_folder), root=str(root), progress=False, full=full)
-    assert report.partitions_deleted == 1
+    # its qc partition and its qc_tag_status partition (v2_record.json has 6 quality_control.status keys)
+    assert report.partitions_deleted == 2
     assert not partition.exists()
+    assert not (root / "bdc-v0.1" / "qc_tag_status" / "subject_id=692478").exists()
     monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
     with pytest.warns(bdc.NoMatchWarning, match="subject_id '692478'"):  # no longer a subject of the store
         assert bdc.qc("692478").empty

@@ -7,8 +7,35 @@ Their row functions are in :mod:`biodata_cache.rows`; the lineage step of ``qc``
 
 from __future__ import annotations
 
+from typing import Any
+
 from biodata_cache import records, rows
+from biodata_cache.records import Asset, text
 from biodata_cache.tables.declaration import ID_COLUMN, LAST_MODIFIED_COLUMN, Column, Table, record_paths
+
+
+def qc_tag_status_rows(asset: Asset) -> list[dict[str, Any]]:
+    """One row per key of ``quality_control.status`` (tag, modality or stage) and its status.
+
+    As biodata-cache 0.42's ``qc_tag_status`` (``cache_table_helpers/qc.py``, ``_cache_tag_statuses``):
+    only a ``status`` dict counts (v1 evaluations have none; their statuses are in ``qc_status_long``).
+    Unlike 0.42, an asset without a subject id is kept, in the null partition, rather than dropped.
+    """
+    status = asset.qc_status
+    if not isinstance(status, dict):
+        return []
+    return [
+        {
+            "tag": str(key),
+            "status": text(value),
+            "asset_name": asset.name,
+            "subject_id": asset.subject_id,
+            "timestamp": asset.acquisition_start_time,
+            "_id": asset.id,
+        }
+        for key, value in status.items()
+    ]
+
 
 TABLES: tuple[Table, ...] = (
     Table(
@@ -115,6 +142,25 @@ TABLES: tuple[Table, ...] = (
             "_id", "last_modified", "name", "subject_id", "modalities", "qc_status", "qc_metrics"
         ),
         rows=rows.qc_status_rows,
+        record_key="_id",
+    ),
+    Table(
+        name="qc_tag_status",
+        description="QC status keys of each asset, partitioned by subject_id: one row per key of "
+        "quality_control.status (a tag, a modality or a stage) with its status, as biodata-cache 0.42 "
+        "kept it. qc_status_long also classifies the keys and reads v1 evaluations.",
+        kind="frame",
+        partition_key="subject_id",
+        columns=(
+            Column("tag", "string", "Status key: a tag ('<tag type>:<tag value>'), a modality or a stage."),
+            Column("status", "string", "Its status (Pass, Fail, Pending)."),
+            Column("asset_name", "string", "Asset name, joinable with asset_basics.name."),
+            Column("subject_id", "string", "Subject id (the partition key)."),
+            Column("timestamp", "timestamp", "Acquisition start of the asset (UTC)."),
+            Column("_id", "string", "DocDB id of the record the row comes from."),
+        ),
+        fields=record_paths("_id", "name", "subject_id", "acquisition_start_time", "qc_status"),
+        rows=qc_tag_status_rows,
         record_key="_id",
     ),
     Table(
