@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from biodata_cache import config
+from biodata_cache import config, listing
 from biodata_cache.errors import (
     BiodataCacheError,
     InvalidInputError,
@@ -131,6 +131,8 @@ class BuildReport:
     repaired: bool = False
     records_skipped: int = 0
     skipped: list[str] = field(default_factory=list)
+    assets_listed: int = 0
+    listing_failures: dict[str, str] = field(default_factory=dict)
 
     def skip(self, where: str, reason: str) -> None:
         """Count a record left out of the tables and log a warning naming it and the reason."""
@@ -163,6 +165,12 @@ class BuildReport:
                 f"  {self.records_skipped} record{plural} skipped (in no table; logged as warnings), e.g.:"
             )
             lines += [f"    {example}" for example in self.skipped]
+        if self.listing_failures:
+            lines.append(
+                f"  {len(self.listing_failures)} asset(s) whose storage could not be listed (their rows say "
+                f"so in listing_error), e.g.:"
+            )
+            lines += [f"    {name}: {error}" for name, error in list(self.listing_failures.items())[:5]]
         return "\n".join(lines)
 
 
@@ -463,6 +471,55 @@ class _Staging:
                 yield pa.ipc.open_file(source).read_all()
 
 
+@dataclass(frozen=True)
+class ListingOptions:
+    """How a build lists assets' storage (see :func:`update_all_tables` and :mod:`biodata_cache.listing`)."""
+
+    max_age: Any = field(default_factory=lambda: listing.resolve_max_age(None))
+    storage_options: dict[str, Any] | None = None
+    workers: int = listing.DEFAULT_WORKERS
+
+
+def _listed_tables(
+    store: Store,
+    folder: str,
+    results: dict[str, pa.Table],
+    options: ListingOptions,
+    report: BuildReport,
+    *,
+    previous_ok: bool,
+) -> listing.Listings:
+    """List the storage the ``listing`` tables need (each asset once) and compute those tables into
+    ``results``; listing failures go to the report."""
+    from biodata_cache.publish import rows_to_arrow
+
+    tables = [table for table in TABLES if table.listing is not None]
+    assets = results["asset_basics"].to_pylist()
+    requests = []
+    for row in assets:
+        prefixes = tuple(
+            dict.fromkeys(p for table in tables for p in (table.listing(row) or ()))  # type: ignore[misc]
+        )
+        if prefixes and row.get("_id") and row.get("name"):
+            marker = row["_last_modified"].isoformat() if row.get("_last_modified") else None
+            requests.append(listing.Request(row["_id"], row["name"], row["location"], marker, prefixes))
+    previous = listing.read_state(store, folder) if previous_ok else {}
+    found = listing.list_assets(
+        requests,
+        previous,
+        max_age=options.max_age,
+        storage_options=options.storage_options,
+        workers=options.workers,
+    )
+    report.assets_listed = found.listed
+    report.listing_failures = dict(found.failures)
+    sources = results["source_data"].to_pylist()
+    for table in tables:
+        assert table.listed_rows is not None
+        results[table.name] = _sorted(table, rows_to_arrow(table, table.listed_rows(assets, sources, found)))
+    return found
+
+
 def _bucket(key: str | None) -> int:
     return zlib.crc32((key or "").encode()) % QC_BUCKETS
 
@@ -759,6 +816,9 @@ def update_all_tables(
     session: requests.Session | None = None,
     workers: int | None = None,
     wait: float = 0.0,
+    listing_max_age_days: float | None = None,
+    listing_storage_options: dict[str, Any] | None = None,
+    listing_workers: int = listing.DEFAULT_WORKERS,
 ) -> BuildReport:
     """Build every table from a source in one pass and publish them to the store.
 
@@ -808,6 +868,16 @@ def update_all_tables(
         Seconds to wait for another, running publisher of the same version to finish (default: fail
         once it is seen running, within about 6 s). A publisher that was killed is not waited for: its
         lease is taken over once it has gone unrenewed for 30 s.
+    listing_max_age_days
+        Tables built from a listing of assets' storage (``platform_smartspim``, ``platform_exaspim``) list
+        an asset again when its record changed or its last listing is older than this many days; default
+        ``BIODATA_CACHE_LISTING_MAX_AGE_DAYS``, else 7 (see :mod:`biodata_cache.listing`).
+    listing_storage_options
+        fsspec options for listing the assets' locations (e.g. ``{"anon": True}`` for the public
+        aind-open-data bucket); default ``{"anon": True}`` if ``BIODATA_CACHE_LISTING_ANON=1``, else
+        credentials when botocore finds some, anonymous access when it finds none.
+    listing_workers
+        Threads listing assets at once (default 16).
 
     Returns
     -------
@@ -864,6 +934,9 @@ def update_all_tables(
                 workers=workers,
                 lease=lease,
                 started=started,
+                listing_options=ListingOptions(
+                    listing.resolve_max_age(listing_max_age_days), listing_storage_options, listing_workers
+                ),
             )
         except (Exception, KeyboardInterrupt):
             _remove_uncommitted(store, settings.version)
@@ -986,6 +1059,7 @@ def _update(
     workers: int | None,
     lease: PublishLease,
     started: float,
+    listing_options: ListingOptions | None = None,
 ) -> BuildReport:
     """The build itself, under the publish lease (see :func:`update_all_tables`)."""
     import pyarrow as pa
@@ -1156,6 +1230,14 @@ def _update(
                 if old is None or not data.equals(old.cast(table.arrow_schema())):
                     to_write.add(table.name)
                 results[table.name] = data
+        listings = _listed_tables(
+            store, folder, results, listing_options or ListingOptions(), report, previous_ok=not full
+        )
+        for table in TABLES:
+            if table.listing is not None:
+                old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
+                if old is None or not results[table.name].equals(old.cast(table.arrow_schema())):
+                    to_write.add(table.name)
         lineage = Lineage.from_tables(results["asset_basics"], results["source_data"])
         old_lineage = None
         if "asset_basics" in previous_tables and "source_data" in previous_tables:
@@ -1233,6 +1315,7 @@ def _update(
     state = {k: v for k, v in old_records.items() if k not in set(deleted)}
     state.update(new_records)
     _write_state(store, folder, opened.description, state)
+    listing.write_state(store, folder, listings.kept)
     report.seconds = time.perf_counter() - started
     report.phases["publish"] = report.seconds - sum(report.phases.values())
     logger.info("%s", report)

@@ -7,7 +7,9 @@ each, holding the family's declarations (and, for new families, their row functi
 
 - :mod:`biodata_cache.tables.core`: ``asset_basics``, ``source_data``, ``metadata_core``, ``unique_*``;
 - :mod:`biodata_cache.tables.qc`: ``qc``, ``qc_raw_assets``, ``qc_status_long``, ``qc_status``,
-  ``time_to_qc``.
+  ``time_to_qc``;
+- :mod:`biodata_cache.tables.imaging`: ``platform_smartspim``, ``platform_exaspim`` (built from records plus a
+  listing of each asset's storage).
 
 Adding a table is adding one declaration to its family (and a family module to :data:`TABLES`).
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from biodata_cache.errors import InvalidInputError
-from biodata_cache.tables import core, qc
+from biodata_cache.tables import core, imaging, qc
 from biodata_cache.tables.declaration import DTYPES, Column, Table, arrow_type, record_paths
 
 __all__ = [
@@ -36,7 +38,7 @@ __all__ = [
 ]
 
 #: Every published table, in the order of the registry, the catalog and the docs.
-TABLES: tuple[Table, ...] = (*core.TABLES, *qc.TABLES)
+TABLES: tuple[Table, ...] = (*core.TABLES, *qc.TABLES, *imaging.TABLES)
 
 TABLES_BY_NAME: dict[str, Table] = {table.name: table for table in TABLES}
 
