@@ -241,7 +241,9 @@ def list_assets(
             url = f"{location}/{prefix}" if prefix else location
             with translate_errors(url):
                 entries[prefix] = with_retries(
-                    lambda: lister(fs, path), what=f"listing {url}", transport=protocol_of(url) != "s3"
+                    lambda path=path: lister(fs, path),
+                    what=f"listing {url}",
+                    transport=protocol_of(url) != "s3",
                 )
         return Listing(request.location, request.marker, now.isoformat(), entries)
 
