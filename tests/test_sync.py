@@ -57,6 +57,8 @@ def test_build_from_real_records_fills_every_table(monkeypatch, tmp_path):
         "qc_status": 2,  # one row per asset with a QC status: v2_derived.json and v2_record.json
         "metadata_core": 3,
         "time_to_qc": 2,
+        "platform_smartspim": 0,  # no SmartSPIM / exaSPIM record among the three
+        "platform_exaspim": 0,
     }
     monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
     assert bdc.unique_project_names() == [
