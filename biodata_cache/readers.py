@@ -907,6 +907,7 @@ platform_smartspim = _frame_reader("platform_smartspim")
 #: biodata-cache 0.42's name of :func:`platform_smartspim`.
 assets_smartspim = platform_smartspim
 platform_exaspim = _frame_reader("platform_exaspim")
+platform_exaspim_intermediates = _frame_reader("platform_exaspim_intermediates")
 
 
 def qc(

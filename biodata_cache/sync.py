@@ -869,8 +869,9 @@ def update_all_tables(
         once it is seen running, within about 6 s). A publisher that was killed is not waited for: its
         lease is taken over once it has gone unrenewed for 30 s.
     listing_max_age_days
-        Tables built from a listing of assets' storage (``platform_smartspim``, ``platform_exaspim``) list
-        an asset again when its record changed or its last listing is older than this many days; default
+        Tables built from a listing of assets' storage (``platform_smartspim``, ``platform_exaspim``,
+        ``platform_exaspim_intermediates``) list an asset again when its record changed or its last
+        listing is older than this many days; default
         ``BIODATA_CACHE_LISTING_MAX_AGE_DAYS``, else 7 (see :mod:`biodata_cache.listing`).
     listing_storage_options
         fsspec options for listing the assets' locations (e.g. ``{"anon": True}`` for the public

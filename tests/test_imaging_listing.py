@@ -84,6 +84,11 @@ def _bucket(s3fs_module) -> None:
         f"{SMART_BUCKET}/{STITCHED}/image_cell_segmentation/Ex_561_Em_593/visualization/neuroglancer_config.json",
         f"{EXA_LOCATION}/process_output.json",
         f"{EXA_LOCATION}/exaSPIM.zarr/.zgroup",
+        # platform_exaspim_intermediates (0.42's FOLDERS: fusion/fused.zarr/, fusion/fused_ccf_ch.zarr/,
+        # flatfield_correction/SPIM.ome.zarr/, denoised/SPIM.ome.zarr/): both fusions and a flatfield
+        f"aind-open-data/{FUSED}/fusion/fused.zarr/.zgroup",
+        f"aind-open-data/{FUSED}/fusion/fused_ccf_ch.zarr/.zgroup",
+        f"aind-open-data/{FUSED}/flatfield_correction/SPIM.ome.zarr/0/.zarray",
     ]
     for path in files:
         fs.pipe(path, b"{}")
@@ -151,17 +156,21 @@ def test_incremental_build_lists_only_changed_or_expired_assets(bucket, s3_root,
     calls = _counting(monkeypatch)
     records = _records(tmp_path)
     update_all_tables(source=str(records), root=s3_root, progress=False)
-    # raw SmartSPIM (SPIM/derivatives), stitched (image_cell_segmentation), raw exaSPIM (its root)
-    assert len(calls) == 3
+    # raw SmartSPIM (SPIM/derivatives), stitched (image_cell_segmentation), raw exaSPIM (its root), fused
+    # (fusion, flatfield_correction, denoised)
+    assert len(calls) == 6
     calls.clear()
     report = update_all_tables(source=str(records), root=s3_root, progress=False)
     assert calls == [] and report.assets_listed == 0
     _records(tmp_path, marker="2025-02-02T00:00:00Z")  # the two constructed records changed
     report = update_all_tables(source=str(records), root=s3_root, progress=False)
-    assert calls == [f"{SMART_BUCKET}/{STITCHED}/image_cell_segmentation"] and report.assets_listed == 1
+    assert sorted(calls) == [
+        f"aind-open-data/{FUSED}/{folder}" for folder in ("denoised", "flatfield_correction", "fusion")
+    ] + [f"{SMART_BUCKET}/{STITCHED}/image_cell_segmentation"]
+    assert report.assets_listed == 2
     calls.clear()
     report = update_all_tables(source=str(records), root=s3_root, progress=False, listing_max_age_days=0)
-    assert len(calls) == 3 and report.assets_listed == 3
+    assert len(calls) == 6 and report.assets_listed == 4
 
 
 def test_listing_failure_is_reported_and_not_published_as_no_channels(bucket, s3_root, tmp_path, monkeypatch):
@@ -225,3 +234,33 @@ def test_unchanged_records_keep_their_listing_state(bucket, s3_root, tmp_path):
     kept = listing.read_state(Store(s3_root), "bdc-v0.1")
     state = copy.deepcopy({k: v.entries for k, v in kept.items()})
     assert state[f"constructed-{STITCHED}"] == {"image_cell_segmentation": ["Ex_488_Em_525", "Ex_561_Em_593"]}
+
+
+def test_exaspim_intermediates_row_says_which_output_folders_exist(bucket, s3_root, tmp_path):
+    update_all_tables(source=str(_records(tmp_path)), root=s3_root, progress=False)
+    (row,) = _table(s3_root, "platform_exaspim_intermediates")
+    # raw_name / subject_id from v1_exaspim_raw.json (name; subject.subject_id "750318")
+    assert (row["raw_name"], row["subject_id"], row["name"]) == (EXA_RAW, "750318", FUSED)
+    assert row["docdb_id"] == f"constructed-{FUSED}" and row["discovery_source"] == "docdb"
+    assert (row["fused_present"], row["fused_ccf_present"]) == (True, True)
+    assert (row["flatfield_present"], row["denoised_present"]) == (True, False)
+    assert row["status"] == "ok" and row["eligible_for_cleanup"] is True
+    flatfield = f"s3://aind-open-data/{FUSED}/flatfield_correction/SPIM.ome.zarr/"
+    assert row["intermediate_uris"] == [flatfield] and row["output_uris"] == [flatfield]
+    assert row["missing_required_folders"] == [] and row["checked_at"] is not None
+
+
+def test_exaspim_intermediates_listing_failure_is_an_s3_error_row(bucket, s3_root, tmp_path, monkeypatch):
+    real = listing.list_prefix
+
+    def failing(fs, path):
+        if path.endswith("/fusion"):
+            raise ConnectionResetError("reset by peer")
+        return real(fs, path)
+
+    monkeypatch.setattr(listing, "list_prefix", failing)
+    report = update_all_tables(source=str(_records(tmp_path)), root=s3_root, progress=False)
+    assert FUSED in report.listing_failures
+    (row,) = _table(s3_root, "platform_exaspim_intermediates")
+    assert row["status"] == "s3_error" and row["error_code"] == "StoreUnavailableError"
+    assert row["fused_present"] is None and row["has_intermediates"] is None

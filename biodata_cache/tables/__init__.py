@@ -8,8 +8,8 @@ each, holding the family's declarations (and, for new families, their row functi
 - :mod:`biodata_cache.tables.core`: ``asset_basics``, ``source_data``, ``metadata_core``, ``unique_*``;
 - :mod:`biodata_cache.tables.qc`: ``qc``, ``qc_raw_assets``, ``qc_status_long``, ``qc_status``,
   ``time_to_qc``;
-- :mod:`biodata_cache.tables.imaging`: ``platform_smartspim``, ``platform_exaspim`` (built from records plus a
-  listing of each asset's storage).
+- :mod:`biodata_cache.tables.imaging`: ``platform_smartspim``, ``platform_exaspim``,
+  ``platform_exaspim_intermediates`` (built from records plus a listing of each asset's storage).
 
 Adding a table is adding one declaration to its family (and a family module to :data:`TABLES`).
 
