@@ -59,6 +59,7 @@ def test_build_from_real_records_fills_every_table(monkeypatch, tmp_path):
         "time_to_qc": 2,
         "platform_smartspim": 0,  # no SmartSPIM / exaSPIM record among the three
         "platform_exaspim": 0,
+        "platform_exaspim_intermediates": 0,
     }
     monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
     assert bdc.unique_project_names() == [
