@@ -898,6 +898,11 @@ def update_all_tables(
     started = time.perf_counter()
     check_flag("fast", fast)
     check_flag("slow", slow)
+    if isinstance(listing_workers, bool) or not isinstance(listing_workers, int) or listing_workers < 1:
+        raise InvalidInputError(f"listing_workers must be an int >= 1, got {listing_workers!r}.")
+    listing_options = ListingOptions(
+        listing.resolve_max_age(listing_max_age_days), listing_storage_options, listing_workers
+    )
     if not (fast and slow):
         logger.info(
             "update_all_tables(fast=%s, slow=%s): this package builds every table in one pass, so all "
@@ -935,9 +940,7 @@ def update_all_tables(
                 workers=workers,
                 lease=lease,
                 started=started,
-                listing_options=ListingOptions(
-                    listing.resolve_max_age(listing_max_age_days), listing_storage_options, listing_workers
-                ),
+                listing_options=listing_options,
             )
         except (Exception, KeyboardInterrupt):
             _remove_uncommitted(store, settings.version)
