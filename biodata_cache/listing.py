@@ -42,6 +42,8 @@ LISTINGS_FILE = "_build/listings.json"
 DEFAULT_MAX_AGE_DAYS = 7.0
 MAX_AGE_ENV = "BIODATA_CACHE_LISTING_MAX_AGE_DAYS"
 ANON_ENV = "BIODATA_CACHE_LISTING_ANON"
+#: Error name of assets a build chose not to list (``list_storage=False``).
+NOT_LISTED = "NotListed"
 #: Threads listing assets at once.
 DEFAULT_WORKERS = 16
 

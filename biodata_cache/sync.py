@@ -21,6 +21,7 @@ previous registry and catalog in place, pointing at files that exist.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import os
 import tempfile
@@ -167,8 +168,8 @@ class BuildReport:
             lines += [f"    {example}" for example in self.skipped]
         if self.listing_failures:
             lines.append(
-                f"  {len(self.listing_failures)} asset(s) whose storage could not be listed (their rows say "
-                f"so in listing_error), e.g.:"
+                f"  {len(self.listing_failures)} asset(s) whose storage was not listed (their rows say so), "
+                f"e.g.:"
             )
             lines += [f"    {name}: {error}" for name, error in list(self.listing_failures.items())[:5]]
         return "\n".join(lines)
@@ -478,6 +479,7 @@ class ListingOptions:
     max_age: Any = field(default_factory=lambda: listing.resolve_max_age(None))
     storage_options: dict[str, Any] | None = None
     workers: int = listing.DEFAULT_WORKERS
+    enabled: bool | None = True
 
 
 def _listed_tables(
@@ -504,13 +506,19 @@ def _listed_tables(
             marker = row["_last_modified"].isoformat() if row.get("_last_modified") else None
             requests.append(listing.Request(row["_id"], row["name"], row["location"], marker, prefixes))
     previous = listing.read_state(store, folder) if previous_ok else {}
-    found = listing.list_assets(
-        requests,
-        previous,
-        max_age=options.max_age,
-        storage_options=options.storage_options,
-        workers=options.workers,
-    )
+    if options.enabled:
+        found = listing.list_assets(
+            requests,
+            previous,
+            max_age=options.max_age,
+            storage_options=options.storage_options,
+            workers=options.workers,
+        )
+    else:
+        reason = f"{listing.NOT_LISTED}: this build does not list storage (list_storage=False)"
+        found = listing.Listings(failures={r.name: reason for r in requests}, kept=previous)
+        if requests:
+            logger.info("not listing the storage of %d assets (list_storage=False)", len(requests))
     report.assets_listed = found.listed
     report.listing_failures = dict(found.failures)
     sources = results["source_data"].to_pylist()
@@ -819,6 +827,7 @@ def update_all_tables(
     listing_max_age_days: float | None = None,
     listing_storage_options: dict[str, Any] | None = None,
     listing_workers: int = listing.DEFAULT_WORKERS,
+    list_storage: bool | None = None,
 ) -> BuildReport:
     """Build every table from a source in one pass and publish them to the store.
 
@@ -879,6 +888,11 @@ def update_all_tables(
         credentials when botocore finds some, anonymous access when it finds none.
     listing_workers
         Threads listing assets at once (default 16).
+    list_storage
+        Whether to list assets' storage at all (default: yes, except for the bundled ``sample``, whose
+        synthetic assets' locations hold nothing). Without listing, the rows of assets that needed one
+        say so (``listing_error`` / status ``s3_error``) and the report counts them as not listed: they
+        are never published as having no outputs.
 
     Returns
     -------
@@ -900,8 +914,10 @@ def update_all_tables(
     check_flag("slow", slow)
     if isinstance(listing_workers, bool) or not isinstance(listing_workers, int) or listing_workers < 1:
         raise InvalidInputError(f"listing_workers must be an int >= 1, got {listing_workers!r}.")
+    if list_storage is not None:
+        check_flag("list_storage", list_storage)
     listing_options = ListingOptions(
-        listing.resolve_max_age(listing_max_age_days), listing_storage_options, listing_workers
+        listing.resolve_max_age(listing_max_age_days), listing_storage_options, listing_workers, list_storage
     )
     if not (fast and slow):
         logger.info(
@@ -929,6 +945,11 @@ def update_all_tables(
     if not store.writable:
         raise StoreAccessError(f"cannot publish to {settings.root}: it is read-only. Pass a writable root=.")
     opened = source if isinstance(source, Source) else open_source(settings.source, session=session)
+    if listing_options.enabled is None:
+        from biodata_cache.sources import sample_path
+
+        is_sample = isinstance(opened, FileSource) and opened.path == sample_path()
+        listing_options = dataclasses.replace(listing_options, enabled=not is_sample)
     with PublishLease(store, settings.version, wait=wait) as lease:
         try:
             return _update(

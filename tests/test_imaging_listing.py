@@ -264,3 +264,15 @@ def test_exaspim_intermediates_listing_failure_is_an_s3_error_row(bucket, s3_roo
     (row,) = _table(s3_root, "platform_exaspim_intermediates")
     assert row["status"] == "s3_error" and row["error_code"] == "StoreUnavailableError"
     assert row["fused_present"] is None and row["has_intermediates"] is None
+
+
+def test_a_build_that_does_not_list_says_so_in_every_row_that_needed_a_listing(bucket, s3_root, tmp_path):
+    report = update_all_tables(
+        source=str(_records(tmp_path)), root=s3_root, progress=False, list_storage=False
+    )
+    assert sorted(report.listing_failures) == sorted([SMART_RAW, STITCHED, EXA_RAW, FUSED])
+    (exa,) = _table(s3_root, "platform_exaspim")
+    assert exa["raw_link"] is None and exa["listing_error"].startswith(f"{EXA_RAW}: NotListed")
+    (row,) = _table(s3_root, "platform_exaspim_intermediates")
+    assert row["status"] == "not_listed" and row["fused_present"] is None
+    assert all(r["listing_error"] for r in _table(s3_root, "platform_smartspim"))

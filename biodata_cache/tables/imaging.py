@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from biodata_cache.listing import NOT_LISTED
 from biodata_cache.tables.declaration import Column, Table
 
 NEUROGLANCER_BASE = "https://allen.neuroglass.io/new#!"
@@ -240,8 +241,8 @@ def _inspect(raw: dict[str, Any], candidate: dict[str, Any], listings: Any) -> d
     if root is None:
         return {**row, "status": "invalid_location"}
     if candidate["name"] in listings.failures:
-        error = listings.failures[candidate["name"]]
-        return {**row, "status": "s3_error", "error_code": error.split(":", 1)[0]}
+        code = listings.failures[candidate["name"]].split(":", 1)[0]
+        return {**row, "status": "not_listed" if code == NOT_LISTED else "s3_error", "error_code": code}
     listing = listings.by_name.get(candidate["name"])
     if listing is None:  # a renamed descendant the listing declaration did not select
         return {**row, "status": "not_listed"}
@@ -415,8 +416,8 @@ TABLES: tuple[Table, ...] = (
                 "status",
                 "string",
                 "ok, missing_required, no_intermediates, no_processed (no derived asset in the records), "
-                "invalid_location, s3_error (the listing failed: see error_code) or not_listed (a "
-                "descendant not named exaSPIM_*, which is not listed).",
+                "invalid_location, s3_error (the listing failed: see error_code) or not_listed (the build "
+                "did not list storage, or a descendant not named exaSPIM_*, which is not listed).",
             ),
             Column("error_code", "string", "Type of the error that stopped the listing (s3_error)."),
             Column("missing_required_folders", "list<string>", "Required fusion paths confirmed absent."),
