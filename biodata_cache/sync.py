@@ -999,6 +999,8 @@ SYNC_JOBS: dict[str, tuple[str, ...]] = {
     "qc": ("quality_control",),
     "qc_status": ("qc_status",),
     "time_to_qc": ("time_to_qc",),
+    "exaspim": ("platform_exaspim", "platform_exaspim_intermediates"),
+    "exaspim_intermediates": ("platform_exaspim_intermediates",),
 }
 #: biodata-cache 0.42's other sync jobs: they build platform, cell and course tables this package does
 #: not have, so :func:`run_sync_job` refuses them rather than report a build that made none of them.
@@ -1008,8 +1010,6 @@ UNSUPPORTED_SYNC_JOBS = (
     "df",
     "ecephys_spikes",
     "ecephys_units",
-    "exaspim",
-    "exaspim_intermediates",
     "fib_traces",
     "operations",
     "pophys",
@@ -1034,7 +1034,8 @@ def run_sync_job(job: str | None = None, **options: Any) -> BuildReport:
     ----------
     job
         A 0.42 job name whose tables this package builds (the keys of :data:`SYNC_JOBS`:
-        ``asset_basics``, ``fast``, ``qc``, ``qc_status``, ``time_to_qc``); surrounding blanks are
+        ``asset_basics``, ``fast``, ``qc``, ``qc_status``, ``time_to_qc``, ``exaspim``,
+        ``exaspim_intermediates``); surrounding blanks are
         ignored. ``None`` or ``""``: ``BIODATA_CACHE_SYNC_JOB``.
     **options
         Passed to :func:`update_all_tables` (``source=``, ``root=``, ``full=``, ``progress=``, ...).
