@@ -276,3 +276,28 @@ def test_a_build_that_does_not_list_says_so_in_every_row_that_needed_a_listing(b
     (row,) = _table(s3_root, "platform_exaspim_intermediates")
     assert row["status"] == "not_listed" and row["fused_present"] is None
     assert all(r["listing_error"] for r in _table(s3_root, "platform_smartspim"))
+
+
+def test_raw_labelled_stitched_smartspim_record_is_an_unprocessed_raw_row(bucket, s3_root, tmp_path):
+    # v1_smartspim_stitched_labelled_raw.json: name
+    # "SmartSPIM_654092_2023-01-26_10-45-12_stitched_2023-02-02_21-58-54",
+    # data_description.data_level "raw", rig_id "SmartSPIM2-1", no input_data_name: 0.42 selects it as a raw
+    # SmartSPIM asset (asset_basics data_level raw) with no stitched descendant. Its folder is not in the
+    # bucket: an absent folder lists as empty (no raw_link), which is not a listing error.
+    record = json.loads((REAL / "v1_smartspim_stitched_labelled_raw.json").read_text())
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    report = update_all_tables(source=str(path), root=s3_root, progress=False)
+    assert report.listing_failures == {} and report.assets_listed == 1
+    (row,) = _table(s3_root, "platform_smartspim")
+    assert row["name"] == row["raw_name"] == record["name"]
+    assert row["processed"] is False and row["raw_link"] is None and row["listing_error"] is None
+
+
+def test_listing_storage_options_anonymous_by_argument_or_variable(monkeypatch):
+    location = "s3://aind-open-data/SmartSPIM_1"
+    assert listing.resolve_options(location, {"anon": True})["anon"] is True
+    assert listing.resolve_options(location, None)["anon"] is False  # test credentials are configured
+    monkeypatch.setenv(listing.ANON_ENV, "1")
+    assert listing.resolve_options(location, None)["anon"] is True
+    assert listing.resolve_options(location, {"key": "k", "secret": "s"}).get("anon") is None
