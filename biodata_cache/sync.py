@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from biodata_cache import config, listing
+from biodata_cache import asset_listing, config
 from biodata_cache.errors import (
     BiodataCacheError,
     InvalidInputError,
@@ -474,11 +474,11 @@ class _Staging:
 
 @dataclass(frozen=True)
 class ListingOptions:
-    """How a build lists assets' storage (see :func:`update_all_tables` and :mod:`biodata_cache.listing`)."""
+    """How a build lists assets' storage (:func:`update_all_tables`, :mod:`biodata_cache.asset_listing`)."""
 
-    max_age: Any = field(default_factory=lambda: listing.resolve_max_age(None))
+    max_age: Any = field(default_factory=lambda: asset_listing.resolve_max_age(None))
     storage_options: dict[str, Any] | None = None
-    workers: int = listing.DEFAULT_WORKERS
+    workers: int = asset_listing.DEFAULT_WORKERS
     enabled: bool | None = True
 
 
@@ -490,24 +490,24 @@ def _listed_tables(
     report: BuildReport,
     *,
     previous_ok: bool,
-) -> listing.Listings:
+) -> asset_listing.Listings:
     """List the storage the ``listing`` tables need (each asset once) and compute those tables into
     ``results``; listing failures go to the report."""
     from biodata_cache.publish import rows_to_arrow
 
-    tables = [table for table in TABLES if table.listing is not None]
+    tables = [table for table in TABLES if table.asset_listing is not None]
     assets = results["asset_basics"].to_pylist()
     requests = []
     for row in assets:
         prefixes = tuple(
-            dict.fromkeys(p for table in tables for p in (table.listing(row) or ()))  # type: ignore[misc]
+            dict.fromkeys(p for table in tables for p in (table.asset_listing(row) or ()))  # type: ignore[misc]
         )
         if prefixes and row.get("_id") and row.get("name"):
             marker = row["_last_modified"].isoformat() if row.get("_last_modified") else None
-            requests.append(listing.Request(row["_id"], row["name"], row["location"], marker, prefixes))
-    previous = listing.read_state(store, folder) if previous_ok else {}
+            requests.append(asset_listing.Request(row["_id"], row["name"], row["location"], marker, prefixes))
+    previous = asset_listing.read_state(store, folder) if previous_ok else {}
     if options.enabled:
-        found = listing.list_assets(
+        found = asset_listing.list_assets(
             requests,
             previous,
             max_age=options.max_age,
@@ -515,8 +515,8 @@ def _listed_tables(
             workers=options.workers,
         )
     else:
-        reason = f"{listing.NOT_LISTED}: this build does not list storage (list_storage=False)"
-        found = listing.Listings(failures={r.name: reason for r in requests}, kept=previous)
+        reason = f"{asset_listing.NOT_LISTED}: this build does not list storage (list_storage=False)"
+        found = asset_listing.Listings(failures={r.name: reason for r in requests}, kept=previous)
         if requests:
             logger.info("not listing the storage of %d assets (list_storage=False)", len(requests))
     report.assets_listed = found.listed
@@ -826,7 +826,7 @@ def update_all_tables(
     wait: float = 0.0,
     listing_max_age_days: float | None = None,
     listing_storage_options: dict[str, Any] | None = None,
-    listing_workers: int = listing.DEFAULT_WORKERS,
+    listing_workers: int = asset_listing.DEFAULT_WORKERS,
     list_storage: bool | None = None,
 ) -> BuildReport:
     """Build every table from a source in one pass and publish them to the store.
@@ -881,7 +881,7 @@ def update_all_tables(
         Tables built from a listing of assets' storage (``platform_smartspim``, ``platform_exaspim``,
         ``platform_exaspim_intermediates``) list an asset again when its record changed or its last
         listing is older than this many days; default
-        ``BIODATA_CACHE_LISTING_MAX_AGE_DAYS``, else 7 (see :mod:`biodata_cache.listing`).
+        ``BIODATA_CACHE_LISTING_MAX_AGE_DAYS``, else 7 (see :mod:`biodata_cache.asset_listing`).
     listing_storage_options
         fsspec options for listing the assets' locations (e.g. ``{"anon": True}`` for the public
         aind-open-data bucket); default ``{"anon": True}`` if ``BIODATA_CACHE_LISTING_ANON=1``, else
@@ -917,7 +917,10 @@ def update_all_tables(
     if list_storage is not None:
         check_flag("list_storage", list_storage)
     listing_options = ListingOptions(
-        listing.resolve_max_age(listing_max_age_days), listing_storage_options, listing_workers, list_storage
+        asset_listing.resolve_max_age(listing_max_age_days),
+        listing_storage_options,
+        listing_workers,
+        list_storage,
     )
     if not (fast and slow):
         logger.info(
@@ -1260,7 +1263,7 @@ def _update(
             store, folder, results, listing_options or ListingOptions(), report, previous_ok=not full
         )
         for table in TABLES:
-            if table.listing is not None:
+            if table.asset_listing is not None:
                 old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
                 if old is None or not results[table.name].equals(old.cast(table.arrow_schema())):
                     to_write.add(table.name)
@@ -1341,7 +1344,7 @@ def _update(
     state = {k: v for k, v in old_records.items() if k not in set(deleted)}
     state.update(new_records)
     _write_state(store, folder, opened.description, state)
-    listing.write_state(store, folder, listings.kept)
+    asset_listing.write_state(store, folder, listings.kept)
     report.seconds = time.perf_counter() - started
     report.phases["publish"] = report.seconds - sum(report.phases.values())
     logger.info("%s", report)

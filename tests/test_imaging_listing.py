@@ -28,7 +28,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from biodata_cache import listing
+from biodata_cache import asset_listing as listing
 from biodata_cache.store import Store
 from biodata_cache.sync import update_all_tables
 

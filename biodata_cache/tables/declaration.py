@@ -86,14 +86,15 @@ class Table:
         rows of the ``derived_from`` table (dicts) to this table's rows (e.g. :func:`rows.qc_status_wide`).
     index_of
         The partitioned table this table indexes (computed while that table's partitions are written).
-    listing
+    asset_listing
         For a table built from a listing of assets' storage: pure function from an ``asset_basics`` row
         (dict) to the folders under the asset's ``location`` to list (``""``: the location itself), or
-        None when the asset is not for this table. The builder lists them (:mod:`biodata_cache.listing`).
+        None when the asset is not for this table. The builder lists them
+        (:mod:`biodata_cache.asset_listing`).
     listed_rows
-        For a ``listing`` table: pure function ``(asset_basics rows, source_data rows, listings)`` to the
-        table's rows, where ``listings`` is a :class:`~biodata_cache.listing.Listings` (listing by asset
-        name, and the assets whose listing failed).
+        For an ``asset_listing`` table: pure function ``(asset_basics rows, source_data rows, listings)``
+        to the table's rows, where ``listings`` is a :class:`~biodata_cache.asset_listing.Listings`
+        (listing by asset name, and the assets whose listing failed).
     """
 
     name: str
@@ -107,7 +108,7 @@ class Table:
     derived_from: tuple[str, str] | None = None
     derive: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
     index_of: str | None = None
-    listing: Callable[[dict[str, Any]], tuple[str, ...] | None] | None = None
+    asset_listing: Callable[[dict[str, Any]], tuple[str, ...] | None] | None = None
     listed_rows: Callable[[list[dict[str, Any]], list[dict[str, Any]], Any], list[dict[str, Any]]] | None = (
         None
     )

@@ -7,9 +7,9 @@
 newest stitched (fused) derived asset through ``source_data``, with neuroglancer links to the outputs that
 exist under the assets' locations. ``platform_exaspim_intermediates``: which fusion and intermediate folders
 exist under each derived asset of a raw exaSPIM acquisition's chain.
-Which outputs exist is read from listings (:mod:`biodata_cache.listing`): each declaration's ``listing``
-names the folders to list for an asset, and its ``listed_rows`` builds the rows from the ``asset_basics``
-and ``source_data`` rows and the listings. An asset whose listing failed is never published as having no
+Which outputs exist is read from listings (:mod:`biodata_cache.asset_listing`): each declaration's
+``asset_listing`` names the folders to list for an asset, and its ``listed_rows`` builds the rows from the
+``asset_basics`` and ``source_data`` rows and the listings. An asset whose listing failed is never published as having no
 outputs: its rows say so in ``listing_error``.
 
 The declarations and their row functions live side by side in this module.
@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from biodata_cache.listing import NOT_LISTED
+from biodata_cache.asset_listing import NOT_LISTED
 from biodata_cache.tables.declaration import Column, Table
 
 NEUROGLANCER_BASE = "https://allen.neuroglass.io/new#!"
@@ -356,7 +356,7 @@ TABLES: tuple[Table, ...] = (
             ),
             _LISTING_ERROR,
         ),
-        listing=smartspim_listing,
+        asset_listing=smartspim_listing,
         listed_rows=smartspim_rows,
     ),
     Table(
@@ -377,7 +377,7 @@ TABLES: tuple[Table, ...] = (
             Column("fused_link", "string", "Neuroglancer link to the fused asset's location."),
             _LISTING_ERROR,
         ),
-        listing=exaspim_listing,
+        asset_listing=exaspim_listing,
         listed_rows=exaspim_rows,
     ),
     Table(
@@ -433,7 +433,7 @@ TABLES: tuple[Table, ...] = (
             ),
         ),
         record_key="name",
-        listing=exaspim_intermediates_listing,
+        asset_listing=exaspim_intermediates_listing,
         listed_rows=exaspim_intermediates_rows,
     ),
 )

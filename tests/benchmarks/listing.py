@@ -2,9 +2,10 @@
 
     python tests/benchmarks/listing.py [--assets 400]
 
-Each asset is laid out like a stitched SmartSPIM asset (``image_cell_segmentation/<channel>/...``) and listed
-by :func:`biodata_cache.listing.list_assets` as a build lists it (one LIST request per folder). moto answers
-in about a millisecond and is CPU-bound on a small machine; ``--latency`` adds S3's round trip to each LIST.
+Each asset is laid out like a stitched SmartSPIM asset (``image_cell_segmentation/<channel>/...``) and
+listed by :func:`biodata_cache.asset_listing.list_assets` as a build lists it (one LIST request per
+folder). moto answers in about a millisecond and is CPU-bound on a small machine; ``--latency`` adds S3's
+round trip to each LIST.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def main() -> None:
     os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
     import s3fs
 
-    from biodata_cache import listing
+    from biodata_cache import asset_listing as listing
 
     fs = s3fs.S3FileSystem()
     fs.mkdir("aind-open-data")

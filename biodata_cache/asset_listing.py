@@ -1,8 +1,8 @@
-"""Listing assets' storage: what tables with a ``listing`` declaration see under each asset's location.
+"""Listing assets' storage: what tables with an ``asset_listing`` declaration see under each asset's location.
 
 Some tables (e.g. ``platform_smartspim``) say which processing outputs exist under an asset's
 ``location``. Their declaration names, for each asset, the folders under its location to list
-(:attr:`~biodata_cache.tables.Table.listing`); the builder lists them here, once per asset for all such
+(:attr:`~biodata_cache.tables.Table.asset_listing`); the builder lists them here, once per asset for all such
 tables, and hands the listings to the tables' row functions.
 
 - Listing goes through fsspec with the store's retry and error policy (:func:`~biodata_cache.store.
