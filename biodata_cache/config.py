@@ -591,3 +591,27 @@ def resolve(
         storage_options=check_storage_options(final_root, storage_options),
         explicit_root=given_root is not None and given_root != default_local_root(),
     )
+
+
+#: The value of a listing's variable that turns the listing off.
+NO_LISTING = "none"
+
+
+def listing_location(variable: str, default: str, *, docdb: bool) -> str | None:
+    """Where a listing of top-level folders is taken (see :class:`biodata_cache.tables.Listing`).
+
+    Order: the environment variable ``variable`` (any fsspec URL; ``none``, in any case, turns the
+    listing off), else ``default`` when the build reads DocDB (``docdb``: the production records describe
+    the default location), else ``None``: the sample and files of records describe no bucket.
+
+    Raises
+    ------
+    InvalidInputError
+        If the variable is set to a value that names no location (blank after stripping is unset).
+    """
+    found = (os.environ.get(variable) or "").strip()
+    if found.lower() == NO_LISTING:
+        return None
+    if found:
+        return _check_root(found, f"{variable}={found!r}")
+    return default if docdb else None

@@ -1328,6 +1328,12 @@ qc_raw_assets = _frame_reader("qc_raw_assets")
 time_to_qc = _frame_reader("time_to_qc")
 
 
+record_consistency_results = _frame_reader("record_consistency_results")
+
+
+record_consistency_checks = _frame_reader("record_consistency_checks")
+
+
 # -- lineage ------------------------------------------------------------------------------------------
 
 

@@ -25,6 +25,14 @@ def _escape(text: str) -> str:
 
 
 def _built_from(table: Table) -> str:
+    if table.derive and table.derived_from and table.listings:
+        listed = ", ".join(
+            f"{listing.description} (`{listing.variable}`; default `{listing.default}` for DocDB builds, "
+            f"nothing listed for other sources)"
+            for listing in table.listings
+        )
+        rows_of = f"the rows of `{table.derived_from[0]}`"
+        return f"- **Built from:** {rows_of} and a listing of the {listed} (after every build)"
     if table.derive and table.derived_from:
         return f"- **Built from:** the rows of `{table.derived_from[0]}` (after every build)"
     if table.derived_from:
@@ -117,6 +125,8 @@ API_FUNCTIONS = (
     "biodata_cache.qc_status_long",
     "biodata_cache.metadata_core",
     "biodata_cache.time_to_qc",
+    "biodata_cache.record_consistency_results",
+    "biodata_cache.record_consistency_checks",
     "biodata_cache.raw_to_derived",
     "biodata_cache.custom",
     "biodata_cache.read_table",

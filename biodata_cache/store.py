@@ -588,6 +588,29 @@ class Store:
             names = (urllib.parse.unquote(n) for n in names)  # web listings percent-encode names
         return sorted(names)
 
+    def list_folders(self, relpath: str = "") -> list[str]:
+        """Names of the folders (S3: common prefixes) directly under a folder, sorted; objects left out.
+
+        Fresh like :meth:`list_names`, with the same retry and error policy.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the folder (or bucket) does not exist: unlike :meth:`list_names`, a listing the caller
+            relies on is never read as empty.
+        """
+        url = self.url(relpath)
+        path = self._path(relpath)
+        with translate_errors(url):
+            self.fs.invalidate_cache(path)
+            if not with_retries(lambda: self.fs.isdir(path), what=url, transport=self._transport):
+                raise FileNotFoundError(f"{url} is not a folder (or bucket) that exists")
+            entries = with_retries(lambda: self.fs.ls(path, detail=True), what=url, transport=self._transport)
+        names = (e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory")
+        if self.protocol in READ_ONLY_PROTOCOLS:
+            names = (urllib.parse.unquote(n) for n in names)
+        return sorted(names)
+
     @property
     def _transport(self) -> bool:
         return self.protocol not in S3_PROTOCOLS

@@ -52,8 +52,8 @@ from biodata_cache.records import (
     text,
     timestamp,
 )
-from biodata_cache.sources import FileSource, Source, open_source, record_id
-from biodata_cache.tables import TABLES, TABLES_BY_NAME, Table, project, projection
+from biodata_cache.sources import DocDBSource, FileSource, Source, open_source, record_id
+from biodata_cache.tables import TABLES, TABLES_BY_NAME, Listed, Table, derivation_order, project, projection
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -619,13 +619,31 @@ def _in(folder: str, relpath: str | None) -> str | None:
     return f"{folder}/{relpath}" if relpath else None
 
 
-def _derived(table: Table, source: pa.Table) -> pa.Table:
-    """A ``derived_from`` table from all the rows of its source: ``table.derive``, else distinct values."""
+def _derived(table: Table, source: pa.Table, listings: dict[str, Listed | None]) -> pa.Table:
+    """A ``derived_from`` table from all the rows of its source: ``table.derive``, else distinct values.
+
+    ``derive`` gets the columns it declares (``derive_columns``, default all) and, if the table declares
+    listings, ``listings=`` the ones it reads (taken once per build by the caller).
+    """
     if table.derive is None:
         return _distinct(table, source)
     from biodata_cache.publish import rows_to_arrow
 
+    if table.derive_columns is not None:
+        source = source.select(list(table.derive_columns))
+    if table.listings:
+        wanted = {listing.name: listings[listing.name] for listing in table.listings}
+        return rows_to_arrow(table, table.derive(source.to_pylist(), listings=wanted))
     return rows_to_arrow(table, table.derive(source.to_pylist()))
+
+
+def _take_listings(opened: Source) -> dict[str, Listed | None]:
+    """Every listing a table declares, each taken once (see :mod:`biodata_cache.listing`)."""
+    from biodata_cache.listing import take_listing
+
+    declared = {listing.name: listing for table in TABLES for listing in table.listings}
+    docdb = isinstance(opened, DocDBSource)
+    return {name: take_listing(listing, docdb=docdb) for name, listing in declared.items()}
 
 
 def _distinct(table: Table, source: pa.Table) -> pa.Table:
@@ -1004,6 +1022,7 @@ SYNC_JOBS: dict[str, tuple[str, ...]] = {
     "time_to_qc": ("time_to_qc",),
     "exaspim": ("platform_exaspim", "platform_exaspim_intermediates"),
     "exaspim_intermediates": ("platform_exaspim_intermediates",),
+    "record_consistency_checks": ("record_consistency_results", "record_consistency_checks"),
 }
 #: biodata-cache 0.42's other sync jobs: they build platform, cell and course tables this package does
 #: not have, so :func:`run_sync_job` refuses them rather than report a build that made none of them.
@@ -1016,7 +1035,6 @@ UNSUPPORTED_SYNC_JOBS = (
     "fib_traces",
     "operations",
     "pophys",
-    "record_consistency_checks",
     "smartspim",
     "storage_lens",
     "video_frame_times",
@@ -1038,7 +1056,7 @@ def run_sync_job(job: str | None = None, **options: Any) -> BuildReport:
     job
         A 0.42 job name whose tables this package builds (the keys of :data:`SYNC_JOBS`:
         ``asset_basics``, ``fast``, ``qc``, ``qc_status``, ``time_to_qc``, ``exaspim``,
-        ``exaspim_intermediates``); surrounding blanks are
+        ``exaspim_intermediates``, ``record_consistency_checks``); surrounding blanks are
         ignored. ``None`` or ``""``: ``BIODATA_CACHE_SYNC_JOB``.
     **options
         Passed to :func:`update_all_tables` (``source=``, ``root=``, ``full=``, ``progress=``, ...).
@@ -1252,9 +1270,10 @@ def _update(
                 combined = _sorted(table, new)
                 to_write.add(table.name)
             results[table.name] = combined
-        for table in TABLES:
+        listings = _take_listings(opened)
+        for table in derivation_order():
             if table.derived_from:
-                data = _derived(table, results[table.derived_from[0]])
+                data = _derived(table, results[table.derived_from[0]], listings)
                 old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
                 if old is None or not data.equals(old.cast(table.arrow_schema())):
                     to_write.add(table.name)

@@ -69,6 +69,11 @@ def main() -> None:
         print("   ", name)
     print("latest only:", bdc.raw_to_derived(raw, latest=True))
 
+    checks = bdc.record_consistency_checks(
+        columns=["check_key", "severity", "evaluated", "evaluated_count", "failed_count"]
+    )
+    print(f"\nrecord_consistency_checks() (the sample lists no bucket):\n{checks.to_string(index=False)}")
+
     heading("4. The same catalog through intake.open_catalog")
     import intake
 

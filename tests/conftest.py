@@ -43,6 +43,9 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch):
         if name.startswith("BIODATA_CACHE_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_ENDPOINT_URL", GUARD_ENDPOINT)
+    # Builds from a DocDB source would list s3://aind-open-data (record_consistency_*): tests that
+    # want the listing point this variable at a moto bucket.
+    monkeypatch.setenv("BIODATA_CACHE_OPEN_DATA_ROOT", "none")
     monkeypatch.setenv("XDG_CACHE_HOME", "/nonexistent-biodata-cache-test-home")
     from fsspec.implementations.memory import MemoryFileSystem
 

@@ -16,6 +16,7 @@ import biodata_cache as bdc
 from biodata_cache.catalog import CATALOG_FILE
 from biodata_cache.cli import main
 from biodata_cache.errors import InvalidInputError
+from biodata_cache.tables import get_table
 
 RAW = "ophys_692478_raw"
 DERIVED = "ophys_692478_raw_processed_2024-03-02_10-00-00"
@@ -175,14 +176,14 @@ def test_a_release_without_the_tables_of_values_still_answers(tmp_path, monkeypa
 
 def test_qc_of_a_mistyped_subject_warns_with_the_closest_subject_ids(root):
     frame, message = _warning(lambda: bdc.qc("69247"))
-    assert frame.empty and list(frame.columns) == bdc.TABLES[5].column_names
+    assert frame.empty and list(frame.columns) == get_table("qc").column_names
     assert "subject_id '69247'" in message and "did you mean '692478'?" in message
     assert "unique_subject_ids()" in message
 
 
 def test_qc_of_a_known_subject_without_metrics_is_a_genuine_empty(root, no_match_is_an_error):
     frame = bdc.qc("700000")
-    assert frame.empty and list(frame.columns) == bdc.TABLES[5].column_names
+    assert frame.empty and list(frame.columns) == get_table("qc").column_names
 
 
 def test_qc_of_a_raw_asset_name_reads_its_chain_as_0_42_did(root, no_match_is_an_error):

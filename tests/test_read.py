@@ -9,6 +9,7 @@ from helpers import publish_fixture
 import biodata_cache as bdc
 from biodata_cache.errors import InvalidInputError, TableNotFoundError
 from biodata_cache.store import Store
+from biodata_cache.tables import get_table
 
 
 @pytest.fixture(params=["memory", "local", "s3"])
@@ -50,7 +51,7 @@ def test_qc_reads_one_partition_for_numeric_subject_id(published_root):
     assert len(frame) == 2
     assert frame["subject_id"].tolist() == ["692478", "692478"]
     assert all(isinstance(v, str) for v in frame["subject_id"])
-    assert list(frame.columns) == bdc.TABLES[5].column_names
+    assert list(frame.columns) == get_table("qc").column_names
 
 
 def test_qc_whole_table_keeps_subject_ids_as_strings(published_root):
@@ -68,7 +69,7 @@ def test_qc_of_unknown_subject_is_empty_with_declared_columns_and_a_warning(publ
     with pytest.warns(bdc.NoMatchWarning, match="subject_id '000000'"):
         frame = bdc.qc("000000")
     assert frame.empty
-    assert list(frame.columns) == bdc.TABLES[5].column_names
+    assert list(frame.columns) == get_table("qc").column_names
 
 
 def test_qc_filters_by_asset_names_and_columns(published_root):

@@ -59,6 +59,8 @@ def test_type_values_are_those_of_0_42(root):
         "qc_status_long",
         "metadata_core",
         "time_to_qc",
+        "record_consistency_results",
+        "record_consistency_checks",
     ):
         assert registry[name].type == "metadata", name
     assert registry["custom_scores"].type == "custom"  # 0.42 has no custom tables in its registry

@@ -57,6 +57,8 @@ def test_build_from_real_records_fills_every_table(monkeypatch, tmp_path):
         "qc_status": 2,  # one row per asset with a QC status: v2_derived.json and v2_record.json
         "metadata_core": 3,
         "time_to_qc": 2,
+        "record_consistency_results": 3,  # the duplicate-name check of each record (no listing)
+        "record_consistency_checks": 2,  # one row per declared check
         "platform_smartspim": 0,  # no SmartSPIM / exaSPIM record among the three
         "platform_exaspim": 0,
         "platform_exaspim_intermediates": 0,

@@ -10,6 +10,7 @@ each, holding the family's declarations (and, for new families, their row functi
   ``time_to_qc``;
 - :mod:`biodata_cache.tables.imaging`: ``platform_smartspim``, ``platform_exaspim``,
   ``platform_exaspim_intermediates`` (built from records plus a listing of each asset's storage).
+- :mod:`biodata_cache.tables.consistency`: ``record_consistency_results``, ``record_consistency_checks``.
 
 Adding a table is adding one declaration to its family (and a family module to :data:`TABLES`).
 
@@ -21,16 +22,19 @@ from __future__ import annotations
 from typing import Any
 
 from biodata_cache.errors import InvalidInputError
-from biodata_cache.tables import core, imaging, qc
-from biodata_cache.tables.declaration import DTYPES, Column, Table, arrow_type, record_paths
+from biodata_cache.tables import consistency, core, imaging, qc
+from biodata_cache.tables.declaration import DTYPES, Column, Listed, Listing, Table, arrow_type, record_paths
 
 __all__ = [
     "DTYPES",
     "TABLES",
     "TABLES_BY_NAME",
     "Column",
+    "Listed",
+    "Listing",
     "Table",
     "arrow_type",
+    "derivation_order",
     "get_table",
     "project",
     "projection",
@@ -38,9 +42,36 @@ __all__ = [
 ]
 
 #: Every published table, in the order of the registry, the catalog and the docs.
-TABLES: tuple[Table, ...] = (*core.TABLES, *qc.TABLES, *imaging.TABLES)
+TABLES: tuple[Table, ...] = (*core.TABLES, *qc.TABLES, *consistency.TABLES, *imaging.TABLES)
 
 TABLES_BY_NAME: dict[str, Table] = {table.name: table for table in TABLES}
+
+
+def derivation_order(tables: tuple[Table, ...] = TABLES) -> list[Table]:
+    """The ``derived_from`` tables, each after the table it is derived from (declared order otherwise).
+
+    Raises
+    ------
+    ValueError
+        If a table is derived from a table that is not declared, or derivations form a cycle.
+    """
+    names = {table.name for table in tables}
+    pending = [table for table in tables if table.derived_from]
+    ready = {table.name for table in tables if not table.derived_from}
+    order: list[Table] = []
+    while pending:
+        step = [table for table in pending if table.derived_from and table.derived_from[0] in ready]
+        if not step:
+            unknown = sorted({t.derived_from[0] for t in pending if t.derived_from} - names)
+            raise ValueError(
+                f"tables {[t.name for t in pending]} cannot be derived: "
+                + (f"{unknown} are not declared" if unknown else "their derived_from form a cycle")
+                + "; fix their derived_from declarations."
+            )
+        order.extend(step)
+        ready.update(table.name for table in step)
+        pending = [table for table in pending if table not in step]
+    return order
 
 
 def projection() -> list[str]:

@@ -7,7 +7,7 @@ Their row functions are in :mod:`biodata_cache.rows`.
 from __future__ import annotations
 
 from biodata_cache import rows
-from biodata_cache.tables.declaration import Column, Table, record_paths
+from biodata_cache.tables.declaration import ID_COLUMN, LAST_MODIFIED_COLUMN, Column, Table, record_paths
 
 
 def _distinct(name: str, column: str, description: str) -> Table:
@@ -43,12 +43,8 @@ TABLES: tuple[Table, ...] = (
         "processing basics.",
         kind="frame",
         columns=(
-            Column("_id", "string", "DocDB record id."),
-            Column(
-                "_last_modified",
-                "timestamp",
-                "When the record last changed in DocDB (_last_modified, else v1 last_modified; UTC).",
-            ),
+            ID_COLUMN,
+            LAST_MODIFIED_COLUMN,
             Column("created", "timestamp", "When the record was created (_created, else v1 created; UTC)."),
             Column("name", "string", "Asset name."),
             Column("location", "string", "Where the asset's data lives (usually an s3:// URL)."),
@@ -171,12 +167,8 @@ TABLES: tuple[Table, ...] = (
         kind="frame",
         columns=(
             Column("name", "string", "Asset name."),
-            Column("_id", "string", "DocDB record id."),
-            Column(
-                "_last_modified",
-                "timestamp",
-                "When the record last changed in DocDB (_last_modified, else v1 last_modified; UTC).",
-            ),
+            ID_COLUMN,
+            LAST_MODIFIED_COLUMN,
             Column("subject", "bool", "Has subject metadata."),
             Column("data_description", "bool", "Has data_description metadata."),
             Column("procedures", "bool", "Has procedures metadata."),

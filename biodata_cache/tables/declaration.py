@@ -54,6 +54,41 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Listing:
+    """A listing of the top-level folders of a storage location that a derived table reads.
+
+    Attributes
+    ----------
+    name
+        Identifier of the listing, the key under which ``derive`` receives it.
+    description
+        What is listed, for the docs.
+    variable
+        Environment variable that sets the location (any fsspec URL; ``none`` turns the listing off).
+    default
+        The location listed when the variable is unset and the source is DocDB (the production records
+        describe this location); other sources (the sample, files of records) list nothing by default.
+    """
+
+    name: str
+    description: str
+    variable: str
+    default: str
+
+
+@dataclass(frozen=True)
+class Listed:
+    """What a :class:`Listing` found: the location listed and the names of its top-level folders."""
+
+    location: str
+    names: tuple[str, ...]
+
+    def uri(self, name: str) -> str:
+        """The URL of a listed folder (``s3://aind-open-data`` + ``name``)."""
+        return f"{self.location.rstrip('/')}/{name}"
+
+
+@dataclass(frozen=True)
 class Table:
     """Declaration of one published table.
 
@@ -86,6 +121,12 @@ class Table:
         rows of the ``derived_from`` table (dicts) to this table's rows (e.g. :func:`rows.qc_status_wide`).
     index_of
         The partitioned table this table indexes (computed while that table's partitions are written).
+    derive_columns
+        The columns of the ``derived_from`` table that ``derive`` reads (default: all of them).
+    listings
+        Listings of a bucket's top-level folders that ``derive`` also reads (see :class:`Listing`): the
+        builder lists each once per build and passes them as ``derive(rows, listings={name: Listed or
+        None})`` (``None``: no location configured for that listing).
     asset_listing
         For a table built from a listing of assets' storage: pure function from an ``asset_basics`` row
         (dict) to the folders under the asset's ``location`` to list (``""``: the location itself), or
@@ -106,8 +147,10 @@ class Table:
     rows: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
     record_key: str | None = None
     derived_from: tuple[str, str] | None = None
-    derive: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    derive: Callable[..., list[dict[str, Any]]] | None = None
     index_of: str | None = None
+    derive_columns: tuple[str, ...] | None = None
+    listings: tuple[Listing, ...] = ()
     asset_listing: Callable[[dict[str, Any]], tuple[str, ...] | None] | None = None
     listed_rows: Callable[[list[dict[str, Any]], list[dict[str, Any]], Any], list[dict[str, Any]]] | None = (
         None
@@ -161,6 +204,15 @@ class Table:
                 f"{', '.join(self.column_names)}."
             )
         return list(columns)
+
+
+#: Columns many tables share: the record a row came from and when it last changed.
+ID_COLUMN = Column("_id", "string", "DocDB record id.")
+LAST_MODIFIED_COLUMN = Column(
+    "_last_modified",
+    "timestamp",
+    "When the record last changed in DocDB (_last_modified, else v1 last_modified; UTC).",
+)
 
 
 def record_paths(*values: str) -> tuple[str, ...]:

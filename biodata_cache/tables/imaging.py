@@ -9,8 +9,8 @@ exist under the assets' locations. ``platform_exaspim_intermediates``: which fus
 exist under each derived asset of a raw exaSPIM acquisition's chain.
 Which outputs exist is read from listings (:mod:`biodata_cache.asset_listing`): each declaration's
 ``asset_listing`` names the folders to list for an asset, and its ``listed_rows`` builds the rows from the
-``asset_basics`` and ``source_data`` rows and the listings. An asset whose listing failed is never published as having no
-outputs: its rows say so in ``listing_error``.
+``asset_basics`` and ``source_data`` rows and the listings. An asset whose listing failed is never published
+as having no outputs: its rows say so in ``listing_error``.
 
 The declarations and their row functions live side by side in this module.
 """

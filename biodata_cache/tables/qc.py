@@ -8,7 +8,7 @@ Their row functions are in :mod:`biodata_cache.rows`; the lineage step of ``qc``
 from __future__ import annotations
 
 from biodata_cache import records, rows
-from biodata_cache.tables.declaration import Column, Table, record_paths
+from biodata_cache.tables.declaration import ID_COLUMN, LAST_MODIFIED_COLUMN, Column, Table, record_paths
 
 TABLES: tuple[Table, ...] = (
     Table(
@@ -103,12 +103,8 @@ TABLES: tuple[Table, ...] = (
         "every key of quality_control.status (v1: each evaluation's own status). qc_status is its wide form.",
         kind="frame",
         columns=(
-            Column("_id", "string", "DocDB record id."),
-            Column(
-                "_last_modified",
-                "timestamp",
-                "When the record last changed in DocDB (_last_modified, else v1 last_modified; UTC).",
-            ),
+            ID_COLUMN,
+            LAST_MODIFIED_COLUMN,
             Column("asset_name", "string", "Asset name."),
             Column("subject_id", "string", "Subject id."),
             Column("key", "string", "Status key: a modality, a stage or a tag."),
