@@ -65,6 +65,21 @@ def _parser() -> argparse.ArgumentParser:
             "fail; a killed publisher's lease is taken over after 30 s without renewal)"
         ),
     )
+    build.add_argument(
+        "--listing-max-age-days",
+        type=float,
+        default=None,
+        metavar="DAYS",
+        help=(
+            "list an asset's storage again when its last listing is older than this (default: "
+            "BIODATA_CACHE_LISTING_MAX_AGE_DAYS, else 7; 0 lists every asset again)"
+        ),
+    )
+    build.add_argument(
+        "--listing-anon",
+        action="store_true",
+        help="list asset locations anonymously (public aind-open-data; or BIODATA_CACHE_LISTING_ANON=1)",
+    )
 
     commands.add_parser("versions", parents=[shared], help="list the versions in the store")
     commands.add_parser(
@@ -107,6 +122,8 @@ def _build(arguments: argparse.Namespace) -> None:
         progress=not arguments.no_progress,
         workers=arguments.workers or default_workers(),
         wait=arguments.wait,
+        listing_max_age_days=arguments.listing_max_age_days,
+        listing_storage_options={"anon": True} if arguments.listing_anon else None,
     )
     print(report)
 

@@ -903,6 +903,11 @@ def asset_basics(
 
 
 source_data = _frame_reader("source_data")
+platform_smartspim = _frame_reader("platform_smartspim")
+#: biodata-cache 0.42's name of :func:`platform_smartspim`.
+assets_smartspim = platform_smartspim
+platform_exaspim = _frame_reader("platform_exaspim")
+platform_exaspim_intermediates = _frame_reader("platform_exaspim_intermediates")
 
 
 def qc(

@@ -23,6 +23,7 @@ previous registry and catalog in place, pointing at files that exist.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import os
 import tempfile
@@ -32,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from biodata_cache import config
+from biodata_cache import asset_listing, config
 from biodata_cache.errors import (
     BiodataCacheError,
     InvalidInputError,
@@ -133,6 +134,8 @@ class BuildReport:
     repaired: bool = False
     records_skipped: int = 0
     skipped: list[str] = field(default_factory=list)
+    assets_listed: int = 0
+    listing_failures: dict[str, str] = field(default_factory=dict)
 
     def skip(self, where: str, reason: str) -> None:
         """Count a record left out of the tables and log a warning naming it and the reason."""
@@ -165,6 +168,12 @@ class BuildReport:
                 f"  {self.records_skipped} record{plural} skipped (in no table; logged as warnings), e.g.:"
             )
             lines += [f"    {example}" for example in self.skipped]
+        if self.listing_failures:
+            lines.append(
+                f"  {len(self.listing_failures)} asset(s) whose storage was not listed (their rows say so), "
+                f"e.g.:"
+            )
+            lines += [f"    {name}: {error}" for name, error in list(self.listing_failures.items())[:5]]
         return "\n".join(lines)
 
 
@@ -463,6 +472,62 @@ class _Staging:
             path = os.path.join(self.folder, f"{table.name}-{bucket:03d}.arrow")
             with pa.memory_map(path) as source:
                 yield pa.ipc.open_file(source).read_all()
+
+
+@dataclass(frozen=True)
+class ListingOptions:
+    """How a build lists assets' storage (:func:`update_all_tables`, :mod:`biodata_cache.asset_listing`)."""
+
+    max_age: Any = field(default_factory=lambda: asset_listing.resolve_max_age(None))
+    storage_options: dict[str, Any] | None = None
+    workers: int = asset_listing.DEFAULT_WORKERS
+    enabled: bool | None = True
+
+
+def _listed_tables(
+    store: Store,
+    folder: str,
+    results: dict[str, pa.Table],
+    options: ListingOptions,
+    report: BuildReport,
+    *,
+    previous_ok: bool,
+) -> asset_listing.Listings:
+    """List the storage the ``listing`` tables need (each asset once) and compute those tables into
+    ``results``; listing failures go to the report."""
+    from biodata_cache.publish import rows_to_arrow
+
+    tables = [table for table in TABLES if table.asset_listing is not None]
+    assets = results["asset_basics"].to_pylist()
+    requests = []
+    for row in assets:
+        prefixes = tuple(
+            dict.fromkeys(p for table in tables for p in (table.asset_listing(row) or ()))  # type: ignore[misc]
+        )
+        if prefixes and row.get("_id") and row.get("name"):
+            marker = row["_last_modified"].isoformat() if row.get("_last_modified") else None
+            requests.append(asset_listing.Request(row["_id"], row["name"], row["location"], marker, prefixes))
+    previous = asset_listing.read_state(store, folder) if previous_ok else {}
+    if options.enabled:
+        found = asset_listing.list_assets(
+            requests,
+            previous,
+            max_age=options.max_age,
+            storage_options=options.storage_options,
+            workers=options.workers,
+        )
+    else:
+        reason = f"{asset_listing.NOT_LISTED}: this build does not list storage (list_storage=False)"
+        found = asset_listing.Listings(failures={r.name: reason for r in requests}, kept=previous)
+        if requests:
+            logger.info("not listing the storage of %d assets (list_storage=False)", len(requests))
+    report.assets_listed = found.listed
+    report.listing_failures = dict(found.failures)
+    sources = results["source_data"].to_pylist()
+    for table in tables:
+        assert table.listed_rows is not None
+        results[table.name] = _sorted(table, rows_to_arrow(table, table.listed_rows(assets, sources, found)))
+    return found
 
 
 def _bucket(key: str | None) -> int:
@@ -779,6 +844,10 @@ def update_all_tables(
     session: requests.Session | None = None,
     workers: int | None = None,
     wait: float = 0.0,
+    listing_max_age_days: float | None = None,
+    listing_storage_options: dict[str, Any] | None = None,
+    listing_workers: int = asset_listing.DEFAULT_WORKERS,
+    list_storage: bool | None = None,
 ) -> BuildReport:
     """Build every table from a source in one pass and publish them to the store.
 
@@ -828,6 +897,22 @@ def update_all_tables(
         Seconds to wait for another, running publisher of the same version to finish (default: fail
         once it is seen running, within about 6 s). A publisher that was killed is not waited for: its
         lease is taken over once it has gone unrenewed for 30 s.
+    listing_max_age_days
+        Tables built from a listing of assets' storage (``platform_smartspim``, ``platform_exaspim``,
+        ``platform_exaspim_intermediates``) list an asset again when its record changed or its last
+        listing is older than this many days; default
+        ``BIODATA_CACHE_LISTING_MAX_AGE_DAYS``, else 7 (see :mod:`biodata_cache.asset_listing`).
+    listing_storage_options
+        fsspec options for listing the assets' locations (e.g. ``{"anon": True}`` for the public
+        aind-open-data bucket); default ``{"anon": True}`` if ``BIODATA_CACHE_LISTING_ANON=1``, else
+        credentials when botocore finds some, anonymous access when it finds none.
+    listing_workers
+        Threads listing assets at once (default 16).
+    list_storage
+        Whether to list assets' storage at all (default: yes, except for the bundled ``sample``, whose
+        synthetic assets' locations hold nothing). Without listing, the rows of assets that needed one
+        say so (``listing_error`` / status ``s3_error``) and the report counts them as not listed: they
+        are never published as having no outputs.
 
     Returns
     -------
@@ -847,6 +932,16 @@ def update_all_tables(
     started = time.perf_counter()
     check_flag("fast", fast)
     check_flag("slow", slow)
+    if isinstance(listing_workers, bool) or not isinstance(listing_workers, int) or listing_workers < 1:
+        raise InvalidInputError(f"listing_workers must be an int >= 1, got {listing_workers!r}.")
+    if list_storage is not None:
+        check_flag("list_storage", list_storage)
+    listing_options = ListingOptions(
+        asset_listing.resolve_max_age(listing_max_age_days),
+        listing_storage_options,
+        listing_workers,
+        list_storage,
+    )
     if not (fast and slow):
         logger.info(
             "update_all_tables(fast=%s, slow=%s): this package builds every table in one pass, so all "
@@ -873,6 +968,11 @@ def update_all_tables(
     if not store.writable:
         raise StoreAccessError(f"cannot publish to {settings.root}: it is read-only. Pass a writable root=.")
     opened = source if isinstance(source, Source) else open_source(settings.source, session=session)
+    if listing_options.enabled is None:
+        from biodata_cache.sources import sample_path
+
+        is_sample = isinstance(opened, FileSource) and opened.path == sample_path()
+        listing_options = dataclasses.replace(listing_options, enabled=not is_sample)
     with PublishLease(store, settings.version, wait=wait) as lease:
         try:
             return _update(
@@ -884,6 +984,7 @@ def update_all_tables(
                 workers=workers,
                 lease=lease,
                 started=started,
+                listing_options=listing_options,
             )
         except (Exception, KeyboardInterrupt):
             _remove_uncommitted(store, settings.version)
@@ -928,6 +1029,8 @@ SYNC_JOBS: dict[str, tuple[str, ...]] = {
     "qc": ("quality_control",),
     "qc_status": ("qc_status",),
     "time_to_qc": ("time_to_qc",),
+    "exaspim": ("platform_exaspim", "platform_exaspim_intermediates"),
+    "exaspim_intermediates": ("platform_exaspim_intermediates",),
     "record_consistency_checks": ("record_consistency_results", "record_consistency_checks"),
 }
 #: biodata-cache 0.42's other sync jobs: they build platform, cell and course tables this package does
@@ -938,8 +1041,6 @@ UNSUPPORTED_SYNC_JOBS = (
     "df",
     "ecephys_spikes",
     "ecephys_units",
-    "exaspim",
-    "exaspim_intermediates",
     "fib_traces",
     "operations",
     "pophys",
@@ -963,8 +1064,8 @@ def run_sync_job(job: str | None = None, **options: Any) -> BuildReport:
     ----------
     job
         A 0.42 job name whose tables this package builds (the keys of :data:`SYNC_JOBS`:
-        ``asset_basics``, ``fast``, ``qc``, ``qc_status``, ``time_to_qc``, ``record_consistency_checks``);
-        surrounding blanks are
+        ``asset_basics``, ``fast``, ``qc``, ``qc_status``, ``time_to_qc``, ``exaspim``,
+        ``exaspim_intermediates``, ``record_consistency_checks``); surrounding blanks are
         ignored. ``None`` or ``""``: ``BIODATA_CACHE_SYNC_JOB``.
     **options
         Passed to :func:`update_all_tables` (``source=``, ``root=``, ``full=``, ``progress=``, ...).
@@ -1014,6 +1115,7 @@ def _update(
     workers: int | None,
     lease: PublishLease,
     started: float,
+    listing_options: ListingOptions | None = None,
 ) -> BuildReport:
     """The build itself, under the publish lease (see :func:`update_all_tables`)."""
     import pyarrow as pa
@@ -1185,6 +1287,14 @@ def _update(
                 if old is None or not data.equals(old.cast(table.arrow_schema())):
                     to_write.add(table.name)
                 results[table.name] = data
+        listings = _listed_tables(
+            store, folder, results, listing_options or ListingOptions(), report, previous_ok=not full
+        )
+        for table in TABLES:
+            if table.asset_listing is not None:
+                old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
+                if old is None or not results[table.name].equals(old.cast(table.arrow_schema())):
+                    to_write.add(table.name)
         lineage = Lineage.from_tables(results["asset_basics"], results["source_data"])
         old_lineage = None
         if "asset_basics" in previous_tables and "source_data" in previous_tables:
@@ -1284,6 +1394,7 @@ def _update(
     state = {k: v for k, v in old_records.items() if k not in set(deleted)}
     state.update(new_records)
     _write_state(store, folder, opened.description, state)
+    asset_listing.write_state(store, folder, listings.kept)
     report.seconds = time.perf_counter() - started
     report.phases["publish"] = report.seconds - sum(report.phases.values())
     logger.info("%s", report)

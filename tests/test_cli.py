@@ -87,3 +87,11 @@ def test_global_options_work_before_and_after_the_command(tmp_path):
     after = run("tables", "--root", root, root="/nonexistent")
     assert before.returncode == after.returncode == 0
     assert before.stdout == after.stdout and "asset_basics" in after.stdout
+
+
+def test_build_rejects_a_negative_listing_age_before_building(tmp_path):
+    root = str(tmp_path / "store")
+    result = run("build", "--source", "sample", "--no-progress", "--listing-max-age-days", "-1", root=root)
+    assert result.returncode == 1
+    assert "listing_max_age_days=-1.0 is not a number of days >= 0" in result.stderr
+    assert not os.path.exists(root)

@@ -67,6 +67,9 @@ def test_build_from_real_records_fills_every_table(monkeypatch, tmp_path):
         "platform_smartspim_qc_metrics": 0,
         "record_consistency_results": 3,  # the duplicate-name check of each record (no listing)
         "record_consistency_checks": 2,  # one row per declared check
+        "platform_smartspim": 0,  # no SmartSPIM / exaSPIM record among the three
+        "platform_exaspim": 0,
+        "platform_exaspim_intermediates": 0,
     }
     monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
     assert bdc.unique_project_names() == [

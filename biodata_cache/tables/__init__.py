@@ -9,7 +9,9 @@ each, holding the family's declarations (and, for new families, their row functi
 - :mod:`biodata_cache.tables.qc`: ``qc``, ``qc_raw_assets``, ``qc_status_long``, ``qc_status``,
   ``time_to_qc``, ``qc_tag_status``;
 - :mod:`biodata_cache.tables.platform`: ``platform_qc``, ``platform_fib``, ``platform_smartspim_fiber_ccf``,
-  ``platform_smartspim_qc_metrics``.
+  ``platform_smartspim_qc_metrics``;
+- :mod:`biodata_cache.tables.imaging`: ``platform_smartspim``, ``platform_exaspim``,
+  ``platform_exaspim_intermediates`` (built from records plus a listing of each asset's storage);
 - :mod:`biodata_cache.tables.consistency`: ``record_consistency_results``, ``record_consistency_checks``.
 
 Adding a table is adding one declaration to its family (and a family module to :data:`TABLES`).
@@ -22,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from biodata_cache.errors import InvalidInputError
-from biodata_cache.tables import consistency, core, platform, qc
+from biodata_cache.tables import consistency, core, imaging, platform, qc
 from biodata_cache.tables.declaration import DTYPES, Column, Listed, Listing, Table, arrow_type, record_paths
 
 __all__ = [
@@ -42,7 +44,7 @@ __all__ = [
 ]
 
 #: Every published table, in the order of the registry, the catalog and the docs.
-TABLES: tuple[Table, ...] = (*core.TABLES, *qc.TABLES, *platform.TABLES, *consistency.TABLES)
+TABLES: tuple[Table, ...] = (*core.TABLES, *qc.TABLES, *platform.TABLES, *imaging.TABLES, *consistency.TABLES)
 
 TABLES_BY_NAME: dict[str, Table] = {table.name: table for table in TABLES}
 

@@ -127,6 +127,15 @@ class Table:
         Listings of a bucket's top-level folders that ``derive`` also reads (see :class:`Listing`): the
         builder lists each once per build and passes them as ``derive(rows, listings={name: Listed or
         None})`` (``None``: no location configured for that listing).
+    asset_listing
+        For a table built from a listing of assets' storage: pure function from an ``asset_basics`` row
+        (dict) to the folders under the asset's ``location`` to list (``""``: the location itself), or
+        None when the asset is not for this table. The builder lists them
+        (:mod:`biodata_cache.asset_listing`).
+    listed_rows
+        For an ``asset_listing`` table: pure function ``(asset_basics rows, source_data rows, listings)``
+        to the table's rows, where ``listings`` is a :class:`~biodata_cache.asset_listing.Listings`
+        (listing by asset name, and the assets whose listing failed).
     """
 
     name: str
@@ -142,6 +151,10 @@ class Table:
     index_of: str | None = None
     derive_columns: tuple[str, ...] | None = None
     listings: tuple[Listing, ...] = ()
+    asset_listing: Callable[[dict[str, Any]], tuple[str, ...] | None] | None = None
+    listed_rows: Callable[[list[dict[str, Any]], list[dict[str, Any]], Any], list[dict[str, Any]]] | None = (
+        None
+    )
 
     @property
     def column_names(self) -> list[str]:
