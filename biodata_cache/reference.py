@@ -25,6 +25,14 @@ def _escape(text: str) -> str:
 
 
 def _built_from(table: Table) -> str:
+    if table.data_file:
+        return f"- **Built from:** the package data file `biodata_cache/data/{table.data_file}` (every build)"
+    if table.custom_input:
+        return (
+            f"- **Built from:** the custom table `{table.custom_input}` "
+            f"(`custom({table.custom_input!r}, df)`) and `{table.joins}` (after every build; "
+            "not published without the custom table)"
+        )
     if table.derive and table.derived_from:
         return f"- **Built from:** the rows of `{table.derived_from[0]}` (after every build)"
     if table.derived_from:
@@ -117,6 +125,16 @@ API_FUNCTIONS = (
     "biodata_cache.qc_status_long",
     "biodata_cache.metadata_core",
     "biodata_cache.time_to_qc",
+    "biodata_cache.metadata_upgrade",
+    "biodata_cache.swdb_2025_bci",
+    "biodata_cache.swdb_2025_v1dd",
+    "biodata_cache.swdb_2026_bci",
+    "biodata_cache.swdb_2026_v1dd",
+    "biodata_cache.swdb_2026_visual_learning",
+    "biodata_cache.swdb_2026_visual_coding_neuropixels",
+    "biodata_cache.swdb_2026_visual_coding_ophys",
+    "biodata_cache.swdb_2026_dynamic_routing",
+    "biodata_cache.swdb_2026_neuropixels_opto",
     "biodata_cache.raw_to_derived",
     "biodata_cache.custom",
     "biodata_cache.read_table",
