@@ -7,7 +7,10 @@ each, holding the family's declarations (and, for new families, their row functi
 
 - :mod:`biodata_cache.tables.core`: ``asset_basics``, ``source_data``, ``metadata_core``, ``unique_*``;
 - :mod:`biodata_cache.tables.qc`: ``qc``, ``qc_raw_assets``, ``qc_status_long``, ``qc_status``,
-  ``time_to_qc``.
+  ``time_to_qc``;
+- :mod:`biodata_cache.tables.course`: ``swdb_2025_*`` (sessions selected from records) and ``swdb_2026_*``
+  (course collection membership, from package data files);
+- :mod:`biodata_cache.tables.upgrade`: ``metadata_upgrade`` (from a custom table and ``asset_basics``).
 
 Adding a table is adding one declaration to its family (and a family module to :data:`TABLES`).
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from biodata_cache.errors import InvalidInputError
-from biodata_cache.tables import core, qc
+from biodata_cache.tables import core, course, qc, upgrade
 from biodata_cache.tables.declaration import DTYPES, Column, Table, arrow_type, record_paths
 
 __all__ = [
@@ -36,7 +39,7 @@ __all__ = [
 ]
 
 #: Every published table, in the order of the registry, the catalog and the docs.
-TABLES: tuple[Table, ...] = (*core.TABLES, *qc.TABLES)
+TABLES: tuple[Table, ...] = (*core.TABLES, *qc.TABLES, *upgrade.TABLES, *course.TABLES)
 
 TABLES_BY_NAME: dict[str, Table] = {table.name: table for table in TABLES}
 
