@@ -69,6 +69,13 @@ def main() -> None:
         print("   ", name)
     print("latest only:", bdc.raw_to_derived(raw, latest=True))
 
+    v1dd = bdc.swdb_2025_v1dd(columns=["name", "subject_id", "column", "volume", "age"])
+    print(
+        f"\nswdb_2025_v1dd(): {len(v1dd)} V1 Deep Dive assets (course table)\n{v1dd.to_string(index=False)}"
+    )
+    members = bdc.swdb_2026_visual_coding_ophys()
+    print(f"swdb_2026_visual_coding_ophys(): {len(members)} assets of a public SWDB 2026 collection")
+
     heading("4. The same catalog through intake.open_catalog")
     import intake
 
