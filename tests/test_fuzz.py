@@ -184,6 +184,8 @@ KEYS = {
     "time_to_qc": "name",
     "qc": "asset_name",
     "qc_status_long": "asset_name",
+    "swdb_2025_bci": "_id",
+    "swdb_2025_v1dd": "_id",
 }
 
 
