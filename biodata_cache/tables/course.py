@@ -16,6 +16,7 @@ from typing import Any
 
 from biodata_cache import records
 from biodata_cache.records import Asset
+from biodata_cache.rows import as_asset
 from biodata_cache.tables.declaration import Column, Table, record_paths
 
 Row = dict[str, Any]
@@ -90,11 +91,12 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def bci_rows(asset: Asset) -> list[Row]:
+def bci_rows(record: Row | Asset) -> list[Row]:
     """The asset's ``swdb_2025_bci`` row: a derived BCI single-neuron-stim session processed since
     2025-08-03 that has FOV, virus, modality and targeted structure values (0.42's aggregation unwinds
     them and keeps the first row per asset), except the notebook's problem assets. FOVs, targeted
     structures and epochs are read from the v1 ``session`` (the paths the notebook's query reads)."""
+    asset = as_asset(record)
     record = asset.record
     starts = [
         records.text(value)
@@ -142,8 +144,9 @@ def _tag_number(tag: Any) -> int | None:
     return _int(value.split(" ")[-1]) if value else None
 
 
-def v1dd_rows(asset: Asset) -> list[Row]:
+def v1dd_rows(record: Row | Asset) -> list[Row]:
     """The asset's ``swdb_2025_v1dd`` row, for every asset of the V1 Deep Dive project."""
+    asset = as_asset(record)
     if asset.project_name != V1DD_PROJECT:
         return []
     tags = records.get(asset.record, "data_description.tags")
