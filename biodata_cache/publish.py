@@ -219,13 +219,21 @@ def table_entry(
 
 
 def publish_registry(
-    store: Store, version: str, tables: Iterable[CacheTable], *, source: str, built_at: str | None = None
+    store: Store,
+    version: str,
+    tables: Iterable[CacheTable],
+    *,
+    source: str,
+    built_at: str | None = None,
+    removed: Iterable[str] = (),
 ) -> Registry:
     """Publish a version: its registry, its catalog, then the version list and top-level catalog.
 
     Tables of the previous registry that are not in ``tables`` (custom tables, tables not rebuilt) are
-    kept. This registry write is the release's commit point; once the catalogs follow, the files of
-    the previous release that the new one no longer names are removed. Returns the published registry.
+    kept, except those named in ``removed`` (tables this build no longer publishes: their files are
+    then removed with the superseded ones). This registry write is the release's commit point; once the
+    catalogs follow, the files of the previous release that the new one no longer names are removed.
+    Returns the published registry.
     """
     from biodata_cache.store import StoreError
 
@@ -234,7 +242,8 @@ def publish_registry(
 
     def change(current: bytes | None) -> bytes:
         previous = registry_from_bytes(store, version, current).tables if current else []
-        kept = [t for t in previous if t.name not in new]
+        gone = set(removed)
+        kept = [t for t in previous if t.name not in new and t.name not in gone]
         registry = Registry(version, [*new.values(), *kept], built_at, source, __version__)
         return json.dumps(registry.to_json(), indent=2).encode()
 

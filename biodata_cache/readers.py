@@ -1432,6 +1432,71 @@ record_consistency_results = _frame_reader("record_consistency_results")
 record_consistency_checks = _frame_reader("record_consistency_checks")
 
 
+# -- course and upgrade tables ------------------------------------------------------------------------
+
+swdb_2025_bci = _frame_reader("swdb_2025_bci")
+swdb_2025_v1dd = _frame_reader("swdb_2025_v1dd")
+swdb_2026_bci = _frame_reader("swdb_2026_bci")
+swdb_2026_v1dd = _frame_reader("swdb_2026_v1dd")
+swdb_2026_visual_learning = _frame_reader("swdb_2026_visual_learning")
+swdb_2026_visual_coding_neuropixels = _frame_reader("swdb_2026_visual_coding_neuropixels")
+swdb_2026_visual_coding_ophys = _frame_reader("swdb_2026_visual_coding_ophys")
+swdb_2026_dynamic_routing = _frame_reader("swdb_2026_dynamic_routing")
+swdb_2026_neuropixels_opto = _frame_reader("swdb_2026_neuropixels_opto")
+
+
+def metadata_upgrade(
+    force_update: bool = False,
+    *,
+    columns: list[str] | None = None,
+    version: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Metadata upgrade status (v1 -> v2): one row per v1 record and upgrader version.
+
+    Built by every build from the custom table ``metadata_upgrade_status_prod`` (which the upgrade
+    publishes with ``custom("metadata_upgrade_status_prod", df)``) and ``asset_basics``; see the
+    table's reference page for its columns. Pivot on ``upgrader_version`` for biodata-cache 0.42's wide
+    form (one column per upgrader version).
+
+    Parameters
+    ----------
+    force_update, version, storage_options
+        See :func:`unique_project_names`.
+    columns
+        Columns to read (default: all).
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    TableNotFoundError
+        When the version has no ``metadata_upgrade`` because the custom table does not exist: the message
+        names it and how to publish it (biodata-cache 0.42 returned an empty DataFrame).
+    InvalidInputError
+        From a build (``force_update`` or a build on read) when the custom table lacks a required column.
+    """
+    from biodata_cache.registry import CUSTOM_PREFIX
+    from biodata_cache.tables.upgrade import UPGRADE_STATUS_COLUMNS, UPGRADE_STATUS_TABLE
+
+    _update_first(force_update, version, storage_options)
+    settings = _settings(version, storage_options)
+    registry = _registry_or_none(_store(settings), settings.version)
+    if registry is None or (
+        "metadata_upgrade" not in registry and CUSTOM_PREFIX + UPGRADE_STATUS_TABLE not in registry
+    ):
+        raise TableNotFoundError(
+            f"table 'metadata_upgrade' is not in version {settings.version} of the store {settings.root}: it "
+            f"is built from the custom table {UPGRADE_STATUS_TABLE!r}, which does not exist there. Publish "
+            f"the upgrade's results with custom({UPGRADE_STATUS_TABLE!r}, df) (columns "
+            f"{', '.join(UPGRADE_STATUS_COLUMNS)}), then build (biodata_cache.sync.update_all_tables() or "
+            f"`biodata-cache build`)."
+        )
+    return _frame("metadata_upgrade", columns=columns, version=version, storage_options=storage_options)
+
+
 # -- lineage ------------------------------------------------------------------------------------------
 
 

@@ -30,6 +30,14 @@ def _escape(text: str) -> str:
 
 
 def _built_from(table: Table) -> str:
+    if table.data_file:
+        return f"- **Built from:** the package data file `biodata_cache/data/{table.data_file}` (every build)"
+    if table.custom_input:
+        return (
+            f"- **Built from:** the custom table `{table.custom_input}` "
+            f"(`custom({table.custom_input!r}, df)`) and `{table.joins}` (after every build; "
+            "not published without the custom table)"
+        )
     if table.derive and table.derived_from and table.listings:
         listed = ", ".join(
             f"{listing.description} (`{listing.variable}`; default `{listing.default}` for DocDB builds, "
@@ -137,6 +145,16 @@ API_FUNCTIONS = (
     "biodata_cache.platform_smartspim_qc_metrics",
     "biodata_cache.record_consistency_results",
     "biodata_cache.record_consistency_checks",
+    "biodata_cache.metadata_upgrade",
+    "biodata_cache.swdb_2025_bci",
+    "biodata_cache.swdb_2025_v1dd",
+    "biodata_cache.swdb_2026_bci",
+    "biodata_cache.swdb_2026_v1dd",
+    "biodata_cache.swdb_2026_visual_learning",
+    "biodata_cache.swdb_2026_visual_coding_neuropixels",
+    "biodata_cache.swdb_2026_visual_coding_ophys",
+    "biodata_cache.swdb_2026_dynamic_routing",
+    "biodata_cache.swdb_2026_neuropixels_opto",
     "biodata_cache.raw_to_derived",
     "biodata_cache.custom",
     "biodata_cache.read_table",

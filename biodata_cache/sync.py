@@ -648,6 +648,63 @@ def _take_listings(opened: Source) -> dict[str, Listed | None]:
     return {name: take_listing(listing, docdb=docdb) for name, listing in declared.items()}
 
 
+def _data_file_table(table: Table) -> pa.Table:
+    """A ``data_file`` table: the rows of its package data file, in file order."""
+    from biodata_cache.publish import rows_to_arrow
+
+    return rows_to_arrow(table, table.data_rows())
+
+
+def _custom_input_table(
+    store: Store,
+    folder: str,
+    registry: Registry | None,
+    table: Table,
+    results: dict[str, pa.Table],
+    old: pa.Table | None,
+) -> pa.Table | None:
+    """A ``custom_input`` table from the custom table of the version being built (None while there is
+    none: the table is then not published), the rows of the table it ``joins`` and its committed rows.
+
+    Raises
+    ------
+    InvalidInputError
+        If the custom table lacks a column the declaration requires (``custom_columns``).
+    """
+    from biodata_cache.publish import rows_to_arrow
+    from biodata_cache.registry import CUSTOM_PREFIX
+
+    assert table.custom_input is not None and table.combine is not None and table.joins is not None
+    entry_name = CUSTOM_PREFIX + table.custom_input
+    if registry is None or entry_name not in registry:
+        logger.info(
+            "%s is not published: the custom table %r does not exist in %s (publish it with custom(%r, df))",
+            table.name,
+            table.custom_input,
+            store.url(folder),
+            table.custom_input,
+        )
+        return None
+    custom = _read_published(store, _in(folder, registry[entry_name].path))
+    assert custom is not None
+    missing = [c for c in table.custom_columns if c not in custom.column_names]
+    if missing:
+        raise InvalidInputError(
+            f"custom table {table.custom_input!r} in {store.url(folder)} has no column "
+            f"{', '.join(map(repr, missing))}, which table {table.name!r} is built from; its columns are "
+            f"{', '.join(custom.column_names) or '(none)'}. Publish it again with the columns "
+            f"{', '.join(table.custom_columns)} (custom({table.custom_input!r}, df))."
+        )
+    base = results[table.joins]
+    base_rows = base.select(
+        [c for c in ("_id", "name", "project_name", "data_level") if c in base.column_names]
+    )
+    rows = table.combine(
+        custom.to_pylist(), base_rows.to_pylist(), old.to_pylist() if old is not None else []
+    )
+    return rows_to_arrow(table, rows)
+
+
 def _distinct(table: Table, source: pa.Table) -> pa.Table:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -1025,6 +1082,7 @@ SYNC_JOBS: dict[str, tuple[str, ...]] = {
         "metadata_core",
         "platform_fib",
         "platform_qc",
+        "metadata_upgrade",
     ),
     "qc": ("quality_control",),
     "qc_status": ("qc_status",),
@@ -1295,6 +1353,26 @@ def _update(
                 old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
                 if old is None or not results[table.name].equals(old.cast(table.arrow_schema())):
                     to_write.add(table.name)
+        # Tables not built from records (package data files, custom inputs): compared with the
+        # committed release whatever the build, so they are written only when their content changed.
+        absent: set[str] = set()
+        for table in TABLES:
+            if not (table.data_file or table.custom_input):
+                continue
+            old = _read_published(store, _in(folder, (committed or {}).get(table.name)), required=False)
+            if old is not None:
+                old = old.cast(table.arrow_schema())
+            data = (
+                _data_file_table(table)
+                if table.data_file
+                else _custom_input_table(store, folder, registry, table, results, old)
+            )
+            if data is None:
+                absent.add(table.name)
+                continue
+            if old is None or not data.equals(old):
+                to_write.add(table.name)
+            results[table.name] = data
         lineage = Lineage.from_tables(results["asset_basics"], results["source_data"])
         old_lineage = None
         if "asset_basics" in previous_tables and "source_data" in previous_tables:
@@ -1367,6 +1445,8 @@ def _update(
     built_at = utc_now()
     entries: list[CacheTable] = []
     for table in TABLES:
+        if table.name in absent:
+            continue
         rows = part_rows[table.name] if table.partitioned else results[table.name].num_rows
         report.rows[table.name] = rows
         written = table.name in report.tables_written or table.name in manifests
@@ -1390,7 +1470,7 @@ def _update(
                 )
             )
     lease.check()  # commit only while this build still holds the version's lease
-    publish_registry(store, folder, entries, source=opened.description, built_at=built_at)
+    publish_registry(store, folder, entries, source=opened.description, built_at=built_at, removed=absent)
     state = {k: v for k, v in old_records.items() if k not in set(deleted)}
     state.update(new_records)
     _write_state(store, folder, opened.description, state)

@@ -923,7 +923,66 @@ def generate(
         or a ``v2_last_modified`` outside 0 to 1.
     """
     shaper = _Shaper(seed, shapes, v2_last_modified)  # checks the shares before the first record
-    return _records(count, _Generator(seed, templates, max_metrics, bulky), shaper)
+    return (
+        _with_course_fields(r)
+        for r in _records(count, _Generator(seed, templates, max_metrics, bulky), shaper)
+    )
+
+
+def _with_course_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The fields the course tables select on (:mod:`biodata_cache.tables.course`), added to some records.
+
+    Drawn from a generator of the record's own name, so the other records' values do not change:
+
+    - multiplane-ophys records without a project become ``V1 Deep Dive`` assets with V1DD tags
+      (``["Column <n>", "Volume <m>"]``; some have one tag or none);
+    - derived records of the ``Brain Computer Interface`` project that have a v1 ``session`` get a BCI
+      single-neuron-stim session as SWDB 2025's notebook selects it (FOV notes, targeted structure, the
+      conditioning epoch's session number, a virus, a processing step started after 2025-08-03); one in
+      four lacks its FOVs (the table leaves it out).
+    """
+    rng = random.Random(f"course:{record.get('name')}")
+    description = record.get("data_description")
+    if not isinstance(description, dict):
+        return record
+    name = str(record.get("name"))
+    if description.get("project_name") is None and name.startswith("multiplane-ophys"):
+        description["project_name"] = "V1 Deep Dive"
+        tags = [f"Column {rng.randrange(1, 6)}", f"Volume {rng.randrange(1, 6)}"]
+        description["tags"] = tags[: rng.choice((2, 2, 2, 1, 0))]
+    session = record.get("session")
+    processing = record.get("processing")
+    if (
+        description.get("project_name") == "Brain Computer Interface"
+        and str(description.get("data_level")).startswith("derived")
+        and isinstance(session, dict)
+        and isinstance(processing, dict)
+        and isinstance(processing.get("processing_pipeline"), dict)
+    ):
+        session["session_type"] = "BCI single neuron stim"
+        fovs = [] if rng.random() < 0.25 else [{"index": 0, "notes": f"FOV {rng.randrange(1, 4)}"}]
+        session["data_streams"] = [
+            {"stack_parameters": {"targeted_structure": rng.choice(["MOp", "VISp"])}, "ophys_fovs": fovs}
+        ]
+        session["stimulus_epochs"] = [
+            {"stimulus_name": "spontaneous activity"},
+            {"stimulus_name": "single neuron BCI conditioning", "session_number": rng.randrange(1, 12)},
+        ]
+        record["procedures"] = {
+            "subject_procedures": [
+                {"procedures": [{"injection_materials": [{"name": "AAV-GCaMP8m"}, {"name": "AAV-ChRmine"}]}]}
+            ]
+        }
+        steps = processing["processing_pipeline"].setdefault("data_processes", [])
+        if isinstance(steps, list):
+            steps.append(
+                {
+                    "name": "Video motion correction",
+                    "start_date_time": f"2025-08-{rng.randrange(4, 28):02d}T10:00:00Z",
+                    "end_date_time": None,
+                }
+            )
+    return record
 
 
 def _records(count: int, generator: _Generator, shaper: _Shaper) -> Iterator[dict[str, Any]]:

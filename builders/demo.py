@@ -78,6 +78,12 @@ def main() -> None:
         columns=["check_key", "severity", "evaluated", "evaluated_count", "failed_count"]
     )
     print(f"\nrecord_consistency_checks() (the sample lists no bucket):\n{checks.to_string(index=False)}")
+    v1dd = bdc.swdb_2025_v1dd(columns=["name", "subject_id", "column", "volume", "age"])
+    print(
+        f"\nswdb_2025_v1dd(): {len(v1dd)} V1 Deep Dive assets (course table)\n{v1dd.to_string(index=False)}"
+    )
+    members = bdc.swdb_2026_visual_coding_ophys()
+    print(f"swdb_2026_visual_coding_ophys(): {len(members)} assets of a public SWDB 2026 collection")
 
     heading("4. The same catalog through intake.open_catalog")
     import intake

@@ -236,7 +236,12 @@ def _stray_files(root: str) -> list[str]:
 
 def _snapshot(monkeypatch, root: str) -> dict[str, str]:
     monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
-    return {table.name: _digest(bdc.read_table(table.name).to_pandas()) for table in TABLES}
+    # (a table built from a custom table is not published: these stores have none)
+    return {
+        table.name: _digest(bdc.read_table(table.name).to_pandas())
+        for table in TABLES
+        if not table.custom_input
+    }
 
 
 def _duckdb_rows(root: str) -> tuple[int, int]:

@@ -184,6 +184,13 @@ KEYS = {
     "time_to_qc": "name",
     "qc": "asset_name",
     "qc_status_long": "asset_name",
+    "swdb_2025_bci": "_id",
+    "swdb_2025_v1dd": "_id",
+    "qc_tag_status": "asset_name",
+    "platform_qc": "asset_name",
+    "platform_fib": "asset_name",
+    "platform_smartspim_fiber_ccf": "name",
+    "platform_smartspim_qc_metrics": "name",
 }
 
 

@@ -54,6 +54,8 @@ def _snapshot(monkeypatch, root: str) -> dict:
     registry = bdc.get_cache_registry()
     tables = {}
     for table in TABLES:
+        if table.custom_input:  # built from a custom table, which these stores do not have
+            continue
         rows = bdc.read_table(table.name).to_pylist()
         assert registry[table.name].rows == len(rows), f"registry disagrees with {table.name}"
         tables[table.name] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
@@ -236,7 +238,8 @@ def test_a_build_killed_at_a_random_moment_is_repaired_by_the_next(monkeypatch, 
     process.wait()
     monkeypatch.setenv("BIODATA_CACHE_ROOT", str(root))
     for table in TABLES:  # whatever the moment, every table the catalog lists can be read
-        bdc.read_table(table.name)
+        if not table.custom_input:  # (not published without its custom table)
+            bdc.read_table(table.name)
 
     update_all_tables(source="sample", root=str(root), progress=False)
     assert not list(root.rglob("*.tmp-*")) and not list(root.rglob("*.lock"))

@@ -12,6 +12,9 @@ each, holding the family's declarations (and, for new families, their row functi
   ``platform_smartspim_qc_metrics``;
 - :mod:`biodata_cache.tables.imaging`: ``platform_smartspim``, ``platform_exaspim``,
   ``platform_exaspim_intermediates`` (built from records plus a listing of each asset's storage);
+- :mod:`biodata_cache.tables.course`: ``swdb_2025_*`` (sessions selected from records) and ``swdb_2026_*``
+  (course collection membership, from package data files);
+- :mod:`biodata_cache.tables.upgrade`: ``metadata_upgrade`` (from a custom table and ``asset_basics``);
 - :mod:`biodata_cache.tables.consistency`: ``record_consistency_results``, ``record_consistency_checks``.
 
 Adding a table is adding one declaration to its family (and a family module to :data:`TABLES`).
@@ -24,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from biodata_cache.errors import InvalidInputError
-from biodata_cache.tables import consistency, core, imaging, platform, qc
+from biodata_cache.tables import consistency, core, course, imaging, platform, qc, upgrade
 from biodata_cache.tables.declaration import DTYPES, Column, Listed, Listing, Table, arrow_type, record_paths
 
 __all__ = [
@@ -44,7 +47,15 @@ __all__ = [
 ]
 
 #: Every published table, in the order of the registry, the catalog and the docs.
-TABLES: tuple[Table, ...] = (*core.TABLES, *qc.TABLES, *platform.TABLES, *imaging.TABLES, *consistency.TABLES)
+TABLES: tuple[Table, ...] = (
+    *core.TABLES,
+    *qc.TABLES,
+    *platform.TABLES,
+    *imaging.TABLES,
+    *upgrade.TABLES,
+    *course.TABLES,
+    *consistency.TABLES,
+)
 
 TABLES_BY_NAME: dict[str, Table] = {table.name: table for table in TABLES}
 

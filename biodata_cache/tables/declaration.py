@@ -5,8 +5,10 @@ This module imports no third-party package: arrow types are built on demand by :
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from biodata_cache import records
@@ -136,6 +138,22 @@ class Table:
         For an ``asset_listing`` table: pure function ``(asset_basics rows, source_data rows, listings)``
         to the table's rows, where ``listings`` is a :class:`~biodata_cache.asset_listing.Listings`
         (listing by asset name, and the assets whose listing failed).
+    data_file
+        A table that is not built from records: a JSON file of the package (path under
+        ``biodata_cache/data/``) holding ``columns`` (the declared column names, in order), ``rows`` (lists
+        of values) and ``source`` (where the rows come from). Read on every build (:meth:`data_rows`) and
+        written only when its content changed.
+    custom_input
+        A table computed from a custom table of the version being built (``custom(<custom_input>, df)``)
+        by ``combine``; not published while that custom table does not exist.
+    custom_columns
+        Columns the ``custom_input`` table must have (a build fails naming the one it lacks).
+    joins
+        For a ``custom_input`` table: the table (computed earlier in the same build) whose rows
+        ``combine`` receives, e.g. ``asset_basics``.
+    combine
+        For a ``custom_input`` table: pure function ``(custom rows, rows of the joins table, this
+        table's previously published rows) -> rows``.
     """
 
     name: str
@@ -155,6 +173,14 @@ class Table:
     listed_rows: Callable[[list[dict[str, Any]], list[dict[str, Any]], Any], list[dict[str, Any]]] | None = (
         None
     )
+    data_file: str | None = None
+    custom_input: str | None = None
+    custom_columns: tuple[str, ...] = ()
+    joins: str | None = None
+    combine: (
+        Callable[[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]], list[dict[str, Any]]]
+        | None
+    ) = None
 
     @property
     def column_names(self) -> list[str]:
@@ -170,6 +196,32 @@ class Table:
     def file_columns(self) -> list[Column]:
         """Columns stored inside the parquet files (a partition key lives in the folder name)."""
         return [c for c in self.columns if c.name != self.partition_key]
+
+    def data_rows(self) -> list[dict[str, Any]]:
+        """The rows of a ``data_file`` table, read from the package.
+
+        Raises
+        ------
+        ValueError
+            If the file's ``columns`` are not the declared columns, or a row has another length.
+        """
+        if self.data_file is None:
+            raise ValueError(f"table {self.name!r} is not declared from a data file (data_file=None)")
+        document = json.loads(resources.files("biodata_cache").joinpath("data", self.data_file).read_text())
+        columns, rows = document.get("columns"), document.get("rows")
+        if columns != self.column_names or not isinstance(rows, list):
+            raise ValueError(
+                f"data file {self.data_file!r} of table {self.name!r} must hold 'columns' equal to the "
+                f"declared columns {self.column_names} and a list of 'rows'; found columns {columns!r}. "
+                f"Fix the file or the declaration."
+            )
+        bad = [i for i, row in enumerate(rows) if not isinstance(row, list) or len(row) != len(columns)]
+        if bad:
+            raise ValueError(
+                f"data file {self.data_file!r} of table {self.name!r}: row {bad[0]} is not a list of "
+                f"{len(columns)} values ({rows[bad[0]]!r}); fix the file."
+            )
+        return [dict(zip(columns, row, strict=True)) for row in rows]
 
     def arrow_schema(self, *, include_partition_key: bool = True) -> pa.Schema:
         """The explicit arrow schema every file of this table is written and read with."""

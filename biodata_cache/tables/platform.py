@@ -36,6 +36,7 @@ from biodata_cache.records import (
     text,
     timestamp,
 )
+from biodata_cache.rows import as_asset
 from biodata_cache.tables.declaration import Column, Table, record_paths
 
 Row = dict[str, Any]
@@ -114,9 +115,10 @@ def platform_tags(asset: Asset, modalities: frozenset[str]) -> list[tuple[str, s
     ]
 
 
-def platform_qc_rows(asset: Asset) -> list[Row]:
+def platform_qc_rows(record: Row | Asset) -> list[Row]:
     """One row per (platform, QC status key of that platform) of an asset; none for an asset of no
     platform or without ``quality_control.status``."""
+    asset = as_asset(record)
     rows: list[Row] = []
     for platform, selection in PLATFORM_FILTERS.items():
         if not selection.selects(asset):
@@ -200,7 +202,7 @@ def _implants(record: Row) -> dict[str, Row]:
     return implants
 
 
-def platform_fib_rows(asset: Asset) -> list[Row]:
+def platform_fib_rows(record: Row | Asset) -> list[Row]:
     """One row per (fiber, patch cord channel) of a fiber photometry asset.
 
     An asset is one when a modality contains ``fib`` (as biodata-cache 0.42 selects them). Each
@@ -209,6 +211,7 @@ def platform_fib_rows(asset: Asset) -> list[Row]:
     channels and intended measurements of its patch cord. Channels whose measurement is the text
     ``"None"`` are left out; missing names and measurements are ``"missing"``, as in 0.42.
     """
+    asset = as_asset(record)
     if not any("fib" in m.casefold() for m in asset.modalities):
         return []
     implants = _implants(asset.record)
@@ -291,9 +294,10 @@ def _index(value: Any) -> int | None:
     return None
 
 
-def smartspim_fiber_ccf_rows(asset: Asset) -> list[Row]:
+def smartspim_fiber_ccf_rows(record: Row | Asset) -> list[Row]:
     """One row per fiber probe of a stitched SmartSPIM asset (``_stitched_`` in its name, modality SPIM),
     with the tip's CCF indices from its ``<fiber> CCF Location`` QC metric (null until annotated)."""
+    asset = as_asset(record)
     if asset.name is None or "_stitched_" not in asset.name or "SPIM" not in asset.modalities:
         return []
     metrics: dict[str, Row] = {}
@@ -355,9 +359,10 @@ def _channel(metric: Row) -> str | None:
     return name.removesuffix(BRIGHTNESS_SUFFIX) or None
 
 
-def smartspim_qc_metrics_rows(asset: Asset) -> list[Row]:
+def smartspim_qc_metrics_rows(record: Row | Asset) -> list[Row]:
     """One row per standard SPIM QC metric of a derived asset acquired on a SmartSPIM or exaSPIM
     instrument (its instrument id contains ``smart`` or ``exa``, any case)."""
+    asset = as_asset(record)
     if asset.data_level != "derived" or not _SPIM_INSTRUMENT.search(asset.instrument_id or ""):
         return []
     rows: list[Row] = []

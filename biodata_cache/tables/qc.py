@@ -11,16 +11,18 @@ from typing import Any
 
 from biodata_cache import records, rows
 from biodata_cache.records import Asset, text
+from biodata_cache.rows import as_asset
 from biodata_cache.tables.declaration import ID_COLUMN, LAST_MODIFIED_COLUMN, Column, Table, record_paths
 
 
-def qc_tag_status_rows(asset: Asset) -> list[dict[str, Any]]:
+def qc_tag_status_rows(record: dict[str, Any] | Asset) -> list[dict[str, Any]]:
     """One row per key of ``quality_control.status`` (tag, modality or stage) and its status.
 
     As biodata-cache 0.42's ``qc_tag_status`` (``cache_table_helpers/qc.py``, ``_cache_tag_statuses``):
     only a ``status`` dict counts (v1 evaluations have none; their statuses are in ``qc_status_long``).
     Unlike 0.42, an asset without a subject id is kept, in the null partition, rather than dropped.
     """
+    asset = as_asset(record)
     status = asset.qc_status
     if not isinstance(status, dict):
         return []
