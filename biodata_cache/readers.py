@@ -192,6 +192,7 @@ def open_source_entry(
         and (document is None or name not in document["sources"])
         and settings.builds_on_read
         and (name in TABLES_BY_NAME)
+        and not TABLES_BY_NAME[name].custom_input  # built from a custom table: a build would not make it
     ):
         _build_on_read(settings, reason=f"table {name!r} is not in {store.url(settings.version)}")
         document, built = _load_catalog(store, settings), True
@@ -200,6 +201,12 @@ def open_source_entry(
     sources = document["sources"]
     if name not in sources:
         hint = "" if built or not settings.builds_on_read else " Custom tables are created by custom()."
+        declared = TABLES_BY_NAME.get(name)
+        if declared is not None and declared.custom_input:
+            hint = (
+                f" It is built from the custom table {declared.custom_input!r}, which this version does not "
+                f"have: publish it with custom({declared.custom_input!r}, df), then build."
+            )
         raise TableNotFoundError(
             f"table {name!r} is not in version {settings.version} of the store {settings.root}. Tables "
             f"there: {', '.join(sources) or '(none)'}.{hint} To build it, run "
@@ -1353,6 +1360,11 @@ def qc_tag_status(
     pandas.DataFrame
         Empty for a subject without QC status keys.
 
+    Warns
+    -----
+    NoMatchWarning
+        When ``subject_id`` is not in :func:`unique_subject_ids`: the message names the closest ids.
+
     Raises
     ------
     InvalidInputError
@@ -1364,13 +1376,22 @@ def qc_tag_status(
             f"subject), got {type(subject_id).__name__} {subject_id!r}."
         )
     _update_first(force_update, version, storage_options)
-    return _frame(
+    data = _frame(
         "qc_tag_status",
         columns=columns,
         parameters=None if subject_id is None else {"subject_id": subject_id},
         version=version,
         storage_options=storage_options,
     )
+    if subject_id is not None and data.empty:
+        try:
+            subjects = unique_subject_ids(version=version, storage_options=storage_options)
+        except TableNotFoundError:  # a release without the table to compare with: the answer stands
+            subjects = None
+        if subjects is not None and subject_id not in set(subjects):
+            release = _settings(version, storage_options).version
+            _warn_no_match("qc_tag_status", "subject_id", [subject_id], subjects, release)
+    return data
 
 
 def platform_qc(
@@ -1703,11 +1724,35 @@ def custom(
                 f"custom({name!r}, df)."
             ) from error
     table = _custom_arrow(name, df)
+    _check_custom_input(name, table)
     if description is not None and not isinstance(description, str):
         raise InvalidInputError(f"description must be a str, got {type(description).__name__}.")
     settings = _settings(version, storage_options)
     _write_custom(settings, name, table, description)
     return read_table(entry, version=version, storage_options=storage_options).to_pandas()
+
+
+def _check_custom_input(name: str, table: pa.Table) -> None:
+    """A custom table a published table is built from (``Table.custom_input``) must have the columns that
+    table reads: checked here, where the mistake is made, rather than by the next build.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the table built from it and the columns missing.
+    """
+    from biodata_cache.tables import TABLES
+
+    for declared in TABLES:
+        if declared.custom_input != name:
+            continue
+        missing = [c for c in declared.custom_columns if c not in table.column_names]
+        if missing:
+            raise InvalidInputError(
+                f"custom table {name!r} is the input of table {declared.name!r}, which reads the columns "
+                f"{', '.join(declared.custom_columns)}; the frame has no {', '.join(map(repr, missing))}. "
+                f"Add them and call custom({name!r}, df) again."
+            )
 
 
 def _registry_or_none(store: Store, version: str) -> Registry | None:

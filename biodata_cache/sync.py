@@ -689,12 +689,21 @@ def _custom_input_table(
     assert custom is not None
     missing = [c for c in table.custom_columns if c not in custom.column_names]
     if missing:
-        raise InvalidInputError(
-            f"custom table {table.custom_input!r} in {store.url(folder)} has no column "
-            f"{', '.join(map(repr, missing))}, which table {table.name!r} is built from; its columns are "
-            f"{', '.join(custom.column_names) or '(none)'}. Publish it again with the columns "
-            f"{', '.join(table.custom_columns)} (custom({table.custom_input!r}, df))."
+        # One bad input must not stop every other table of the nightly build: the table keeps its
+        # committed rows (or stays unpublished) and the build says why, loudly.
+        logger.error(
+            "custom table %r in %s has no column %s, which table %r is built from (its columns: %s); %s. "
+            "Publish it again with the columns %s (custom(%r, df)).",
+            table.custom_input,
+            store.url(folder),
+            ", ".join(map(repr, missing)),
+            table.name,
+            ", ".join(custom.column_names) or "(none)",
+            "the published rows are kept" if old is not None else "the table is not published",
+            ", ".join(table.custom_columns),
+            table.custom_input,
         )
+        return old
     base = results[table.joins]
     base_rows = base.select(
         [c for c in ("_id", "name", "project_name", "data_level") if c in base.column_names]

@@ -260,13 +260,52 @@ def test_metadata_upgrade_joins_the_custom_table_with_asset_basics_and_keeps_ear
     ]
 
 
-def test_a_custom_upgrade_table_without_a_required_column_fails_the_build_naming_it(
+def test_custom_refuses_an_upgrade_table_without_a_required_column_naming_it(
     monkeypatch, tmp_path, records_folder
 ):
     root = str(tmp_path / "store")
     monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
-    bdc.custom("metadata_upgrade_status_prod", upgrade_results().drop(columns=["status"]))
-    with pytest.raises(InvalidInputError, match=r"metadata_upgrade_status_prod.*'status'"):
-        update_all_tables(source=str(records_folder), root=root, progress=False)
-    registry = bdc.get_cache_registry()
-    assert "custom_metadata_upgrade_status_prod" in registry and "metadata_upgrade" not in registry
+    update_all_tables(source=str(records_folder), root=root, progress=False)
+    with pytest.raises(InvalidInputError, match=r"input of table 'metadata_upgrade'.*no 'status'"):
+        bdc.custom("metadata_upgrade_status_prod", upgrade_results().drop(columns=["status"]))
+    assert "custom_metadata_upgrade_status_prod" not in bdc.get_cache_registry()
+
+
+def test_a_bad_upgrade_table_in_the_store_keeps_the_published_rows_and_the_other_tables_build(
+    monkeypatch, tmp_path, records_folder, caplog
+):
+    import logging
+
+    from biodata_cache import readers
+
+    root = str(tmp_path / "store")
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    update_all_tables(source=str(records_folder), root=root, progress=False)
+    bdc.custom("metadata_upgrade_status_prod", upgrade_results("0.4.0"))
+    update_all_tables(source=str(records_folder), root=root, progress=False)
+    published = bdc.metadata_upgrade()
+    # A custom table written without the check (e.g. by an older biodata-cache) lacks a column.
+    monkeypatch.setattr(readers, "_check_custom_input", lambda name, table: None)
+    bdc.custom("metadata_upgrade_status_prod", upgrade_results("0.5.0").drop(columns=["status"]))
+    with caplog.at_level(logging.ERROR, logger="biodata_cache.sync"):
+        report = update_all_tables(source=str(records_folder), root=root, progress=False)
+    assert "no column 'status'" in caplog.text and "published rows are kept" in caplog.text
+    assert report.rows["asset_basics"] == len(bdc.asset_basics())  # the rest of the build went on
+    assert bdc.metadata_upgrade().equals(published)
+
+
+def test_reading_metadata_upgrade_without_its_custom_table_names_it_and_builds_nothing(
+    monkeypatch, tmp_path, records_folder
+):
+    from biodata_cache import readers
+
+    root = str(tmp_path / "store")
+    update_all_tables(source=str(records_folder), root=root, progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)  # a LOCAL store, which builds missing tables on read
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("a build would not make metadata_upgrade")
+
+    monkeypatch.setattr(readers, "_build_on_read", no_build)
+    with pytest.raises(TableNotFoundError, match=r"custom table 'metadata_upgrade_status_prod'.*custom\("):
+        bdc.read_table("metadata_upgrade")

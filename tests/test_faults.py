@@ -474,6 +474,8 @@ def _dangling(store: Store) -> list[str]:
             continue
         folder = catalog.rsplit("/", 1)[0] if "/" in catalog else ""
         for entry in yaml.safe_load(store.read_bytes(catalog))["sources"].values():
+            if (entry.get("metadata") or {}).get("partitions") == 0:
+                continue  # a partitioned table without rows has no files (a folder is no object on S3)
             target = entry["args"].get("urlpath") or entry["args"]["path"]
             target = target.replace("{{ CATALOG_DIR }}", folder).lstrip("/")
             if not store.exists(target) and not store.list_names(target):
@@ -481,6 +483,8 @@ def _dangling(store: Store) -> list[str]:
         registry = f"{folder}/cache_registry.json"
         if folder and store.exists(registry):
             for table in store.read_json(registry)["tables"]:
+                if table.get("partitioned") and table.get("partitions") == 0:
+                    continue
                 path = f"{folder}/{table['path']}"
                 if not store.exists(path) and not store.list_names(path):
                     missing.append(f"{registry} -> {path}")

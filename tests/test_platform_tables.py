@@ -233,6 +233,16 @@ def test_one_liners_read_one_partition(monkeypatch, records_folder, tmp_path):
     assert len(bdc.platform_fib()) == 12 + 6  # fiber3: 12 channels; v1mix_fib_derived_qc_dd2.json: 6
 
 
+def test_qc_tag_status_of_an_unknown_subject_warns_with_the_closest_ids(
+    monkeypatch, records_folder, tmp_path
+):
+    root = str(tmp_path / "store")
+    update_all_tables(source=str(records_folder), root=root, progress=False)
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    with pytest.warns(bdc.NoMatchWarning, match=r"subject_id '80805'.*808054"):
+        assert bdc.qc_tag_status("80805").empty
+
+
 def test_platform_qc_rejects_an_unknown_platform_listing_the_valid_ones(tmp_path):
     with pytest.raises(bdc.InvalidInputError, match="spim, fib, vr, dynamic_foraging, slap2"):
         bdc.platform_qc("SPIM")

@@ -83,8 +83,9 @@ TABLES: tuple[Table, ...] = (
         "last_modified), joined with asset_basics. Long form, where biodata-cache 0.42 added one column per "
         "upgrader version: the columns stay fixed and declared, so the schema, the catalog and filters do "
         "not change with each upgrader release (pivot on upgrader_version for 0.42's wide form). Rows of "
-        "earlier upgrader versions are kept from the previous release (current = false). Not published "
-        "while the custom table does not exist.",
+        "earlier upgrader versions are kept from the previous release (current = false): the history "
+        "lives only in published releases, so a build into a new root or version starts it again from the "
+        "custom table. Not published while the custom table does not exist.",
         kind="frame",
         columns=(
             Column("_id", "string", "DocDB id of the v1 record (the custom table's v1_id)."),
