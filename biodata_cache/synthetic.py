@@ -45,6 +45,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import itertools
 import json
 import os
 import random
@@ -1069,6 +1070,320 @@ SAMPLE_COUNT, SAMPLE_SEED, SAMPLE_MAX_METRICS = 400, 20261124, 60
 
 
 def write_sample(path: str | os.PathLike[str], templates: list[dict]) -> int:
-    """Write the bundled sample corpus (fixed count and seed) using ``templates`` for metric names."""
+    """Write the bundled sample corpus (fixed count and seed) using ``templates`` for metric names, then
+    the light-sheet family (:func:`light_sheet_family`)."""
     records = generate(SAMPLE_COUNT, seed=SAMPLE_SEED, templates=templates, max_metrics=SAMPLE_MAX_METRICS)
-    return write_jsonl(path, records)
+    return write_jsonl(path, itertools.chain(records, light_sheet_family()))
+
+
+#: Standard SPIM QC metrics of stitched / fused assets (biodata-cache 0.42's ``BASE_METRIC_NAMES``).
+SPIM_QC_METRICS = (
+    "Image and tissue quality",
+    "Tissue perfusion",
+    "Flatfield correction",
+    "Image destriping",
+    "Image stitching",
+)
+#: Imaging channels of the light-sheet family (real SmartSPIM channel folder names).
+SPIM_CHANNELS = ("Ex_488_Em_525", "Ex_561_Em_593", "Ex_639_Em_667")
+
+
+def light_sheet_family() -> list[dict[str, Any]]:
+    """A small family of SmartSPIM and exaSPIM records appended to the sample, for the light-sheet tables
+    (``platform_smartspim``, ``platform_exaspim``, ``platform_exaspim_intermediates``,
+    ``platform_smartspim_fiber_ccf``, ``platform_smartspim_qc_metrics``), which the 400 generated records
+    never feed (no stitched / fused names, no SmartSPIM or exaSPIM instrument ids).
+
+    Three SmartSPIM subjects, each with a raw acquisition and a ``_stitched_`` derived asset, and two
+    exaSPIM subjects, each with a raw acquisition and a ``_fused_`` derived asset: 10 records. Shaped like
+    the real records in ``tests/data/aind_records/real`` (``v1_0219_smartspim_acq.json``,
+    ``v1_smartspim_stitched_labelled_raw.json``, ``v1_exaspim_raw.json``, ``v1_exaspim_alignment.json``):
+    the raw acquisitions are v1 (schema 1.1.1, a v1 SPIM ``acquisition`` with the instrument id, e.g.
+    ``SmartSPIM2-1`` / ``exaspim-01``), the derived assets are v2 (``source_data`` naming the raw asset,
+    ``quality_control.metrics``) with the standard SPIM QC metrics and per-channel ``<channel>
+    brightness`` metrics. Two of the SmartSPIM subjects carry fiber probe implants (``Fiber_<n>``, v2
+    ``procedures.subject_procedures``), and their stitched assets the QC portal's ``Fiber_<n> CCF
+    Location`` metrics: annotated (``{"AP", "ML", "DV"}`` voxel indices) or pending (value null).
+
+    Drawn from a random stream of its own (seeded by a fixed string), so the generated records stay byte
+    for byte what they were.
+    """
+    rng = random.Random("biodata-cache light-sheet family")
+
+    def uuid4() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    def status(moment: dt.datetime, value: str, evaluator: str) -> dict[str, Any]:
+        return {
+            "object_type": "QC status",
+            "evaluator": evaluator,
+            "status": value,
+            "timestamp": moment.isoformat(),
+        }
+
+    def metric(name: str, value: Any, moment: dt.datetime, **extra: Any) -> dict[str, Any]:
+        evaluated = value is not None
+        return {
+            "object_type": "QC metric",
+            "name": name,
+            "modality": {"name": MODALITIES["SPIM"], "abbreviation": "SPIM"},
+            "stage": "Processing",
+            "value": value,
+            "status_history": [
+                status(moment, "Pending", "Automated"),
+                *(
+                    [
+                        status(
+                            moment + dt.timedelta(days=2),
+                            rng.choice(("Pass", "Pass", "Fail")),
+                            rng.choice(PEOPLE[:4]),
+                        )
+                    ]
+                    if evaluated
+                    else []
+                ),
+            ],
+            "description": extra.pop("description", None),
+            "reference": extra.pop("reference", None),
+            "tags": extra.pop("tags", None),
+            "evaluated_assets": None,
+        }
+
+    def raw(platform: str, subject: str, start: dt.datetime, instrument: str, project: str) -> dict[str, Any]:
+        name = f"{platform}_{subject}_{_stamp(start)}"
+        local = _pacific(start).replace(tzinfo=None)
+        created = start + dt.timedelta(hours=rng.randrange(2, 30))
+        return {
+            "_id": uuid4(),
+            "name": name,
+            "location": f"s3://aind-open-data/{name}",
+            "schema_version": "1.1.1",
+            "describedBy": f"{DESCRIBED_BY}/core/metadata.py",
+            "created": created.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+            "last_modified": (created + dt.timedelta(hours=rng.randrange(1, 200))).strftime(
+                "%Y-%m-%dT%H:%M:%S.%f"
+            ),
+            "external_links": {"Code Ocean": []},
+            "metadata_status": "Valid",
+            "data_description": {
+                "schema_version": "1.0.4",
+                "name": name,
+                "creation_time": local.isoformat(),
+                "data_level": "raw",
+                "project_name": project,
+                "modality": [{"name": MODALITIES["SPIM"], "abbreviation": "SPIM"}],
+                "platform": PLATFORM_OBJECTS["SmartSPIM"]
+                if platform == "SmartSPIM"
+                else LEGACY_PLATFORMS["SmartSPIM"][1],
+                "subject_id": subject,
+                "investigators": [
+                    {
+                        "name": rng.choice(PEOPLE[:4]),
+                        "abbreviation": None,
+                        "registry": None,
+                        "registry_identifier": None,
+                    }
+                ],
+            },
+            "subject": {
+                "schema_version": "1.0.0",
+                "subject_id": subject,
+                "sex": rng.choice(["Male", "Female"]),
+                "genotype": rng.choice(GENOTYPES),
+                "date_of_birth": (start - dt.timedelta(days=rng.randrange(60, 120))).date().isoformat(),
+            },
+            "acquisition": {
+                "schema_version": "1.0.1",
+                "experimenter_full_name": [rng.choice(PEOPLE[:4])],
+                "specimen_id": subject,
+                "subject_id": subject,
+                "instrument_id": instrument,
+                # SPIM acquisitions were written in the lab's local time without an offset.
+                "session_start_time": local.isoformat(),
+                "session_end_time": (local + dt.timedelta(hours=rng.randrange(4, 20))).isoformat(),
+                "session_type": None,
+                "tiles": [],
+            },
+            "instrument": {"schema_version": "1.0.0", "instrument_id": instrument},
+            "procedures": None,
+            "processing": None,
+            "quality_control": None,
+            "rig": None,
+            "session": None,
+            "notes": LABEL,
+        }
+
+    def derived(
+        source: dict[str, Any],
+        start: dt.datetime,
+        word: str,
+        instrument: str,
+        metrics: list[dict],
+        procedures: Any,
+    ) -> dict[str, Any]:
+        processed = start + dt.timedelta(days=rng.randrange(3, 30), seconds=rng.randrange(86400))
+        processed = processed.replace(microsecond=0).astimezone(UTC)
+        name = f"{source['name']}_{word}_{_stamp(processed)}"
+        subject = source["data_description"]["subject_id"]
+        return {
+            "_id": uuid4(),
+            "object_type": "Metadata",
+            "schema_version": "2.2.2",
+            "name": name,
+            "location": f"s3://aind-open-data/{name}",
+            "other_identifiers": {"Code Ocean": [uuid4()]},
+            "subject": {
+                "object_type": "Subject",
+                "subject_id": subject,
+                "subject_details": {
+                    "object_type": "Mouse subject",
+                    "genotype": source["subject"]["genotype"],
+                    "date_of_birth": source["subject"]["date_of_birth"],
+                    "sex": source["subject"]["sex"],
+                },
+            },
+            "data_description": {
+                "object_type": "Data description",
+                "subject_id": subject,
+                "creation_time": processed.isoformat(),
+                "name": name,
+                "data_level": "derived",
+                "project_name": source["data_description"]["project_name"],
+                "modalities": [{"name": MODALITIES["SPIM"], "abbreviation": "SPIM"}],
+                "investigators": [{"object_type": "Person", "name": rng.choice(PEOPLE[:4])}],
+                "tags": None,
+                "source_data": [source["name"]],
+            },
+            "procedures": procedures,
+            "instrument": {"object_type": "Instrument", "instrument_id": instrument},
+            "processing": {
+                "object_type": "Processing",
+                "data_processes": [
+                    {
+                        "object_type": "Data process",
+                        "process_type": "Image tile fusion" if word == "fused" else "Image tile alignment",
+                        "name": "Pipeline",
+                        "stage": "Processing",
+                        "experimenters": ["Automated"],
+                        "start_date_time": (processed - dt.timedelta(hours=6)).isoformat(),
+                        "end_date_time": processed.isoformat(),
+                        "code": {"url": "https://github.com/AllenNeuralDynamics/example", "version": "1.0"},
+                    }
+                ],
+                "pipelines": [],
+            },
+            "acquisition": {
+                "object_type": "Acquisition",
+                "subject_id": subject,
+                "instrument_id": instrument,
+                "acquisition_start_time": start.isoformat(),
+                "acquisition_end_time": (start + dt.timedelta(hours=8)).isoformat(),
+                "acquisition_type": None,
+                "experimenters": source["acquisition"]["experimenter_full_name"],
+                "subject_details": {"object_type": "Acquisition subject details"},
+            },
+            "quality_control": {
+                "object_type": "Quality control",
+                "metrics": metrics,
+                "status": {"SPIM": "Pending"},
+            },
+            "notes": LABEL,
+            "_created": (processed + dt.timedelta(minutes=5)).isoformat(),
+            "_last_modified": (processed + dt.timedelta(hours=rng.randrange(1, 100))).strftime(
+                "%Y-%m-%dT%H:%M:%S.%f"
+            )[:-3]
+            + "Z",
+        }
+
+    def spim_metrics(moment: dt.datetime, channels: tuple[str, ...]) -> list[dict]:
+        found = [
+            metric(
+                name, rng.choice((True, True, False)), moment, description=f"{name} of the stitched volume."
+            )
+            for name in SPIM_QC_METRICS
+        ]
+        found += [
+            metric(
+                f"{channel} brightness",
+                {"value": round(rng.uniform(100, 3000), 1), "type": "mean intensity"},
+                moment,
+                tags={"channel": channel},
+            )
+            for channel in channels
+        ]
+        return found
+
+    def implants(fibers: int) -> dict[str, Any]:
+        return {
+            "object_type": "Procedures",
+            "subject_procedures": [
+                {
+                    "object_type": "Surgery",
+                    "procedures": [
+                        {
+                            "object_type": "Probe implant",
+                            "implanted_device": {"object_type": "Fiber probe", "name": f"Fiber_{i}"},
+                            "device_config": {
+                                "object_type": "Probe config",
+                                "primary_targeted_structure": {
+                                    "atlas": "CCFv3",
+                                    "acronym": rng.choice(FIBER_TARGETS[:5]),
+                                },
+                            },
+                        }
+                        for i in range(fibers)
+                    ],
+                }
+            ],
+        }
+
+    records = []
+    moment = dt.datetime(2025, 3, 3, 17, 0, tzinfo=UTC)
+    for index, fibers in enumerate((2, 1, 0)):
+        moment += dt.timedelta(days=rng.randrange(2, 20), seconds=rng.randrange(86400))
+        subject = str(790000 + rng.randrange(1000))
+        instrument = rng.choice(("SmartSPIM2-1", "SmartSPIM3-2", "SmartSPIM1-1"))
+        source = raw("SmartSPIM", subject, moment, instrument, "Thalamus in the middle")
+        metrics = spim_metrics(moment + dt.timedelta(days=10), SPIM_CHANNELS[: 1 + index])
+        for i in range(fibers):
+            annotated = i == 0
+            value = (
+                {"AP": rng.randrange(200, 500), "ML": rng.randrange(100, 400), "DV": rng.randrange(50, 300)}
+                if annotated
+                else None
+            )
+            metrics.append(
+                metric(
+                    f"Fiber_{i} CCF Location",
+                    value,
+                    moment + dt.timedelta(days=12),
+                    reference=f"{NEUROGLANCER_LINK}{source['name']}",
+                    description=f"Fiber_{i} tip location in the CCF-aligned volume.",
+                )
+            )
+        stitched = derived(
+            source,
+            moment,
+            "stitched",
+            instrument,
+            metrics,
+            implants(fibers) if fibers else {"object_type": "Procedures"},
+        )
+        records += [source, stitched]
+    for _ in range(2):
+        moment += dt.timedelta(days=rng.randrange(2, 20), seconds=rng.randrange(86400))
+        subject = str(750000 + rng.randrange(1000))
+        source = raw("exaSPIM", subject, moment, "exaspim-01", "MSMA Platform")
+        fused = derived(
+            source,
+            moment,
+            "fused",
+            "exaSPIM1-01",
+            spim_metrics(moment + dt.timedelta(days=10), SPIM_CHANNELS[:1]),
+            {"object_type": "Procedures"},
+        )
+        records += [source, fused]
+    return records
+
+
+NEUROGLANCER_LINK = "https://neuroglancer-demo.appspot.com/#!s3://aind-open-data/"

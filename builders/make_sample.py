@@ -1,8 +1,9 @@
 """Regenerate the bundled sample corpus: ``biodata_cache/data/sample_records.jsonl.gz``.
 
-400 SYNTHETIC records (``biodata_cache.synthetic``) shaped like real AIND records, in the three shapes
-DocDB holds with the default shares (v2 65%, v1 25%, hybrid 10%): QC as ``metrics[]`` and as v1
-``evaluations[]``, lineage as ``source_data`` and as v1 ``input_data_name``. QC metric names,
+410 SYNTHETIC records (``biodata_cache.synthetic``) shaped like real AIND records: 400 generated in the
+three shapes DocDB holds with the default shares (v2 65%, v1 25%, hybrid 10%): QC as ``metrics[]`` and as
+v1 ``evaluations[]``, lineage as ``source_data`` and as v1 ``input_data_name``; then a family of 10
+SmartSPIM / exaSPIM records for the light-sheet tables (``synthetic.light_sheet_family``). QC metric names,
 descriptions and tags are taken from the real v2 records in shared/aind_records (the same three records
 are in tests/data/aind_records). Deterministic: a test regenerates it and compares the bytes.
 

@@ -48,7 +48,7 @@ def test_show_qc_of_one_subject_as_json(built):
 
 def test_show_limits_rows_in_table_format(built):
     result = run("show", "asset_basics", "--columns", "name", "--limit", "3", root=built)
-    assert "(3 of 400 rows)" in result.stdout
+    assert "(3 of 410 rows)" in result.stdout  # the bundled sample: 410 records
 
 
 def test_errors_exit_nonzero_with_the_fix_in_the_message(built, tmp_path):

@@ -188,3 +188,25 @@ def test_legacy_platform_subjects_are_v1_throughout(corpus):
         if "platform" in r["data_description"]
     }
     assert platforms == {"exaSPIM", "SLAP2"}
+
+
+def test_bundled_sample_ends_with_the_light_sheet_family_the_platform_tables_read():
+    """The 400 generated records, then ``light_sheet_family()``: rows for the SmartSPIM / exaSPIM tables."""
+    from biodata_cache.synthetic import SAMPLE_COUNT, light_sheet_family
+    from biodata_cache.tables.platform import smartspim_fiber_ccf_rows, smartspim_qc_metrics_rows
+
+    with gzip.open(sample_path(), "rt") as handle:
+        records = [json.loads(line) for line in handle]
+    family = light_sheet_family()
+    assert len(records) == SAMPLE_COUNT + len(family) == 410
+    assert records[SAMPLE_COUNT:] == family
+    names = {r["name"] for r in records}
+    assert len(names) == len(records)
+    assert all(source in names for r in family for source in sources(r))
+    fibers = [row for r in family for row in smartspim_fiber_ccf_rows(r)]
+    # Two stitched assets with fiber probes (2 and 1 fibers); one fiber per asset annotated.
+    assert len(fibers) == 3
+    assert sum(row["ap"] is not None for row in fibers) == 2
+    metrics = [row for r in family for row in smartspim_qc_metrics_rows(r)]
+    # 3 stitched + 2 fused assets, 5 standard metrics each, plus 1/2/3 (SmartSPIM) and 1 (exaSPIM) channels.
+    assert len(metrics) == 5 * 5 + 1 + 2 + 3 + 1 + 1
