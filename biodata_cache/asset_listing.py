@@ -7,8 +7,9 @@ tables, and hands the listings to the tables' row functions.
 
 - Listing goes through fsspec with the store's retry and error policy (:func:`~biodata_cache.store.
   translate_errors`, :func:`~biodata_cache.store.with_retries`, :data:`~biodata_cache.store.S3_CONFIG`).
-  A folder that does not exist lists as empty; any other error is an error: the asset is reported as
-  failed (:attr:`Listings.failures`) and never published as "no outputs".
+  A folder that does not exist lists as empty, unless nothing at all is found: then the asset's location
+  itself is checked, and a location that does not exist is a failure. Any other error is an error too:
+  the asset is reported as failed (:attr:`Listings.failures`) and never published as "no outputs".
 - Assets are listed concurrently by a bounded pool of threads (``workers``).
 - Listing is incremental: each asset's listing is kept, with when it was made and the record's change
   marker, in the build state (``_build/listings.json``) and reused until the record changes or the listing
@@ -246,6 +247,20 @@ def list_assets(
                     lambda path=path: lister(fs, path),
                     what=f"listing {url}",
                     transport=protocol_of(url) != "s3",
+                )
+        if not any(entries.values()):
+            # Nothing under any folder asked for: an asset without those outputs, or a location that
+            # does not exist at all (moved or deleted data), which must not read as "no outputs".
+            with translate_errors(location):
+                found = with_retries(
+                    lambda: lister(fs, root),
+                    what=f"listing {location}",
+                    transport=protocol_of(location) != "s3",
+                )
+            if not found:
+                raise FileNotFoundError(
+                    f"{location} holds nothing: the asset's location does not exist (its data moved or was "
+                    f"deleted, or the record's location is wrong)"
                 )
         return Listing(request.location, request.marker, now.isoformat(), entries)
 

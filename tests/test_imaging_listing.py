@@ -194,6 +194,20 @@ def test_listing_failure_is_reported_and_not_published_as_no_channels(bucket, s3
     assert [r["channel"] for r in _table(s3_root, "platform_smartspim")] == ["Ex_488_Em_525", "Ex_561_Em_593"]
 
 
+def test_an_asset_whose_location_does_not_exist_is_a_listing_failure_not_no_outputs(
+    bucket, s3_root, tmp_path
+):
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    fs.rm(f"{SMART_BUCKET}/{STITCHED}", recursive=True)  # the stitched asset's data is gone
+    report = update_all_tables(source=str(_records(tmp_path)), root=s3_root, progress=False)
+    assert list(report.listing_failures) == [STITCHED]
+    assert "location does not exist" in report.listing_failures[STITCHED]
+    (row,) = _table(s3_root, "platform_smartspim")
+    assert row["channel"] is None and "location does not exist" in row["listing_error"]
+
+
 def test_many_assets_are_listed_concurrently_by_bounded_workers(bucket):
     import s3fs
 
@@ -282,9 +296,13 @@ def test_raw_labelled_stitched_smartspim_record_is_an_unprocessed_raw_row(bucket
     # v1_smartspim_stitched_labelled_raw.json: name
     # "SmartSPIM_654092_2023-01-26_10-45-12_stitched_2023-02-02_21-58-54",
     # data_description.data_level "raw", rig_id "SmartSPIM2-1", no input_data_name: 0.42 selects it as a raw
-    # SmartSPIM asset (asset_basics data_level raw) with no stitched descendant. Its folder is not in the
-    # bucket: an absent folder lists as empty (no raw_link), which is not a listing error.
+    # SmartSPIM asset (asset_basics data_level raw) with no stitched descendant. Its location exists but
+    # holds no SPIM/derivatives folder: an absent folder lists as empty (no raw_link), which is not a
+    # listing error (a location that does not exist at all is one, tested above).
+    import s3fs
+
     record = json.loads((REAL / "v1_smartspim_stitched_labelled_raw.json").read_text())
+    s3fs.S3FileSystem().pipe(f"{record['location'].removeprefix('s3://')}/data_description.json", b"{}")
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps(record) + "\n")
     report = update_all_tables(source=str(path), root=s3_root, progress=False)
