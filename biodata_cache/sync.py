@@ -641,11 +641,23 @@ def _derived(table: Table, source: pa.Table, listings: dict[str, Listed | None])
 
 def _take_listings(opened: Source) -> dict[str, Listed | None]:
     """Every listing a table declares, each taken once (see :mod:`biodata_cache.listing`)."""
+    from biodata_cache import config
     from biodata_cache.listing import take_listing
+    from biodata_cache.store import StoreError
 
     declared = {listing.name: listing for table in TABLES for listing in table.listings}
     docdb = isinstance(opened, DocDBSource)
-    return {name: take_listing(listing, docdb=docdb) for name, listing in declared.items()}
+    taken: dict[str, Listed | None] = {}
+    for name, listing in declared.items():
+        try:
+            taken[name] = take_listing(listing, docdb=docdb)
+        except (SourceError, StoreError) as error:
+            # One listing read by warning-level checks must not stop every table of the build: the checks
+            # that read it are published as not evaluated, with this error as the reason.
+            location = config.listing_location(listing.variable, listing.default, docdb=docdb) or ""
+            logger.error("listing %r failed; its checks are not evaluated in this build: %s", name, error)
+            taken[name] = Listed(location=location, names=(), error=f"{type(error).__name__}: {error}")
+    return taken
 
 
 def _data_file_table(table: Table) -> pa.Table:

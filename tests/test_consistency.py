@@ -8,6 +8,7 @@ named at each one).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,6 @@ from docdb_fake import FakeDocDB, session_for
 
 import biodata_cache as bdc
 from biodata_cache import config
-from biodata_cache.errors import SourceError
 from biodata_cache.sources import DocDBSource
 from biodata_cache.sync import run_sync_job, update_all_tables
 from biodata_cache.tables import Column, Table, derivation_order
@@ -141,17 +141,27 @@ def test_a_docdb_build_lists_the_open_data_bucket_by_default(s3_endpoint, tmp_pa
     assert checks[MISSING]["listed_location"] == "s3://aind-open-data"
 
 
-def test_a_listing_location_that_does_not_exist_fails_the_build_naming_it_and_publishes_nothing(
-    s3_endpoint, tmp_path, monkeypatch
+def test_a_listing_location_that_does_not_exist_leaves_its_check_not_evaluated_and_the_build_goes_on(
+    s3_endpoint, tmp_path, monkeypatch, caplog
 ):
+    import logging
+
     monkeypatch.setenv("BIODATA_CACHE_OPEN_DATA_ROOT", "s3://no-such-bucket")
     folder = _records_folder(tmp_path, "real/v1_slap2_raw.json")
-    root = tmp_path / "store"
-    with pytest.raises(
-        SourceError, match=r"s3://no-such-bucket does not exist.*BIODATA_CACHE_OPEN_DATA_ROOT"
-    ):
-        update_all_tables(source=str(folder), root=str(root), progress=False)
-    assert not list(root.glob("bdc-v*/cache_registry.json"))
+    root = str(tmp_path / "store")
+    with caplog.at_level(logging.ERROR, logger="biodata_cache.sync"):
+        report = update_all_tables(source=str(folder), root=root, progress=False)
+    assert "s3://no-such-bucket does not exist" in caplog.text
+    assert report.rows["asset_basics"] == 1  # every other table was built and published
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    checks = bdc.record_consistency_checks().set_index("check_key")
+    missing = checks.loc[MISSING]
+    assert not missing["evaluated"] and missing["evaluated_count"] == 0
+    assert re.match(
+        r"listing failed: SourceError: .*s3://no-such-bucket does not exist.*BIODATA_CACHE_OPEN_DATA_ROOT",
+        missing["not_evaluated_reason"],
+    )
+    assert set(bdc.record_consistency_results()["check_key"]) == {"docdb_duplicate_name_v2"}
 
 
 def test_an_incremental_build_recomputes_the_checks_from_every_record(tmp_path, monkeypatch):

@@ -139,7 +139,7 @@ def _listed(check: Check, listings: dict[str, Listed | None]) -> tuple[bool, Lis
     if check.source == RECORD:
         return True, None
     listed = listings.get(check.source)
-    return listed is not None, listed
+    return listed is not None and listed.error is None, listed
 
 
 def consistency_results(
@@ -192,7 +192,15 @@ def consistency_checks(
                 "reads": list(check.reads),
                 "listed_location": listed.location if listed else None,
                 "evaluated": run,
-                "not_evaluated_reason": None if run or listing is None else _not_listed(listing),
+                "not_evaluated_reason": (
+                    None
+                    if run
+                    else f"listing failed: {listed.error}"
+                    if listed is not None and listed.error
+                    else _not_listed(listing)
+                    if listing is not None
+                    else None
+                ),
                 "evaluated_count": evaluated[check.key],
                 "failed_count": failed[check.key],
             }

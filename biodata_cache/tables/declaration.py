@@ -80,10 +80,13 @@ class Listing:
 
 @dataclass(frozen=True)
 class Listed:
-    """What a :class:`Listing` found: the location listed and the names of its top-level folders."""
+    """What a :class:`Listing` found: the location listed and the names of its top-level folders, or,
+    when the location could not be listed, the error (``names`` is then empty and the checks that read
+    the listing are not evaluated)."""
 
     location: str
     names: tuple[str, ...]
+    error: str | None = None
 
     def uri(self, name: str) -> str:
         """The URL of a listed folder (``s3://aind-open-data`` + ``name``)."""
