@@ -1092,8 +1092,7 @@ def _remove_uncommitted(store: Store, folder: str) -> None:
 SYNC_JOB_ENV = "BIODATA_CACHE_SYNC_JOB"
 #: biodata-cache 0.42's sync jobs that built tables this package has, and those tables (0.42 names; 0.42's
 #: ``quality_control`` is this package's ``qc``). Each is run as one :func:`update_all_tables`. 0.42's
-#: ``fast`` job also built ``metadata_upgrade`` and ``platform_mouselight``, which this package does not
-#: have.
+#: ``fast`` job also built ``platform_mouselight``, which this package does not have.
 SYNC_JOBS: dict[str, tuple[str, ...]] = {
     "asset_basics": ("asset_basics", "source_data"),
     "fast": (
@@ -1108,6 +1107,7 @@ SYNC_JOBS: dict[str, tuple[str, ...]] = {
     "qc": ("quality_control",),
     "qc_status": ("qc_status",),
     "time_to_qc": ("time_to_qc",),
+    "smartspim": ("platform_smartspim", "platform_smartspim_fiber_ccf", "platform_smartspim_qc_metrics"),
     "exaspim": ("platform_exaspim", "platform_exaspim_intermediates"),
     "exaspim_intermediates": ("platform_exaspim_intermediates",),
     "record_consistency_checks": ("record_consistency_results", "record_consistency_checks"),
@@ -1123,7 +1123,6 @@ UNSUPPORTED_SYNC_JOBS = (
     "fib_traces",
     "operations",
     "pophys",
-    "smartspim",
     "storage_lens",
     "video_frame_times",
     "visual_coding_ophys",

@@ -187,11 +187,11 @@ def test_run_sync_job_builds_like_update_all_tables(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("job", "message"),
     [
-        ("smartspim", r"0\.42's 'smartspim' job built tables this package does not have; nothing was built"),
+        ("pophys", r"0\.42's 'pophys' job built tables this package does not have; nothing was built"),
         (
             "Fast",
             r"job='Fast' is not a sync job; choose one of asset_basics, fast, qc, qc_status, time_to_qc, "
-            r"exaspim, exaspim_intermediates",
+            r"smartspim, exaspim, exaspim_intermediates",
         ),
         (None, r"no sync job given: pass job= or set BIODATA_CACHE_SYNC_JOB"),
         (3, r"job must be a string"),
