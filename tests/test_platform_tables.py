@@ -386,6 +386,13 @@ def test_platform_smartspim_qc_metrics_keeps_the_standard_metrics_of_derived_spi
         rows["488 brightness"]["name"] == "exaSPIM_747820_2024-12-09_12-59-02_alignment_2025-01-23_06-40-34"
     )
     assert rows["488 brightness"]["subject_id"] == "747820"
+    # A QC time written without an offset is lab time, as for every QC time (records.local_timestamp).
+    latest = record["quality_control"]["metrics"][0]["status_history"][-1]
+    latest["timestamp"] = "2026-05-03T11:00:00"  # PDT (UTC-7)
+    (stitching,) = [
+        r for r in smartspim_qc_metrics_rows(normalize(record)) if r["metric_name"] == "Image stitching"
+    ]
+    assert stitching["status_timestamp"].isoformat() == "2026-05-03T18:00:00+00:00"
     record["data_description"]["data_level"] = "raw"
     assert smartspim_qc_metrics_rows(normalize(record)) == []
 

@@ -7,7 +7,14 @@ Their row functions are in :mod:`biodata_cache.rows`.
 from __future__ import annotations
 
 from biodata_cache import rows
-from biodata_cache.tables.declaration import ID_COLUMN, LAST_MODIFIED_COLUMN, Column, Table, record_paths
+from biodata_cache.tables.declaration import (
+    ID_COLUMN,
+    LAST_MODIFIED_COLUMN,
+    ROW_RECORD_COLUMN,
+    Column,
+    Table,
+    record_paths,
+)
 
 
 def _distinct(name: str, column: str, description: str) -> Table:
@@ -155,7 +162,7 @@ TABLES: tuple[Table, ...] = (
             ),
             Column("pipeline_name", "string", "Processing pipeline name, where recorded."),
             Column("processing_time", "timestamp", "Processing time parsed from the name (UTC)."),
-            Column("_id", "string", "DocDB id of the record the row comes from."),
+            ROW_RECORD_COLUMN,
         ),
         fields=record_paths("_id", "name", "source_data", "pipeline_name"),
         rows=rows.source_data_rows,

@@ -17,7 +17,7 @@ from typing import Any
 from biodata_cache import records
 from biodata_cache.records import Asset
 from biodata_cache.rows import as_asset
-from biodata_cache.tables.declaration import Column, Table, record_paths
+from biodata_cache.tables.declaration import ID_COLUMN, Column, Table, record_paths
 
 Row = dict[str, Any]
 
@@ -167,7 +167,7 @@ def v1dd_rows(record: Row | Asset) -> list[Row]:
 
 _IDENTITY = (
     Column("project_name", "string", "data_description.project_name."),
-    Column("_id", "string", "DocDB record id."),
+    ID_COLUMN,
     Column("name", "string", "Asset name, joinable with asset_basics.name."),
     Column("subject_id", "string", "Subject id, as a string."),
 )

@@ -263,6 +263,8 @@ class Table:
 
 #: Columns many tables share: the record a row came from and when it last changed.
 ID_COLUMN = Column("_id", "string", "DocDB record id.")
+#: ``_id`` in tables with several rows per record (the key an incremental build replaces rows by).
+ROW_RECORD_COLUMN = Column("_id", "string", "DocDB id of the record the row comes from.")
 LAST_MODIFIED_COLUMN = Column(
     "_last_modified",
     "timestamp",

@@ -31,13 +31,13 @@ from biodata_cache.records import (
     get,
     json_text,
     latest_status,
+    local_timestamp,
     normal_instrument_id,
     normal_person_names,
     text,
-    timestamp,
 )
 from biodata_cache.rows import as_asset
-from biodata_cache.tables.declaration import Column, Table, record_paths
+from biodata_cache.tables.declaration import ROW_RECORD_COLUMN, Column, Table, record_paths
 
 Row = dict[str, Any]
 
@@ -321,7 +321,7 @@ def smartspim_fiber_ccf_rows(record: Row | Asset) -> list[Row]:
                 "dv": _index(value.get("DV")),
                 "status": text(status.get("status")),
                 "evaluator": text(status.get("evaluator")),
-                "status_timestamp": timestamp(status.get("timestamp")),
+                "status_timestamp": local_timestamp(status.get("timestamp")),
                 "ccf_link": text(metric.get("reference")),
                 "_id": asset.id,
             }
@@ -382,7 +382,7 @@ def smartspim_qc_metrics_rows(record: Row | Asset) -> list[Row]:
                 "value": json_text(value.get("value") if isinstance(value, dict) else value),
                 "status": text(status.get("status")),
                 "evaluator": text(status.get("evaluator")),
-                "status_timestamp": timestamp(status.get("timestamp")),
+                "status_timestamp": local_timestamp(status.get("timestamp")),
                 "_id": asset.id,
             }
         )
@@ -433,7 +433,7 @@ TABLES: tuple[Table, ...] = (
                 "list<string>",
                 "Normalized, deduplicated, sorted experimenter names (as asset_basics).",
             ),
-            Column("_id", "string", "DocDB id of the record the row comes from."),
+            ROW_RECORD_COLUMN,
         ),
         fields=record_paths(
             "_id",
@@ -478,7 +478,7 @@ TABLES: tuple[Table, ...] = (
             Column("target_coordinate_system", "string", "Surgery coordinate system of the translation."),
             Column("target_coordinate_origin", "string", "Origin of the surgery coordinate system."),
             Column("target_coordinate_unit", "string", "Unit of the coordinate system's axes."),
-            Column("_id", "string", "DocDB id of the record the row comes from."),
+            ROW_RECORD_COLUMN,
         ),
         fields=(*record_paths("_id", "name", "modalities"), *IMPLANT_FIELDS, *PATCH_CORD_FIELDS),
         rows=platform_fib_rows,
@@ -500,9 +500,14 @@ TABLES: tuple[Table, ...] = (
             Column("dv", "int64", "Fiber tip DV index in the CCF-aligned volume; null until annotated."),
             Column("status", "string", "Latest status of the CCF Location metric; null if not created."),
             Column("evaluator", "string", "Evaluator of the latest status."),
-            Column("status_timestamp", "timestamp", "Time of the latest status (UTC)."),
+            Column(
+                "status_timestamp",
+                "timestamp",
+                "Time of the latest status (UTC; a time written without an offset is lab time, "
+                "America/Los_Angeles, as every QC time).",
+            ),
             Column("ccf_link", "string", "Link to the CCF-aligned volume used for annotation (reference)."),
-            Column("_id", "string", "DocDB id of the record the row comes from."),
+            ROW_RECORD_COLUMN,
         ),
         fields=(*record_paths("_id", "name", "subject_id", "modalities", "qc_metrics"), *IMPLANT_FIELDS),
         rows=smartspim_fiber_ccf_rows,
@@ -523,8 +528,13 @@ TABLES: tuple[Table, ...] = (
             Column("value", "string", "Metric value as text (a dict's 'value'; other dicts as JSON)."),
             Column("status", "string", "Latest status (Pass, Fail, Pending)."),
             Column("evaluator", "string", "Evaluator of the latest status."),
-            Column("status_timestamp", "timestamp", "Time of the latest status (UTC)."),
-            Column("_id", "string", "DocDB id of the record the row comes from."),
+            Column(
+                "status_timestamp",
+                "timestamp",
+                "Time of the latest status (UTC; a time written without an offset is lab time, "
+                "America/Los_Angeles, as every QC time).",
+            ),
+            ROW_RECORD_COLUMN,
         ),
         fields=record_paths("_id", "name", "subject_id", "data_level", "instrument_id", "qc_metrics"),
         rows=smartspim_qc_metrics_rows,

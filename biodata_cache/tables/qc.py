@@ -12,7 +12,14 @@ from typing import Any
 from biodata_cache import records, rows
 from biodata_cache.records import Asset, text
 from biodata_cache.rows import as_asset
-from biodata_cache.tables.declaration import ID_COLUMN, LAST_MODIFIED_COLUMN, Column, Table, record_paths
+from biodata_cache.tables.declaration import (
+    ID_COLUMN,
+    LAST_MODIFIED_COLUMN,
+    ROW_RECORD_COLUMN,
+    Column,
+    Table,
+    record_paths,
+)
 
 
 def qc_tag_status_rows(record: dict[str, Any] | Asset) -> list[dict[str, Any]]:
@@ -98,7 +105,7 @@ TABLES: tuple[Table, ...] = (
             ),
             Column("asset_location", "string", "location of asset_name."),
             Column("asset_data_level", "string", "Data level of asset_name (raw or derived)."),
-            Column("_id", "string", "DocDB id of the record the row comes from."),
+            ROW_RECORD_COLUMN,
         ),
         fields=record_paths(
             "_id",
@@ -159,7 +166,7 @@ TABLES: tuple[Table, ...] = (
             Column("asset_name", "string", "Asset name, joinable with asset_basics.name."),
             Column("subject_id", "string", "Subject id (the partition key)."),
             Column("timestamp", "timestamp", "Acquisition start of the asset (UTC)."),
-            Column("_id", "string", "DocDB id of the record the row comes from."),
+            ROW_RECORD_COLUMN,
         ),
         fields=record_paths("_id", "name", "subject_id", "acquisition_start_time", "qc_status"),
         rows=qc_tag_status_rows,
@@ -174,7 +181,7 @@ TABLES: tuple[Table, ...] = (
             Column("process_end_time", "timestamp", "Latest processing end time (UTC)."),
             Column("qc_time", "timestamp", "Latest QC status time; null while any status is pending."),
             Column("pending", "bool", "Whether any QC metric is still pending."),
-            Column("_id", "string", "DocDB id of the record the row comes from."),
+            ROW_RECORD_COLUMN,
         ),
         fields=record_paths("_id", "name", "data_level", "processes", "qc_metrics"),
         rows=rows.time_to_qc_rows,
