@@ -102,6 +102,13 @@ def _parquet_parser(url: str, columns: list[str] | None, filters: Any) -> Callab
     return parse
 
 
+def _flat_filters(filters: Any) -> bool:
+    """Whether ``filters`` is one AND of ``(column, operator, value)`` triples (what the readers pass)."""
+    return isinstance(filters, list) and all(
+        isinstance(f, tuple) and len(f) == 3 and isinstance(f[0], str) for f in filters
+    )
+
+
 def _with_key(table: pa.Table, key: str | None, values: list[tuple[str | None, int]]) -> pa.Table:
     """Append the partition key column: each value repeated for its number of rows."""
     import pyarrow as pa
@@ -491,8 +498,16 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         return files
 
     def _read_file(self, fs: Any, path: str, url: str) -> pa.Table:
-        """The table's (unpartitioned) file, fetched whole and parsed with the columns and filters."""
+        """The table's (unpartitioned) file, fetched whole and parsed with the columns and filters; on S3,
+        a file of a release read with filters fetches only the row groups that can match
+        (:mod:`biodata_cache.parquet_ranges`)."""
         columns, filters = self._kwargs.get("columns"), self._kwargs.get("filters") or None
+        if filters and self._build is not None and is_s3(fs) and _flat_filters(filters):
+            from biodata_cache.parquet_ranges import read_filtered
+
+            return read_filtered(
+                fs, path, url, columns=columns, filters=filters, cache_footer=f"-{self._build}." in url
+            )
         return fetch(fs, path, url=url, parse=_parquet_parser(url, columns, filters))
 
     def _read_partition(

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from biodata_cache import clustered
 from biodata_cache._version import __version__
 from biodata_cache.catalog import CATALOG_FILE, render_registry_catalog, render_top_catalog, table_path
 from biodata_cache.errors import InvalidInputError
@@ -158,7 +159,12 @@ def write_table(
             manifest=manifest,
         )
     relpath = table_file(table.name, build)
-    size = store.write_parquet(f"{version}/{relpath}", with_build(data, build))
+    if table.clustered_by:  # sorted, small row groups and a lookup index (biodata_cache.clustered)
+        payload = clustered.parquet_bytes(table, with_build(data, build))
+        store.write_bytes(f"{version}/{relpath}", payload)
+        size = len(payload)
+    else:
+        size = store.write_parquet(f"{version}/{relpath}", with_build(data, build))
     return table_entry(
         store,
         version,

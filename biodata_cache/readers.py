@@ -1574,21 +1574,7 @@ def raw_to_derived(
     assert names is not None
     modalities = _check_strings("modality", modality)
     check_flag("latest", latest)
-    lineage = read_table(
-        "source_data",
-        columns=["name", "source_data", "pipeline_name", "processing_time"],
-        filters=_in_filter("source_data", names),
-        version=version,
-        storage_options=storage_options,
-    ).to_pylist()
-    derived = sorted({row["name"] for row in lineage})
-    assets = read_table(
-        "asset_basics",
-        columns=["name", "modalities"],
-        filters=_in_filter("name", sorted(set(names) | set(derived))),
-        version=version,
-        storage_options=storage_options,
-    ).to_pylist()
+    lineage, assets = _lineage_of(names, bool(modalities), version, storage_options)
     known = {row["name"]: {m.casefold() for m in row["modalities"] or []} for row in assets}
     sources = {row["source_data"] for row in lineage}
     unknown = [n for n in names if n not in known and n not in sources]
@@ -1614,6 +1600,56 @@ def raw_to_derived(
             rows = sorted(newest.values(), key=_processing_order)
         result[name] = list(dict.fromkeys(r["name"] for r in rows))
     return result[names[0]] if single else result
+
+
+def _lineage_of(
+    names: list[str], modalities: bool, version: str | None, storage_options: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``raw_to_derived``'s reads, from one fetch of the catalog: the ``source_data`` rows of the names
+    (name, source_data, pipeline_name, processing_time) and the ``asset_basics`` rows (name, modalities)
+    it needs: of the names and their derived assets with ``modalities``, else only of the names that
+    are no source (to tell a raw asset without derived assets from an unknown name). Both are read
+    by ranged reads of the row groups that can match (:mod:`biodata_cache.parquet_ranges`); a publish
+    on the way (a source had to follow the registry) reads both again.
+    """
+    from biodata_cache.intake_driver import RELEASE_ATTEMPTS
+
+    settings = _settings(version, storage_options)
+    store = _store(settings)
+    for _attempt in range(RELEASE_ATTEMPTS):
+        document = _load_catalog(store, settings)
+        if document is None or "source_data" not in document["sources"]:
+            open_source_entry("source_data", settings)  # builds on read, or raises naming the tables there
+            document = _load_catalog(store, settings)
+        lineage_source = open_source_entry(
+            "source_data",
+            settings,
+            columns=["name", "source_data", "pipeline_name", "processing_time"],
+            filters=_in_filter("source_data", names),
+            document=document,
+        )
+        sources = [lineage_source]
+        lineage = _read_source(lineage_source, "source_data", settings).to_pylist()
+        found = {row["source_data"] for row in lineage}
+        lookup = set(names) | {row["name"] for row in lineage} if modalities else set(names) - found
+        assets: list[dict[str, Any]] = []
+        if lookup:
+            asset_source = open_source_entry(
+                "asset_basics",
+                settings,
+                columns=["name", "modalities"],
+                filters=_in_filter("name", sorted(lookup)),
+                document=document,
+            )
+            sources.append(asset_source)
+            assets = _read_source(asset_source, "asset_basics", settings).to_pylist()
+        if not any(getattr(source, "followed_release", False) for source in sources):
+            return lineage, assets
+        logger.debug("raw_to_derived: a publish moved the release on the way; reading again")
+    raise ReleaseChangedError(
+        f"raw_to_derived found a newer release on each of {RELEASE_ATTEMPTS} reads of "
+        f"{store.url(settings.version)} (builds publishing one after the other). Call it again."
+    )
 
 
 def _processing_order(row: dict[str, Any]) -> tuple[bool, Any, str]:

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from biodata_cache import asset_listing, config
+from biodata_cache import asset_listing, clustered, config
 from biodata_cache.errors import (
     BiodataCacheError,
     InvalidInputError,
@@ -538,11 +538,13 @@ def _bucket(key: str | None) -> int:
 
 
 def _sorted(table: Table, data: pa.Table) -> pa.Table:
-    """Rows ordered by the first column, then the record key (stable, so a record's rows keep their
-    order)."""
+    """Rows ordered by the declared ``clustered_by`` columns (else the first column), then the record key
+    (stable, so a record's rows keep their order): the order of the file (:mod:`biodata_cache.clustered`),
+    so an incremental build compares equal with the published file."""
     import pyarrow.compute as pc
 
-    keys = list(dict.fromkeys([table.columns[0].name, table.record_key or table.columns[0].name]))
+    first = list(table.clustered_by) or [table.columns[0].name]
+    keys = list(dict.fromkeys([*first, table.record_key or table.columns[0].name]))
     return data.take(pc.sort_indices(data, sort_keys=[(key, "ascending") for key in keys]))
 
 
@@ -1453,7 +1455,12 @@ def _update(
             if table.name in to_write:
                 relpath = table_file(table.name, build)
                 data = with_build(results[table.name].cast(table.arrow_schema()), build)
-                sizes[table.name] = (relpath, store.write_parquet(f"{folder}/{relpath}", data))
+                if table.clustered_by:  # sorted, small row groups and a lookup index in the footer
+                    payload = clustered.parquet_bytes(table, data)
+                    store.write_bytes(f"{folder}/{relpath}", payload)
+                    sizes[table.name] = (relpath, len(payload))
+                else:
+                    sizes[table.name] = (relpath, store.write_parquet(f"{folder}/{relpath}", data))
                 report.tables_written.append(table.name)
         manifests: dict[str, str] = {}
         for name, files in part_files.items():

@@ -147,6 +147,9 @@ TABLES: tuple[Table, ...] = (
         ),
         rows=rows.asset_basics_rows,
         record_key="_id",
+        clustered_by=("subject_id", "name"),
+        indexed_by=("project_name",),
+        names_embed=("name", "subject_id"),
     ),
     Table(
         name="source_data",
@@ -167,6 +170,7 @@ TABLES: tuple[Table, ...] = (
         fields=record_paths("_id", "name", "source_data", "pipeline_name"),
         rows=rows.source_data_rows,
         record_key="_id",
+        clustered_by=("source_data", "name"),
     ),
     Table(
         name="metadata_core",

@@ -157,6 +157,20 @@ class Table:
     combine
         For a ``custom_input`` table: pure function ``(custom rows, rows of the joins table, this
         table's previously published rows) -> rows``.
+    clustered_by
+        Columns the rows of an unpartitioned table's file are ordered by (nulls last), written in row
+        groups of :data:`biodata_cache.clustered.ROW_GROUP_ROWS` rows, so the row-group statistics of the
+        first column tell which few row groups hold a value: a filtered read on S3 fetches only those
+        (:mod:`biodata_cache.parquet_ranges`).
+    indexed_by
+        Columns with a lookup index ``value -> row groups`` in the file's footer (for values scattered
+        over the clustered order, e.g. ``project_name``); an index over its size cap is left out (the read
+        then fetches every row group: right, only slower).
+    names_embed
+        ``(name column, clustered column)`` when a name embeds its row's value of the first
+        ``clustered_by`` column (AIND: ``<platform>_<subject>_<date>_<time>``): a name is looked up in
+        that value's row groups, and the rows whose name does not give their value are listed in the
+        footer (an exact lookup, never a guess).
     """
 
     name: str
@@ -184,6 +198,9 @@ class Table:
         Callable[[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]], list[dict[str, Any]]]
         | None
     ) = None
+    clustered_by: tuple[str, ...] = ()
+    indexed_by: tuple[str, ...] = ()
+    names_embed: tuple[str, str] | None = None
 
     @property
     def column_names(self) -> list[str]:

@@ -1,0 +1,264 @@
+"""Filtered reads of one parquet object on S3 by byte ranges: the footer, then only the row groups that
+can match.
+
+1. The footer is fetched with one suffix-range GET (``Range: bytes=-N``: the answer's ``Content-Range``
+   gives the object's size, so no HEAD), a second one only if the footer is longer than ``N``. Footers
+   of build-named files never change: they are kept per process (:data:`FOOTER_CACHE_SIZE` files, by
+   URL), so a warm read sends only the row groups' GETs. Files without a build id in their name are
+   never kept.
+2. :func:`biodata_cache.clustered.row_groups_to_read` chooses the row groups from the footer index and
+   statistics; their byte spans (only the requested and filtered columns' chunks) are fetched
+   concurrently in at most :data:`MAX_RANGE_GETS` GETs (adjacent spans in one; the smallest gaps are
+   bridged first).
+3. pyarrow decodes those row groups from the fetched bytes (a sparse file that serves only them) and the
+   filters are applied exactly in memory.
+
+A 404 is ``FileNotFoundError`` (the caller follows the registry); a body that breaks off or comes back
+shorter than asked is fetched again (:func:`biodata_cache.store.with_retries`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from biodata_cache.clustered import INDEX_METADATA, row_groups_to_read
+from biodata_cache.store import BrokenBodyError, DamagedObjectError, translate_errors, with_retries
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+logger = logging.getLogger(__name__)
+
+#: Bytes asked for by the footer's suffix-range GET (a clustered footer at 1M assets is about 90 kB).
+FOOTER_GUESS = 256 * 1024
+#: Most range GETs a read sends for its row groups.
+MAX_RANGE_GETS = 2
+#: Parsed footers kept per process (build-named files only).
+FOOTER_CACHE_SIZE = 32
+_FOOTERS: OrderedDict[str, Footer] = OrderedDict()
+_FOOTERS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Footer:
+    """A parquet object's size and parsed footer."""
+
+    size: int
+    metadata: pq.FileMetaData
+
+
+async def _get_range(fs: Any, path: str, byte_range: str) -> tuple[bytes, int]:
+    """One ranged GET of an S3 object: the bytes and the object's size (from ``Content-Range``)."""
+    bucket, key, version = fs.split_path(path)
+    versioned = {"VersionId": version} if version else {}
+    response = await fs._call_s3("get_object", Bucket=bucket, Key=key, Range=byte_range, **versioned)
+    body = response["Body"]
+    try:
+        data = await body.read()
+    except Exception as error:
+        raise BrokenBodyError(
+            f"the body of s3://{bucket}/{key} ({byte_range}) broke off: {type(error).__name__}: {error}"
+        ) from error
+    finally:
+        body.close()
+    content_range = response.get("ContentRange") or ""
+    total = content_range.rpartition("/")[2]
+    size = int(total) if total.isdigit() else len(data)  # no Content-Range: the whole object came
+    return data, size
+
+
+def _sync(fs: Any, coroutine: Any) -> Any:
+    from fsspec.asyn import sync
+
+    return sync(fs.loop, lambda: coroutine)
+
+
+def _get_ranges(fs: Any, path: str, url: str, spans: list[tuple[int, int]]) -> list[bytes]:
+    """The bytes of each ``(start, end)`` span (end exclusive), fetched concurrently; retried whole."""
+
+    async def get_all() -> list[bytes]:
+        import asyncio
+
+        answers = await asyncio.gather(*(_get_range(fs, path, f"bytes={a}-{b - 1}") for a, b in spans))
+        return [data for data, _ in answers]
+
+    def attempt() -> list[bytes]:
+        parts = _sync(fs, get_all())
+        for (start, end), data in zip(spans, parts, strict=True):
+            if len(data) != end - start:
+                raise DamagedObjectError(f"{url}: bytes {start}-{end - 1} came back as {len(data)} bytes")
+        return parts
+
+    with translate_errors(url):
+        return with_retries(attempt, what=url, transport=False)
+
+
+def _parse_footer(url: str, tail: bytes, size: int) -> pq.FileMetaData | int:
+    """The footer parsed from the object's last bytes, or the number of bytes it needs if ``tail`` is
+    too short."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if len(tail) < 12 or tail[-4:] != b"PAR1":
+        raise DamagedObjectError(f"{url} is not a parquet file ({size} bytes, no parquet footer)")
+    needed = int.from_bytes(tail[-8:-4], "little") + 8
+    if needed > size - 4:
+        raise DamagedObjectError(f"{url}: its footer length ({needed} bytes) exceeds the file ({size} bytes)")
+    if needed > len(tail):
+        return needed
+    try:
+        return pq.read_metadata(pa.BufferReader(tail[-needed:]))
+    except (OSError, pa.ArrowInvalid) as error:
+        raise DamagedObjectError(f"{url} has no readable parquet footer: {error}") from error
+
+
+def read_footer(fs: Any, path: str, url: str, *, cache: bool) -> Footer:
+    """The footer of the S3 object at ``path`` (one suffix-range GET, two for a footer over
+    :data:`FOOTER_GUESS`); kept in the process when ``cache`` (the file's name carries its build)."""
+    if cache:
+        with _FOOTERS_LOCK:
+            found = _FOOTERS.get(url)
+            if found is not None:
+                _FOOTERS.move_to_end(url)
+                return found
+
+    def attempt() -> Footer:
+        tail, size = _sync(fs, _get_range(fs, path, f"bytes=-{FOOTER_GUESS}"))
+        parsed = _parse_footer(url, tail, size)
+        if isinstance(parsed, int):
+            tail, size = _sync(fs, _get_range(fs, path, f"bytes=-{parsed}"))
+            parsed = _parse_footer(url, tail, size)
+            if isinstance(parsed, int):
+                raise DamagedObjectError(f"{url}: its footer did not come back whole")
+        return Footer(size=size, metadata=parsed)
+
+    with translate_errors(url):
+        footer = with_retries(attempt, what=url, transport=False)
+    if cache:
+        with _FOOTERS_LOCK:
+            _FOOTERS[url] = footer
+            while len(_FOOTERS) > FOOTER_CACHE_SIZE:
+                _FOOTERS.popitem(last=False)
+    return footer
+
+
+def forget_footer(url: str) -> None:
+    """Drop a kept footer (its file is about to be removed or was found gone)."""
+    with _FOOTERS_LOCK:
+        _FOOTERS.pop(url, None)
+
+
+class _SparseFile(io.RawIOBase):
+    """A read-only file of ``size`` bytes that serves reads inside the fetched spans only."""
+
+    def __init__(self, size: int, spans: list[tuple[int, bytes]]) -> None:
+        self._size, self._spans, self._position = size, spans, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._position, 2: self._size}[whence]
+        self._position = base + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def size(self) -> int:
+        return self._size
+
+    def read(self, n: int = -1) -> bytes:
+        start = self._position
+        end = self._size if n is None or n < 0 else min(start + n, self._size)
+        for first, data in self._spans:
+            if first <= start and end <= first + len(data):
+                self._position = end
+                return data[start - first : end - first]
+        raise OSError(f"bytes {start}-{end} of the file were not fetched (a bug in the ranged read)")
+
+
+def _chunk_span(metadata: pq.FileMetaData, group: int, leaves: list[int]) -> tuple[int, int]:
+    """Byte span ``(start, end)`` of the given leaf columns' chunks in one row group."""
+    starts, ends = [], []
+    row_group = metadata.row_group(group)
+    for leaf in leaves:
+        chunk = row_group.column(leaf)
+        start = chunk.data_page_offset
+        if chunk.has_dictionary_page and chunk.dictionary_page_offset is not None:
+            start = min(start, chunk.dictionary_page_offset)
+        starts.append(start)
+        ends.append(start + chunk.total_compressed_size)
+    return min(starts), max(ends)
+
+
+def _merged(spans: list[tuple[int, int]], most: int) -> list[tuple[int, int]]:
+    """Adjacent spans joined, then the smallest gaps bridged until at most ``most`` remain."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    while len(merged) > most:
+        i = min(range(len(merged) - 1), key=lambda k: merged[k + 1][0] - merged[k][1])
+        merged[i : i + 2] = [(merged[i][0], merged[i + 1][1])]
+    return merged
+
+
+def read_filtered(
+    fs: Any,
+    path: str,
+    url: str,
+    *,
+    columns: list[str] | None,
+    filters: Sequence[tuple[str, str, Any]],
+    cache_footer: bool,
+) -> pa.Table:
+    """The rows of the S3 parquet object at ``path`` that match ``filters``, reading only the row
+    groups that can hold them.
+
+    The result equals ``pq.read_table(whole object, columns=columns, filters=filters)``, with the file's
+    schema metadata (its build id) but not its lookup index.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the object does not exist.
+    DamagedObjectError, StoreError
+        See :func:`biodata_cache.store.translate_errors`.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    footer = read_footer(fs, path, url, cache=cache_footer)
+    metadata = footer.metadata
+    schema = metadata.schema.to_arrow_schema()
+    groups = row_groups_to_read(metadata, filters)
+    wanted = list(dict.fromkeys([*(columns or schema.names), *(c for c, _, _ in filters)]))
+    leaf_tops = [metadata.schema.column(j).path.split(".")[0] for j in range(metadata.num_columns)]
+    leaves = [j for j, top in enumerate(leaf_tops) if top in wanted]
+    logger.debug("%s: reading %d of %d row groups", url, len(groups), metadata.num_row_groups)
+    if groups and leaves:
+        spans = _merged([_chunk_span(metadata, g, leaves) for g in groups], MAX_RANGE_GETS)
+        parts = _get_ranges(fs, path, url, spans)
+        source = _SparseFile(footer.size, [(a, data) for (a, _), data in zip(spans, parts, strict=True)])
+        file = pq.ParquetFile(pa.PythonFile(source, mode="r"), metadata=metadata)
+        table = file.read_row_groups(groups, columns=wanted, use_threads=False)
+    else:
+        table = schema.empty_table().select(wanted)
+    table = table.filter(pq.filters_to_expression([list(filters)]))
+    if columns is not None:
+        table = table.select(columns)
+    kept = {k: v for k, v in (schema.metadata or {}).items() if k != INDEX_METADATA}
+    return table.replace_schema_metadata(kept or None)

@@ -1,0 +1,228 @@
+"""Filtered reads of asset_basics and source_data on S3 fetch only the row groups that can match."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from helpers import publish_fixture
+
+import biodata_cache as bdc
+from biodata_cache import clustered, parquet_ranges
+from biodata_cache.store import Store
+from biodata_cache.tables import TABLES_BY_NAME
+
+ROW_GROUP_ROWS = 128
+SUBJECTS = 400
+ODD_NAMES = ["weird asset", "ecephys_999999_2024-05-01_10-00-00", "no-date_600010"]
+
+
+def _assets() -> tuple[list[dict], list[dict]]:
+    """About 2,000 assets of 400 subjects (raw and derived, names embedding the subject), 40 projects in
+    blocks of subjects, and rows whose names break the convention or have no subject."""
+    assets, lineage = [], []
+    for s in range(SUBJECTS):
+        subject = str(600000 + s)
+        project = f"project {s // 10}"
+        for d in range(1 + s % 4):
+            raw = f"ecephys_{subject}_2024-01-{d + 1:02d}_10-00-00"
+            derived = f"{raw}_sorted_2024-02-01_00-00-00"
+            assets.append({"_id": raw, "name": raw, "subject_id": subject, "project_name": project})
+            assets.append({"_id": derived, "name": derived, "subject_id": subject, "project_name": project})
+            lineage.append({"name": derived, "source_data": raw, "pipeline_name": "sort", "_id": derived})
+    odd = [
+        {"_id": "o1", "name": ODD_NAMES[0], "subject_id": "600005", "project_name": "project 0"},
+        {"_id": "o2", "name": ODD_NAMES[1], "subject_id": "600300", "project_name": "project 30"},
+        {"_id": "o3", "name": ODD_NAMES[2], "subject_id": None, "project_name": "project 1"},
+    ]
+    return assets + odd, lineage
+
+
+@pytest.fixture
+def many_assets(s3_root, monkeypatch):
+    """S3 store with the assets published in row groups of 128 rows; returns (asset rows, lineage)."""
+    monkeypatch.setattr(clustered, "ROW_GROUP_ROWS", ROW_GROUP_ROWS)
+    monkeypatch.setattr(parquet_ranges, "FOOTER_GUESS", 4096)  # the footer takes a second GET when cold
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", s3_root)
+    assets, lineage = _assets()
+    publish_fixture(s3_root, rows={"asset_basics": assets, "source_data": lineage})
+    return assets, lineage
+
+
+class RequestCounter:
+    """Counts the S3 requests of a block and the bytes of the GET responses."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import s3fs
+
+        self.calls: list[str] = []
+        self.bytes = 0
+        original = s3fs.S3FileSystem._call_s3
+
+        async def counting(fs, method, *args, **kwargs):
+            response = await original(fs, method, *args, **kwargs)
+            self.calls.append(method)
+            if method == "get_object":
+                self.bytes += int(response.get("ContentLength") or 0)
+            return response
+
+        monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", counting)
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.bytes = 0
+
+
+def _file(s3_root: str, table: str) -> bytes:
+    store = Store(s3_root)
+    (path,) = [p for p in store.find("bdc-v0.1") if p.startswith(f"{table}-") and p.endswith(".pqt")]
+    return store.read_bytes(f"bdc-v0.1/{path}")
+
+
+def _expected(assets: list[dict], column: str, values: list) -> list[str]:
+    return sorted(a["name"] for a in assets if a[column] in values)
+
+
+CASES = [
+    ("subject_id", ["600123"]),  # one subject
+    ("subject_id", ["600005"]),  # a subject with a name that breaks the convention
+    ("subject_id", ["600000", "600399", "700000"]),  # first and last row groups, and an absent value
+    ("project_name", ["project 7"]),
+    ("project_name", ["project 0", "project 39"]),
+    ("name", ["ecephys_600200_2024-01-01_10-00-00"]),
+    ("name", ["ecephys_600203_2024-01-04_10-00-00_sorted_2024-02-01_00-00-00"]),  # derived
+    ("name", ODD_NAMES),  # names that do not give their subject
+    ("name", ["ecephys_600500_2024-01-01_10-00-00"]),  # absent
+]
+
+
+@pytest.mark.parametrize(("column", "values"), CASES)
+def test_filtered_asset_basics_on_s3_returns_a_whole_reads_rows_and_warm_costs_two_requests(
+    many_assets, monkeypatch, s3_root, column, values
+):
+    assets, _ = many_assets
+    argument = {column: values if len(values) > 1 else values[0]}
+    absent = [v for v in values if v not in {a[column] for a in assets}]
+    if absent:  # the answer is right, and the values not in the table are warned about
+        with pytest.warns(bdc.NoMatchWarning):
+            frame = bdc.asset_basics(**argument)
+        assert sorted(frame["name"]) == _expected(assets, column, values)
+        return
+    size = len(_file(s3_root, "asset_basics"))
+    cold = bdc.asset_basics(**argument)  # the catalog, the footer (two suffix GETs here), the row groups
+    assert sorted(cold["name"]) == _expected(assets, column, values)
+    assert cold["name"].tolist() == sorted(cold["name"])
+    catalog = _catalog_bytes(s3_root)
+    counter = RequestCounter(monkeypatch)
+    frame = bdc.asset_basics(**argument)
+    assert frame.equals(cold)
+    assert counter.calls[1:] == ["get_object"] * (len(counter.calls) - 1)  # no HEAD, no LIST
+    assert 2 <= len(counter.calls) <= 1 + parquet_ranges.MAX_RANGE_GETS  # the catalog, the row groups
+    assert counter.bytes - catalog < 0.2 * size, (counter.bytes - catalog, size)
+
+
+def _catalog_bytes(s3_root: str) -> int:
+    return len(Store(s3_root).read_bytes("bdc-v0.1/catalog.yaml"))
+
+
+def test_one_subject_reads_one_or_two_row_groups_of_many(many_assets, monkeypatch, s3_root):
+    size = len(_file(s3_root, "asset_basics"))
+    bdc.asset_basics(subject_id="600123")
+    catalog = _catalog_bytes(s3_root)
+    counter = RequestCounter(monkeypatch)
+    bdc.asset_basics(subject_id="600124")
+    assert counter.calls == ["get_object", "get_object"]
+    assert counter.bytes - catalog < 0.05 * size
+
+
+def test_cold_filtered_read_sends_no_head(many_assets, monkeypatch):
+    parquet_ranges._FOOTERS.clear()
+    counter = RequestCounter(monkeypatch)
+    assert len(bdc.asset_basics(subject_id="600123")) == 8
+    # catalog, footer suffix (too short at 4 kB), footer again, the row group(s)
+    assert counter.calls == ["get_object"] * 4
+
+
+def test_asset_basics_file_is_sorted_clustered_and_readable_by_duckdb_and_pandas(
+    many_assets, s3_root, tmp_path
+):
+    assets, _ = many_assets
+    data = _file(s3_root, "asset_basics")
+    file = pq.ParquetFile(io.BytesIO(data))
+    assert file.metadata.num_row_groups == -(-len(assets) // ROW_GROUP_ROWS)
+    table = file.read()
+    keys = list(zip(table.column("subject_id").to_pylist(), table.column("name").to_pylist(), strict=True))
+    present = [k for k in keys if k[0] is not None]
+    assert present == sorted(present) and keys[len(present) :] == [(None, ODD_NAMES[2])]  # nulls last
+    local = tmp_path / "asset_basics.pqt"
+    local.write_bytes(data)
+    import duckdb
+    import pandas as pd
+
+    count = duckdb.sql(f"select count(*) from read_parquet('{local}') where subject_id = '600123'").fetchall()
+    assert count == [(8,)]
+    assert len(pd.read_parquet(local)) == len(assets)
+
+
+def test_source_data_file_is_sorted_by_source(many_assets, s3_root):
+    _, lineage = many_assets
+    table = pq.read_table(io.BytesIO(_file(s3_root, "source_data")))
+    sources = table.column("source_data").to_pylist()
+    assert sources == sorted(sources) and len(sources) == len(lineage)
+
+
+def test_raw_to_derived_warm_is_two_requests(many_assets, monkeypatch):
+    raw = "ecephys_600201_2024-01-02_10-00-00"
+    assert bdc.raw_to_derived(raw) == [f"{raw}_sorted_2024-02-01_00-00-00"]
+    counter = RequestCounter(monkeypatch)
+    assert bdc.raw_to_derived(raw) == [f"{raw}_sorted_2024-02-01_00-00-00"]
+    assert counter.calls == ["get_object", "get_object"]  # the catalog, source_data's row group
+
+
+def test_raw_to_derived_with_modality_or_without_derived_assets_is_at_most_four_requests(
+    many_assets, monkeypatch
+):
+    derived = "ecephys_600201_2024-01-02_10-00-00_sorted_2024-02-01_00-00-00"
+    bdc.raw_to_derived(derived)  # an asset without derived assets: looked up in asset_basics by name
+    counter = RequestCounter(monkeypatch)
+    assert bdc.raw_to_derived(derived) == []
+    # catalog, source_data's row group (if its statistics can hold the name), asset_basics by name
+    assert counter.calls[-1:] == ["get_object"] and set(counter.calls) == {"get_object"}
+    assert len(counter.calls) <= 3
+    with pytest.raises(bdc.TableNotFoundError):
+        bdc.raw_to_derived("ecephys_600201_2030-01-02_10-00-00")
+
+
+def test_filtered_read_of_a_removed_file_follows_the_registry(many_assets, s3_root):
+    assets, lineage = many_assets
+    bdc.asset_basics(subject_id="600123")  # footer kept
+    moved = [dict(a, project_name="moved") if a["subject_id"] == "600123" else a for a in assets]
+    store = publish_fixture(s3_root, rows={"asset_basics": moved, "source_data": lineage})
+    assert store is not None
+    frame = bdc.asset_basics(subject_id="600123")
+    assert set(frame["project_name"]) == {"moved"}
+
+
+def test_row_groups_to_read_falls_back_to_every_row_group_without_an_index(monkeypatch):
+    assets, _ = _assets()
+    table = TABLES_BY_NAME["asset_basics"]
+    monkeypatch.setattr(clustered, "MAX_INDEX_BYTES", 10)
+    from biodata_cache.publish import rows_to_arrow
+
+    data = clustered.parquet_bytes(table, rows_to_arrow(table, assets), row_group_rows=ROW_GROUP_ROWS)
+    metadata = pq.read_metadata(pa.BufferReader(data))
+    every = list(range(metadata.num_row_groups))
+    names = _sorted_names(data)
+    projects = pq.read_table(pa.BufferReader(data), columns=["project_name"]).column(0).to_pylist()
+    holding = {i // ROW_GROUP_ROWS for i, p in enumerate(projects) if p == "project 7"}
+    chosen = clustered.row_groups_to_read(metadata, [("project_name", "==", "project 7")])
+    assert holding <= set(chosen) and len(chosen) < len(every)  # by the row-group statistics
+    holding = {i // ROW_GROUP_ROWS for i, a in enumerate(names) if a == ODD_NAMES[0]}
+    assert holding <= set(clustered.row_groups_to_read(metadata, [("name", "==", ODD_NAMES[0])]))
+    assert len(clustered.row_groups_to_read(metadata, [("subject_id", "==", "600123")])) == 1
+
+
+def _sorted_names(data: bytes) -> list[str]:
+    return pq.read_table(pa.BufferReader(data), columns=["name"]).column("name").to_pylist()
