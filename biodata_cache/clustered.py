@@ -119,7 +119,11 @@ def _leaf_names(metadata: pq.FileMetaData) -> list[str]:
 
 def _statistics_may_hold(metadata: pq.FileMetaData, leaf: int, group: int, value: Any) -> bool:
     statistics = metadata.row_group(group).column(leaf).statistics
-    if statistics is None or not statistics.has_min_max or not isinstance(value, str):
+    if statistics is None:
+        return True
+    if statistics.has_null_count and statistics.null_count == metadata.row_group(group).num_rows:
+        return False  # every value of the row group is null
+    if not statistics.has_min_max or not isinstance(value, str):
         return True
     low, high = statistics.min, statistics.max
     if not isinstance(low, str) or not isinstance(high, str):

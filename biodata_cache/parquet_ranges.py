@@ -253,7 +253,9 @@ def read_filtered(
         spans = _merged([_chunk_span(metadata, g, leaves) for g in groups], MAX_RANGE_GETS)
         parts = _get_ranges(fs, path, url, spans)
         source = _SparseFile(footer.size, [(a, data) for (a, _), data in zip(spans, parts, strict=True)])
-        file = pq.ParquetFile(pa.PythonFile(source, mode="r"), metadata=metadata)
+        # pre_buffer=False: pyarrow then reads each column chunk at its offsets; pre-buffering would
+        # coalesce chunks of nearby row groups into reads across bytes that were not fetched.
+        file = pq.ParquetFile(pa.PythonFile(source, mode="r"), metadata=metadata, pre_buffer=False)
         table = file.read_row_groups(groups, columns=wanted, use_threads=False)
     else:
         table = schema.empty_table().select(wanted)

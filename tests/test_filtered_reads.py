@@ -37,7 +37,9 @@ def _assets() -> tuple[list[dict], list[dict]]:
         {"_id": "o2", "name": ODD_NAMES[1], "subject_id": "600300", "project_name": "project 30"},
         {"_id": "o3", "name": ODD_NAMES[2], "subject_id": None, "project_name": "project 1"},
     ]
-    return assets + odd, lineage
+    # Derived assets that name no source (two row groups of nulls at the end of source_data).
+    orphans = [{"name": f"orphan {i}", "source_data": None, "_id": f"orphan {i}"} for i in range(300)]
+    return assets + odd, lineage + orphans
 
 
 @pytest.fixture
@@ -89,6 +91,7 @@ CASES = [
     ("subject_id", ["600123"]),  # one subject
     ("subject_id", ["600005"]),  # a subject with a name that breaks the convention
     ("subject_id", ["600000", "600399", "700000"]),  # first and last row groups, and an absent value
+    ("subject_id", ["600010", "600060"]),  # row groups 0 and 2: a gap of one small row group
     ("project_name", ["project 7"]),
     ("project_name", ["project 0", "project 39"]),
     ("name", ["ecephys_600200_2024-01-01_10-00-00"]),
@@ -170,7 +173,8 @@ def test_source_data_file_is_sorted_by_source(many_assets, s3_root):
     _, lineage = many_assets
     table = pq.read_table(io.BytesIO(_file(s3_root, "source_data")))
     sources = table.column("source_data").to_pylist()
-    assert sources == sorted(sources) and len(sources) == len(lineage)
+    present = [s for s in sources if s is not None]
+    assert sources == present + [None] * 300 and present == sorted(present) and len(sources) == len(lineage)
 
 
 def test_raw_to_derived_warm_is_two_requests(many_assets, monkeypatch):
@@ -195,14 +199,19 @@ def test_raw_to_derived_with_modality_or_without_derived_assets_is_at_most_four_
         bdc.raw_to_derived("ecephys_600201_2030-01-02_10-00-00")
 
 
-def test_filtered_read_of_a_removed_file_follows_the_registry(many_assets, s3_root):
+def test_ranged_read_of_a_file_removed_by_a_publish_follows_the_registry(many_assets, s3_root):
+    from biodata_cache import config, readers
+
     assets, lineage = many_assets
-    bdc.asset_basics(subject_id="600123")  # footer kept
+    bdc.asset_basics(subject_id="600123")  # the footer of the first release is kept
+    settings = config.resolve()
+    source = readers.open_source_entry("asset_basics", settings, filters=[("subject_id", "==", "600123")])
     moved = [dict(a, project_name="moved") if a["subject_id"] == "600123" else a for a in assets]
-    store = publish_fixture(s3_root, rows={"asset_basics": moved, "source_data": lineage})
-    assert store is not None
-    frame = bdc.asset_basics(subject_id="600123")
-    assert set(frame["project_name"]) == {"moved"}
+    publish_fixture(s3_root, rows={"asset_basics": moved, "source_data": lineage})  # removes the old file
+    table = readers._read_source(source, "asset_basics", settings)  # its range GET is a 404
+    assert source.followed_release
+    assert set(table.column("project_name").to_pylist()) == {"moved"}
+    assert table.num_rows == 8
 
 
 def test_row_groups_to_read_falls_back_to_every_row_group_without_an_index(monkeypatch):
