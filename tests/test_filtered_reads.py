@@ -164,7 +164,9 @@ def test_asset_basics_file_is_sorted_clustered_and_readable_by_duckdb_and_pandas
     import duckdb
     import pandas as pd
 
-    count = duckdb.sql(f"select count(*) from read_parquet('{local}') where subject_id = '600123'").fetchall()
+    count = duckdb.sql(
+        f"select count(*) from read_parquet('{local}', hive_partitioning=true) where subject_id = '600123'"
+    ).fetchall()
     assert count == [(8,)]
     assert len(pd.read_parquet(local)) == len(assets)
 
@@ -235,3 +237,29 @@ def test_row_groups_to_read_falls_back_to_every_row_group_without_an_index(monke
 
 def _sorted_names(data: bytes) -> list[str]:
     return pq.read_table(pa.BufferReader(data), columns=["name"]).column("name").to_pylist()
+
+
+def test_a_build_writes_asset_basics_and_source_data_in_the_declared_order_with_the_index(
+    tmp_path, monkeypatch
+):
+    import json
+
+    from biodata_cache.sync import update_all_tables
+
+    monkeypatch.setattr(clustered, "ROW_GROUP_ROWS", 64)
+    update_all_tables(source="sample", root=str(tmp_path), progress=False)
+    folder = tmp_path / "bdc-v0.1"
+    for name, keys in (("asset_basics", ["subject_id", "name"]), ("source_data", ["source_data", "name"])):
+        (path,) = folder.glob(f"{name}-*.pqt")
+        file = pq.ParquetFile(path)
+        table = file.read()
+        rows = list(zip(*(table.column(k).to_pylist() for k in keys), strict=True))
+        present = [r for r in rows if r[0] is not None]
+        assert rows[: len(present)] == present == sorted(present)
+        assert all(r[0] is None for r in rows[len(present) :])
+        assert file.metadata.num_row_groups == -(-table.num_rows // 64)
+        assert TABLES_BY_NAME[name].clustered_by == tuple(keys)
+    index = json.loads(
+        pq.read_metadata(next(folder.glob("asset_basics-*.pqt"))).metadata[clustered.INDEX_METADATA]
+    )
+    assert index["row_group_rows"] == 64 and "project_name" in index["columns"] and "names" in index
