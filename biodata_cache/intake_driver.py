@@ -614,7 +614,9 @@ class BiodataParquetSource(SafeDisplayMixin, ParquetSource):
         """Read the table (or the one partition) as an arrow table with the declared types.
 
         Each parquet object is fetched whole in one GET (concurrently for a partitioned table) and
-        parsed in memory: one request per file on S3, and HTTP mirrors need no range support. Objects
+        parsed in memory: one request per file on S3, and HTTP mirrors need no range support. On S3, a
+        release's unpartitioned file read with filters is read by ranges instead: its footer (kept per
+        process), then only the row groups that can match (:mod:`biodata_cache.parquet_ranges`). Objects
         that arrive damaged are fetched again; errors are translated as the store translates them.
         Exactly the files of one release are read (see ``build`` and ``manifest`` above). A source of a
         release written before build ids whose file is gone follows the registry the same way once it
