@@ -5,7 +5,7 @@ can match.
    gives the object's size, so no HEAD), a second one only if the footer is longer than ``N``. Footers
    of build-named files never change: they are kept per process (:data:`FOOTER_CACHE_SIZE` files, by
    URL), so a warm read sends only the row groups' GETs. Files without a build id in their name are
-   never kept.
+   never kept. Bytes that came with the footer (all of a file under ``N``) are not fetched again.
 2. :func:`biodata_cache.clustered.row_groups_to_read` chooses the row groups from the footer index and
    statistics; their byte spans (only the requested and filtered columns' chunks) are fetched
    concurrently in at most :data:`MAX_RANGE_GETS` GETs (adjacent spans in one; the smallest gaps are
@@ -48,10 +48,12 @@ _FOOTERS_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class Footer:
-    """A parquet object's size and parsed footer."""
+    """A parquet object's size and parsed footer, with the object's last bytes as fetched (``tail``;
+    empty once kept: a small file's suffix GET is the whole file, read without another GET)."""
 
     size: int
     metadata: pq.FileMetaData
+    tail: bytes = b""
 
 
 async def _get_range(fs: Any, path: str, byte_range: str) -> tuple[bytes, int]:
@@ -137,13 +139,13 @@ def read_footer(fs: Any, path: str, url: str, *, cache: bool) -> Footer:
             parsed = _parse_footer(url, tail, size)
             if isinstance(parsed, int):
                 raise DamagedObjectError(f"{url}: its footer did not come back whole")
-        return Footer(size=size, metadata=parsed)
+        return Footer(size=size, metadata=parsed, tail=tail)
 
     with translate_errors(url):
         footer = with_retries(attempt, what=url, transport=False)
     if cache:
         with _FOOTERS_LOCK:
-            _FOOTERS[url] = footer
+            _FOOTERS[url] = Footer(size=footer.size, metadata=footer.metadata)
             while len(_FOOTERS) > FOOTER_CACHE_SIZE:
                 _FOOTERS.popitem(last=False)
     return footer
@@ -250,9 +252,12 @@ def read_filtered(
     leaves = [j for j, top in enumerate(leaf_tops) if top in wanted]
     logger.debug("%s: reading %d of %d row groups", url, len(groups), metadata.num_row_groups)
     if groups and leaves:
+        fetched = footer.size - len(footer.tail)  # bytes from here on came with the footer
         spans = _merged([_chunk_span(metadata, g, leaves) for g in groups], MAX_RANGE_GETS)
-        parts = _get_ranges(fs, path, url, spans)
-        source = _SparseFile(footer.size, [(a, data) for (a, _), data in zip(spans, parts, strict=True)])
+        missing = [(a, b) for a, b in spans if a < fetched]
+        parts = _get_ranges(fs, path, url, missing) if missing else []
+        held = [(a, data) for (a, _), data in zip(missing, parts, strict=True)]
+        source = _SparseFile(footer.size, [*held, (fetched, footer.tail)])
         # pre_buffer=False: pyarrow then reads each column chunk at its offsets; pre-buffering would
         # coalesce chunks of nearby row groups into reads across bytes that were not fetched.
         file = pq.ParquetFile(pa.PythonFile(source, mode="r"), metadata=metadata, pre_buffer=False)

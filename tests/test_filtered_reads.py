@@ -263,3 +263,16 @@ def test_a_build_writes_asset_basics_and_source_data_in_the_declared_order_with_
         pq.read_metadata(next(folder.glob("asset_basics-*.pqt"))).metadata[clustered.INDEX_METADATA]
     )
     assert index["row_group_rows"] == 64 and "project_name" in index["columns"] and "names" in index
+
+
+def test_a_small_file_filtered_cold_is_one_get_its_footer_read_brings_it_whole(s3_root, monkeypatch):
+    from helpers import ROWS
+
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", s3_root)
+    publish_fixture(s3_root)
+    subject = next(r["subject_id"] for r in ROWS["asset_basics"] if r.get("subject_id"))
+    expected = sorted(r["name"] for r in ROWS["asset_basics"] if r.get("subject_id") == subject)
+    parquet_ranges._FOOTERS.clear()
+    counter = RequestCounter(monkeypatch)
+    assert sorted(bdc.asset_basics(subject_id=subject)["name"]) == expected
+    assert counter.calls == ["get_object", "get_object"]  # the catalog, the file's last 256 kB: all of it
