@@ -29,8 +29,16 @@ def _assets() -> tuple[list[dict], list[dict]]:
         for d in range(1 + s % 4):
             raw = f"ecephys_{subject}_2024-01-{d + 1:02d}_10-00-00"
             derived = f"{raw}_sorted_2024-02-01_00-00-00"
-            assets.append({"_id": raw, "name": raw, "subject_id": subject, "project_name": project})
-            assets.append({"_id": derived, "name": derived, "subject_id": subject, "project_name": project})
+            for name in (raw, derived):
+                assets.append(
+                    {
+                        "_id": name,
+                        "name": name,
+                        "subject_id": subject,
+                        "project_name": project,
+                        "modalities": ["ecephys"],
+                    }
+                )
             lineage.append({"name": derived, "source_data": raw, "pipeline_name": "sort", "_id": derived})
     odd = [
         {"_id": "o1", "name": ODD_NAMES[0], "subject_id": "600005", "project_name": "project 0"},
@@ -276,3 +284,12 @@ def test_a_small_file_filtered_cold_is_one_get_its_footer_read_brings_it_whole(s
     counter = RequestCounter(monkeypatch)
     assert sorted(bdc.asset_basics(subject_id=subject)["name"]) == expected
     assert counter.calls == ["get_object", "get_object"]  # the catalog, the file's last 256 kB: all of it
+
+
+def test_raw_to_derived_with_a_modality_warm_is_three_requests(many_assets, monkeypatch):
+    raw = "ecephys_600201_2024-01-02_10-00-00"
+    assert bdc.raw_to_derived(raw, modality="ECEPHYS") == [f"{raw}_sorted_2024-02-01_00-00-00"]
+    counter = RequestCounter(monkeypatch)
+    assert bdc.raw_to_derived(raw, modality="ecephys") == [f"{raw}_sorted_2024-02-01_00-00-00"]
+    # the catalog, source_data's row group, the names' row group of asset_basics (their subject's)
+    assert counter.calls == ["get_object"] * 3
