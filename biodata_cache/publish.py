@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from biodata_cache._version import __version__
@@ -242,18 +242,21 @@ def publish_registry(
     built_at = built_at or utc_now()
     new = {t.name: t for t in tables}
 
+    parsed: dict[str, Registry | None] = {}
+
     def change(current: bytes | None) -> bytes:
-        previous = registry_from_bytes(store, version, current).tables if current else []
+        before = registry_from_bytes(store, version, current) if current else None
         gone = set(removed)
-        kept = [t for t in previous if t.name not in new and t.name not in gone]
-        registry = Registry(version, [*new.values(), *kept], built_at, source, __version__)
-        return registry_bytes(registry)
+        kept = [t for t in (before.tables if before else []) if t.name not in new and t.name not in gone]
+        after = Registry(version, [*new.values(), *kept], built_at, source, __version__)
+        parsed.update(before=before, after=after)  # the last call's are the committed ones
+        return registry_bytes(after)
 
     store.make_durable()  # the data files reach the disk before the registry that names them
-    previous = _Replaced()
-    committed = store.update_bytes(registry_path(version), previous.watching(change))
-    registry = registry_from_bytes(store, version, committed)
-    write_version_catalog(store, version, registry, previous.registry(store, version))
+    store.update_bytes(registry_path(version), change)
+    registry = parsed["after"]
+    assert registry is not None
+    write_version_catalog(store, version, registry, parsed["before"])
     add_version(store, version)
     publish_top_catalog(store)
     try:
@@ -314,23 +317,6 @@ def publish_top_catalog(store: Store) -> None:
     store.update_bytes(CATALOG_FILE, top)
 
 
-class _Replaced:
-    """The registry bytes a conditional update replaced (the ``current`` of its last ``change`` call)."""
-
-    def __init__(self) -> None:
-        self.content: bytes | None = None
-
-    def watching(self, change: Callable[[bytes | None], bytes]) -> Callable[[bytes | None], bytes]:
-        def watched(current: bytes | None) -> bytes:
-            self.content = current
-            return change(current)
-
-        return watched
-
-    def registry(self, store: Store, version: str) -> Registry | None:
-        return registry_from_bytes(store, version, self.content) if self.content else None
-
-
 def publish_custom_table(store: Store, version: str, entry: CacheTable, data: bytes) -> Registry:
     """Publish one custom table's file (``data``, at ``entry.path``) in as few round trips as the store
     allows; return the committed registry.
@@ -352,7 +338,7 @@ def publish_custom_table(store: Store, version: str, entry: CacheTable, data: by
     def change(current: bytes | None) -> bytes:
         before = registry_from_bytes(store, version, current) if current else None
         after = (before or Registry(version, [], None, None, __version__)).with_table(entry)
-        parsed.update(before=before, after=after)
+        parsed.update(before=before, after=after)  # the last call's are the committed ones
         return registry_bytes(after)
 
     store.update_bytes(registry_file, change, known=known[registry_file])

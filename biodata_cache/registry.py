@@ -135,7 +135,7 @@ class CacheTable:
 
     def to_json(self) -> dict[str, Any]:
         """The entry as written to ``cache_registry.json`` (``kind`` under the key ``type``)."""
-        data = {field: getattr(self, field) for field in self.__dataclass_fields__}  # asdict deep-copies
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # asdict deep-copies
         data["columns"] = [dict(c) for c in self.columns]
         return {("type" if key == "kind" else key): value for key, value in data.items()}
 
