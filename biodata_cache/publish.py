@@ -29,7 +29,9 @@ from biodata_cache.registry import (
     CacheTable,
     Registry,
     add_version,
+    lists_version,
     read_registry,
+    registry_bytes,
     registry_from_bytes,
     registry_path,
 )
@@ -246,16 +248,23 @@ def publish_registry(
     built_at = built_at or utc_now()
     new = {t.name: t for t in tables}
 
+    parsed: dict[str, Registry | None] = {}
+
     def change(current: bytes | None) -> bytes:
-        previous = registry_from_bytes(store, version, current).tables if current else []
+        before = registry_from_bytes(store, version, current) if current else None
         gone = set(removed)
-        kept = [t for t in previous if t.name not in new and t.name not in gone]
-        registry = Registry(version, [*new.values(), *kept], built_at, source, __version__)
-        return json.dumps(registry.to_json(), indent=2).encode()
+        kept = [t for t in (before.tables if before else []) if t.name not in new and t.name not in gone]
+        after = Registry(version, [*new.values(), *kept], built_at, source, __version__)
+        parsed.update(before=before, after=after)  # the last call's are the committed ones
+        return registry_bytes(after)
 
     store.make_durable()  # the data files reach the disk before the registry that names them
-    registry = registry_from_bytes(store, version, store.update_bytes(registry_path(version), change))
-    publish_catalogs(store, version)
+    store.update_bytes(registry_path(version), change)
+    registry = parsed["after"]
+    assert registry is not None
+    write_version_catalog(store, version, registry, parsed["before"])
+    add_version(store, version)
+    publish_top_catalog(store)
     try:
         remove_unreferenced(store, version, registry)
     except StoreError as error:  # the release is committed: the next build removes them
@@ -271,11 +280,39 @@ def publish_registry(
 
 def publish_catalogs(store: Store, version: str) -> None:
     """Regenerate a version's catalog from its registry, then the version list and top catalog."""
+    _update_version_catalog(store, version)
+    add_version(store, version)
+    publish_top_catalog(store)
+
+
+def _update_version_catalog(store: Store, version: str) -> None:
+    """Regenerate a version's catalog from its registry as it is now (read inside the conditional
+    update, so a concurrent publisher's newer registry is never overwritten by an older catalog)."""
     store.update_bytes(
         f"{version}/{CATALOG_FILE}",
         lambda _current: render_registry_catalog(read_registry(store, version)).encode(),
     )
-    add_version(store, version)
+
+
+def write_version_catalog(store: Store, version: str, registry: Registry, previous: Registry | None) -> None:
+    """Write the catalog of ``registry``, which this process just committed in place of ``previous``
+    (``None``: the version had no registry).
+
+    If the catalog is still the one generated from ``previous`` (no other publisher wrote one since),
+    the new one replaces it in one conditional PUT (:meth:`Store.replace_if_current`). Otherwise (another
+    publisher got there first, a catalog written by another release of biodata-cache, a store without
+    that check) it is regenerated from the registry as it is then, with a conditional update: a newer
+    registry's catalog is never replaced by an older one.
+    """
+    relpath = f"{version}/{CATALOG_FILE}"
+    expected = render_registry_catalog(previous).encode() if previous is not None else None
+    if store.replace_if_current(relpath, render_registry_catalog(registry).encode(), expected):
+        return
+    _update_version_catalog(store, version)
+
+
+def publish_top_catalog(store: Store) -> None:
+    """Regenerate the top-level catalog from ``cache_versions.json`` (not rewritten when unchanged)."""
 
     def top(_current: bytes | None) -> bytes:
         # Re-read the version list inside the conditional update so a concurrent publisher's
@@ -284,3 +321,37 @@ def publish_catalogs(store: Store, version: str) -> None:
         return render_top_catalog(versions).encode()
 
     store.update_bytes(CATALOG_FILE, top)
+
+
+def publish_custom_table(store: Store, version: str, entry: CacheTable, data: bytes) -> Registry:
+    """Publish one custom table's file (``data``, at ``entry.path``) in as few round trips as the store
+    allows; return the committed registry.
+
+    1. the file is written while the registry and ``cache_versions.json`` are read (on S3, one round
+       trip of three requests);
+    2. the registry, with the entry added or replaced, in one conditional PUT on the ETag read (the
+       commit: a concurrent build or ``custom()`` that committed first makes it read and apply again);
+    3. the version's catalog in one conditional PUT (:func:`write_version_catalog`);
+    4. only when ``cache_versions.json`` does not list the version yet: the version list and the
+       top-level catalog (a build also repairs them).
+
+    Five requests on S3 for a version that is listed, whatever the size of the registry.
+    """
+    registry_file = registry_path(version)
+    known = store.write_while_reading({f"{version}/{entry.path}": data}, [registry_file, VERSIONS_FILE])
+    parsed: dict[str, Registry | None] = {}
+
+    def change(current: bytes | None) -> bytes:
+        before = registry_from_bytes(store, version, current) if current else None
+        after = (before or Registry(version, [], None, None, __version__)).with_table(entry)
+        parsed.update(before=before, after=after)  # the last call's are the committed ones
+        return registry_bytes(after)
+
+    store.update_bytes(registry_file, change, known=known[registry_file])
+    registry = parsed["after"]
+    assert registry is not None
+    write_version_catalog(store, version, registry, parsed["before"])
+    if not lists_version(known[VERSIONS_FILE][0], version):
+        add_version(store, version, known=known[VERSIONS_FILE])
+        publish_top_catalog(store)
+    return registry

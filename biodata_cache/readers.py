@@ -1763,9 +1763,7 @@ def custom(
     _check_custom_input(name, table)
     if description is not None and not isinstance(description, str):
         raise InvalidInputError(f"description must be a str, got {type(description).__name__}.")
-    settings = _settings(version, storage_options)
-    _write_custom(settings, name, table, description)
-    return read_table(entry, version=version, storage_options=storage_options).to_pandas()
+    return _write_custom(_settings(version, storage_options), name, table, description)
 
 
 def _check_custom_input(name: str, table: pa.Table) -> None:
@@ -1800,15 +1798,24 @@ def _registry_or_none(store: Store, version: str) -> Registry | None:
         return None
 
 
-def _write_custom(settings: config.Settings, name: str, table: pa.Table, description: str | None) -> None:
-    import json
+def _write_custom(
+    settings: config.Settings, name: str, table: pa.Table, description: str | None
+) -> pd.DataFrame:
+    """Publish a custom table (see :func:`biodata_cache.publish.publish_custom_table`) and return it as
+    a reader will read it: parsed from the bytes written, without fetching them again."""
+    import io
 
-    from biodata_cache.publish import publish_catalogs, utc_now
-    from biodata_cache.registry import CUSTOM_PREFIX, CacheTable, Registry, registry_from_bytes, registry_path
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from biodata_cache.publish import publish_custom_table, utc_now
+    from biodata_cache.registry import CUSTOM_PREFIX, CacheTable
 
     store = _store(settings)
     path = f"custom/{name}.pqt"
-    store.write_parquet(f"{settings.version}/{path}", table)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    data = buffer.getvalue()
     entry = CacheTable(
         name=CUSTOM_PREFIX + name,
         description=description or f"Custom table {name!r}, stored with biodata_cache.custom().",
@@ -1822,20 +1829,9 @@ def _write_custom(settings: config.Settings, name: str, table: pa.Table, descrip
         built_at=utc_now(),
         source="custom()",
     )
-
-    def change(current: bytes | None) -> bytes:
-        from biodata_cache._version import __version__
-
-        registry = (
-            registry_from_bytes(store, settings.version, current)
-            if current
-            else Registry(settings.version, [], None, None, __version__)
-        )
-        return json.dumps(registry.with_table(entry).to_json(), indent=2).encode()
-
-    store.update_bytes(registry_path(settings.version), change)
-    publish_catalogs(store, settings.version)
+    publish_custom_table(store, settings.version, entry, data)
     logger.info("stored custom table %r in %s", name, store.url(settings.version, path))
+    return pq.read_table(pa.BufferReader(data)).to_pandas()
 
 
 # -- registry and versions ----------------------------------------------------------------------------

@@ -6,11 +6,12 @@ how many rows and when they were built. The version's Intake catalog is generate
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -134,7 +135,7 @@ class CacheTable:
 
     def to_json(self) -> dict[str, Any]:
         """The entry as written to ``cache_registry.json`` (``kind`` under the key ``type``)."""
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # asdict deep-copies
         data["columns"] = [dict(c) for c in self.columns]
         return {("type" if key == "kind" else key): value for key, value in data.items()}
 
@@ -364,6 +365,28 @@ def registry_path(version: str) -> str:
     return f"{version}/{REGISTRY_FILE}"
 
 
+def registry_bytes(registry: Registry) -> bytes:
+    """The bytes of ``cache_registry.json`` for ``registry``: ``json.dumps(registry.to_json(), indent=2)``.
+
+    Python's JSON encoder is pure Python when it indents; each table's text is therefore made once per
+    process and reused (a ``custom()`` or a build rewrites a registry in which most tables are unchanged).
+    """
+    document = registry.to_json()
+    tables = document.pop("tables")
+    head = json.dumps(document, indent=2)
+    assert head.endswith("\n}")
+    if not tables:
+        return (head[:-2] + ',\n  "tables": []\n}').encode()
+    texts = ",\n".join(_indented_table(json.dumps(table)) for table in tables)
+    return (head[:-2] + ',\n  "tables": [\n' + texts + "\n  ]\n}").encode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _indented_table(compact: str) -> str:
+    """One table entry (given as compact JSON) as it is indented inside the registry's ``tables``."""
+    return "\n".join("    " + line for line in json.dumps(json.loads(compact), indent=2).split("\n"))
+
+
 def read_registry(store: Store, version: str) -> Registry:
     """Read a version's registry. Raises ``FileNotFoundError`` if the version has none.
 
@@ -413,8 +436,24 @@ def read_versions(store: Store) -> list[str]:
     return parse_versions(store, versions)
 
 
-def add_version(store: Store, version: str) -> list[str]:
-    """Add a version folder to ``cache_versions.json`` with a conditional write; return the new list."""
+def lists_version(data: bytes | None, version: str) -> bool:
+    """Whether ``data`` (the bytes of ``cache_versions.json``, ``None`` if there is none) lists ``version``;
+    ``False`` for content that is not a JSON list (:func:`add_version` then says what is wrong)."""
+    try:
+        document = json.loads(data) if data else []
+    except ValueError:
+        return False
+    return isinstance(document, list) and version in document
+
+
+def add_version(
+    store: Store, version: str, *, known: tuple[bytes | None, str | None] | None = None
+) -> list[str]:
+    """Add a version folder to ``cache_versions.json`` with a conditional write; return the new list.
+
+    ``known``: the file's content and ETag read already (see :meth:`Store.update_bytes`). A file whose
+    content would not change is not rewritten.
+    """
 
     def change(current: bytes | None) -> bytes:
         try:
@@ -423,7 +462,7 @@ def add_version(store: Store, version: str) -> list[str]:
             raise _damaged(store, VERSIONS_FILE, f"not valid JSON ({error})") from None
         return (json.dumps(sorted(set(versions) | {version}, key=version_sort_key)) + "\n").encode()
 
-    return json.loads(store.update_bytes(VERSIONS_FILE, change))
+    return json.loads(store.update_bytes(VERSIONS_FILE, change, known=known))
 
 
 class CacheVersions(list):

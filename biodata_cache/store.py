@@ -454,6 +454,8 @@ def _send_bodies_at_once(fs: Any) -> None:
     and the read timeout of :data:`S3_CONFIG` applies. The handler runs after botocore's own
     (registered on the session, and on the client when it exists already).
     """
+    if getattr(fs, "_biodata_cache_sends_at_once", None) is getattr(fs, "_s3", None) is not None:
+        return  # registered on this instance's session and client already (s3fs reuses instances)
     import aiobotocore.session
 
     with _SESSION_LOCK:  # s3fs instances are shared between threads
@@ -463,16 +465,60 @@ def _send_bodies_at_once(fs: Any) -> None:
         client = getattr(fs, "_s3", None)
         if client is not None:
             client.meta.events.register("before-call.s3", _drop_expect_continue, unique_id=_NO_CONTINUE_ID)
+            fs._biodata_cache_sends_at_once = client
+
+
+#: Files botocore reads credentials from, as (environment variable, default path).
+_CREDENTIAL_FILES = (
+    ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+    ("AWS_CONFIG_FILE", "~/.aws/config"),
+)
+_CREDENTIALS_FOUND: dict[tuple[Any, ...], bool] = {}
+_CREDENTIALS_LOCK = threading.Lock()
+
+
+def _credential_sources() -> tuple[Any, ...]:
+    """What botocore's credential lookup depends on that can change while a process runs: every
+    ``AWS_*`` environment variable, and the size and modification time of the shared credentials and
+    config files (absent: ``None``)."""
+    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+    files = []
+    for variable, default in _CREDENTIAL_FILES:
+        path = os.path.expanduser(os.environ.get(variable) or default)
+        try:
+            status = os.stat(path)
+            files.append((path, status.st_mtime_ns, status.st_size))
+        except OSError:
+            files.append((path, None, None))
+    return environment, tuple(files)
 
 
 def _has_aws_credentials() -> bool:
+    """Whether botocore finds AWS credentials (environment, profile files, container or instance role).
+
+    Looked up once per process and per :func:`_credential_sources`: a call costs a scan of the
+    environment and two ``stat`` calls instead of a new botocore session (about 6 ms, and up to
+    seconds of instance-metadata timeouts where there are no credentials). Setting or changing any
+    ``AWS_*`` variable, or editing the credentials / config file, makes the next call look again; a
+    role that appears on the instance while the process runs is not seen.
+    """
+    key = _credential_sources()
+    with _CREDENTIALS_LOCK:
+        found = _CREDENTIALS_FOUND.get(key)
+    if found is not None:
+        return found
     import botocore.session
 
     try:
-        return botocore.session.Session().get_credentials() is not None
+        found = botocore.session.Session().get_credentials() is not None
     except Exception as error:  # a broken profile is not "no credentials": say so when it is used
         logger.info("could not look up AWS credentials (%s: %s)", type(error).__name__, error)
-        return True
+        found = True
+    with _CREDENTIALS_LOCK:
+        if len(_CREDENTIALS_FOUND) >= 16:
+            _CREDENTIALS_FOUND.clear()
+        _CREDENTIALS_FOUND[key] = found
+    return found
 
 
 class Store:
@@ -558,6 +604,105 @@ class Store:
                 raise DamagedObjectError(f"{url} is not valid JSON: {error}") from error
 
         return self.read_bytes(relpath, parse)
+
+    def read_tagged(self, relpath: str) -> tuple[bytes | None, str | None]:
+        """An object's content and ETag in one GET: ``(None, None)`` if it does not exist; the ETag is
+        ``None`` on stores without ETags (local disk, memory, web mirrors). Feeds ``known`` of
+        :meth:`update_bytes`."""
+        return self._read_tagged(relpath)
+
+    def _read_tagged(
+        self, relpath: str, first: tuple[bytes, str | None] | BaseException | None = None
+    ) -> tuple[bytes | None, str | None]:
+        """:meth:`read_tagged`, using ``first`` (the result or error of a GET already made) as the first
+        attempt."""
+        url, path = self.url(relpath), self._path(relpath)
+        if self.protocol not in S3_PROTOCOLS:
+            try:
+                return self.read_bytes(relpath), None
+            except FileNotFoundError:
+                return None, None
+        fs, given = self.fs, [first]
+
+        def attempt() -> tuple[bytes, str | None]:
+            result, given[0] = given[0], None
+            if isinstance(result, BaseException):
+                raise result
+            return result if result is not None else _sync(fs, _s3_get, fs, path)
+
+        with translate_errors(url):
+            try:
+                return with_retries(attempt, what=url, transport=False)
+            except FileNotFoundError:
+                return None, None
+
+    def write_while_reading(
+        self, writes: dict[str, bytes], reads: list[str]
+    ) -> dict[str, tuple[bytes | None, str | None]]:
+        """Write objects and read others in one round trip: on S3 the PUTs and GETs are sent together
+        (the reads must not depend on the writes); other stores do one after the other.
+
+        Returns
+        -------
+        dict
+            Each read object's content and ETag, as :meth:`read_tagged` gives them.
+        """
+        for relpath in writes:
+            self._check_writable(relpath)
+        if self.protocol not in S3_PROTOCOLS:
+            for relpath, data in writes.items():
+                self.write_bytes(relpath, data)
+            return {relpath: self._read_tagged(relpath) for relpath in reads}
+        fs = self.fs
+
+        async def together() -> list[Any]:
+            import asyncio
+
+            puts = [fs._pipe_file(self._path(relpath), data) for relpath, data in writes.items()]
+            gets = [_s3_get(fs, self._path(relpath)) for relpath in reads]
+            return await asyncio.gather(*puts, *gets, return_exceptions=True)
+
+        results = _sync(fs, together)
+        for relpath, result in zip(writes, results[: len(writes)], strict=True):
+            self.fs.invalidate_cache(self._path(relpath))
+            if isinstance(result, BaseException):  # again alone, with the store's retries and messages
+                self.write_bytes(relpath, writes[relpath])
+        return {
+            relpath: self._read_tagged(relpath, first=result)
+            for relpath, result in zip(reads, results[len(writes) :], strict=True)
+        }
+
+    def replace_if_current(self, relpath: str, data: bytes, expected: bytes | None) -> bool:
+        """Write ``data`` if the object holds exactly ``expected`` (``None``: does not exist), in one
+        conditional request; ``False`` if it does not, or if that cannot be checked in one request.
+
+        On S3 this is a PUT with ``If-Match`` on the ETag S3 gives an object uploaded in one request
+        without KMS or customer-key encryption (the MD5 of its bytes), or ``If-None-Match: *``. Objects
+        with other ETags, and other stores, answer ``False``: the caller then falls back to
+        :meth:`update_bytes` (which reads the object first).
+        """
+        self._check_writable(relpath)
+        if self.protocol not in S3_PROTOCOLS:
+            return False
+        import hashlib
+
+        url, path = self.url(relpath), self._path(relpath)
+        bucket, key = path.split("/", 1)
+        if expected is None:
+            condition = {"IfNoneMatch": "*"}
+        else:
+            condition = {"IfMatch": f'"{hashlib.md5(expected, usedforsecurity=False).hexdigest()}"'}
+        with translate_errors(url):
+            try:
+                self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
+            except (FileExistsError, OSError) as error:
+                if not isinstance(error, FileNotFoundError) and not _is_precondition_failure(error):
+                    raise
+                logger.debug("%s is not what this process expected; it is read before the update", url)
+                return False
+            finally:
+                self.fs.invalidate_cache(path)
+        return True
 
     def exists(self, relpath: str) -> bool:
         """Whether an object exists (asked of the store, never answered from a cached listing)."""
@@ -750,14 +895,24 @@ class Store:
             )
 
     def update_bytes(
-        self, relpath: str, change: Callable[[bytes | None], bytes], *, attempts: int = 50
+        self,
+        relpath: str,
+        change: Callable[[bytes | None], bytes],
+        *,
+        attempts: int = 50,
+        known: tuple[bytes | None, str | None] | None = None,
     ) -> bytes:
         """Read-modify-write an object so that concurrent writers never lose an update.
 
         ``change`` receives the current content (``None`` if the object does not exist yet) and returns
         the new content; it may be called again when another writer got there first. On S3 the write is
         conditional (``If-Match`` on the ETag, ``If-None-Match: *`` to create); on local disk a lock file
-        serialises writers; in memory a process lock does.
+        serialises writers; in memory a process lock does. When the new content is the current content,
+        nothing is written.
+
+        ``known`` is the content and ETag (as :meth:`read_tagged` returns them) of a read already made,
+        e.g. at the same time as other requests: on S3 the first attempt uses it instead of a GET (the
+        conditional write still fails if the object changed since). Other stores read under their lock.
 
         Raises
         ------
@@ -769,7 +924,7 @@ class Store:
         path = self._path(relpath)
         with translate_errors(url):
             if self.protocol in ("s3", "s3a"):
-                return self._update_s3(path, url, change, attempts)
+                return self._update_s3(path, url, change, attempts, known)
             if self.protocol in ("file", "local"):
                 with _file_lock(path + ".lock"):
                     return self._update_locked(relpath, change)
@@ -782,20 +937,33 @@ class Store:
         except FileNotFoundError:
             current = None
         new = change(current)
-        self.write_bytes(relpath, new)
+        if new != current:
+            self.write_bytes(relpath, new)
         return new
 
     def _update_s3(
-        self, path: str, url: str, change: Callable[[bytes | None], bytes], attempts: int
+        self,
+        path: str,
+        url: str,
+        change: Callable[[bytes | None], bytes],
+        attempts: int,
+        known: tuple[bytes | None, str | None] | None,
     ) -> bytes:
         bucket, key = path.split("/", 1)
         fs = self.fs
         for attempt in range(1, attempts + 1):
-            try:
-                current, etag = with_retries(lambda: _sync(fs, _s3_get, fs, path), what=url, transport=False)
-            except FileNotFoundError:
-                current, etag = None, None
+            if known is not None and attempt == 1:
+                current, etag = known
+            else:
+                try:
+                    current, etag = with_retries(
+                        lambda: _sync(fs, _s3_get, fs, path), what=url, transport=False
+                    )
+                except FileNotFoundError:
+                    current, etag = None, None
             new = change(current)
+            if new == current:
+                return new
             condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
             try:
                 fs.call_s3("put_object", Bucket=bucket, Key=key, Body=new, **condition)
