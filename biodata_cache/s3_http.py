@@ -208,6 +208,7 @@ class AnonymousS3Reader:
     """
 
     protocol = "s3-anonymous-http"
+    whole_object_reader = True  # see biodata_cache.store.open_reader
 
     def __init__(
         self,

@@ -289,14 +289,44 @@ def _sync(fs: Any, coroutine: Callable[..., Any], *args: Any) -> Any:
     return sync(fs.loop, coroutine, *args)
 
 
+class LocalReader:
+    """Reads whole local files with ``open()``: the read path of a local store without fsspec."""
+
+    protocol = "file"
+    whole_object_reader = True  # see open_reader
+
+    def __repr__(self) -> str:
+        return "LocalReader()"
+
+    def get(self, path: str) -> bytes:
+        """The file's bytes (``FileNotFoundError`` if it does not exist)."""
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    def get_many(self, paths: list[str]) -> dict[str, bytes | BaseException]:
+        """Each file's bytes, or its error."""
+        found: dict[str, bytes | BaseException] = {}
+        for path in paths:
+            try:
+                found[path] = self.get(path)
+            except OSError as error:
+                found[path] = error
+        return found
+
+
+def _is_whole_object_reader(fs: Any) -> bool:
+    """Whether ``fs`` is one of :func:`open_reader`'s readers (not an fsspec filesystem)."""
+    return getattr(type(fs), "whole_object_reader", False) is True
+
+
 def _is_anonymous_reader(fs: Any) -> bool:
     """Whether ``fs`` is the stdlib reader of public S3 objects (:mod:`biodata_cache.s3_http`)."""
-    return type(fs).__name__ == "AnonymousS3Reader" and type(fs).__module__ == "biodata_cache.s3_http"
+    return _is_whole_object_reader(fs) and fs.protocol != "file"
 
 
 def get_object(fs: fsspec.AbstractFileSystem, path: str) -> bytes:
     """Fetch an object whole in one GET (s3fs would otherwise send a HEAD first to plan ranges)."""
-    if _is_anonymous_reader(fs):
+    if _is_whole_object_reader(fs):
         return fs.get(path)  # type: ignore[attr-defined]
     if is_s3(fs):
         return _sync(fs, _s3_get, fs, path)[0]
@@ -310,7 +340,7 @@ def get_objects(fs: fsspec.AbstractFileSystem, paths: list[str]) -> dict[str, by
     """
     if not paths:
         return {}
-    if _is_anonymous_reader(fs):
+    if _is_whole_object_reader(fs):
         return fs.get_many(list(paths))  # type: ignore[attr-defined]
     if not is_s3(fs):
         return fs.cat(list(paths), on_error="return")
@@ -452,9 +482,12 @@ def open_reader(url: str, options: dict[str, Any]) -> tuple[Any, str]:
 
     For ``s3://`` read anonymously with options the stdlib client implements, the
     :class:`~biodata_cache.s3_http.AnonymousS3Reader` (no s3fs, aiobotocore or botocore is imported;
-    see :func:`~biodata_cache.s3_http.reader_for`); otherwise the filesystem of :func:`open_filesystem`.
-    ``options`` come from :func:`filesystem_options`. Listings, ``open`` and writes need the filesystem.
+    see :func:`~biodata_cache.s3_http.reader_for`); for a local path without options, a
+    :class:`LocalReader` (no fsspec); otherwise the filesystem of :func:`open_filesystem`. ``options``
+    come from :func:`filesystem_options`. Listings, ``open`` and writes need the filesystem.
     """
+    if "://" not in url and not options:
+        return LocalReader(), os.path.abspath(os.path.expanduser(url))
     if protocol_of(url) in S3_PROTOCOLS:
         from biodata_cache.s3_http import reader_for
 
@@ -628,6 +661,8 @@ class Store:
     def _reader(self, relpath: str) -> tuple[Any, str]:
         """What fetches the object at ``relpath`` whole (:func:`open_reader`), and its path: on a public
         S3 bucket read anonymously, the stdlib reader, without creating the s3fs filesystem."""
+        if self._fs is None and "://" not in self.root and not self.storage_options:
+            return LocalReader(), os.path.abspath(os.path.expanduser(self.url(relpath)))
         if self._fs is None and self.protocol in S3_PROTOCOLS:
             options = filesystem_options(self.root, self.storage_options)
             self.storage_options = options  # decided once, as Store.fs does
