@@ -426,7 +426,9 @@ def filesystem_options(url: str, options: dict[str, Any] | None) -> dict[str, An
     (``biodata_parquet`` and ``biodata_catalog``): for ``s3://`` whose options choose no credentials
     (none of ``anon``, ``key``, ``secret``, ``token``, ``profile``, ``session`` or credentials in
     ``client_kwargs``) and for which botocore finds none, ``anon=True`` (public buckets read without
-    credentials), else ``anon=False`` (so later calls with these options need not look again). Also
+    credentials), else ``anon=False`` (so later calls with these options need not look again).
+    botocore is asked only when :func:`credential_sources` finds a place it could read credentials
+    from; otherwise the answer is anonymous without importing it. Also
     the timeouts and retries of :data:`S3_CONFIG` unless the caller set them; for
     ``http(s)://``, connect and read timeouts. The caller's options always win; they are not modified.
     """
