@@ -30,11 +30,11 @@ import sys
 import time
 import urllib.request
 
-ONE_LINER = "from biodata_cache import unique_project_names; unique_project_names()"
+ONE_LINER = "import biodata_cache; biodata_cache.{call}"
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 
 
-def _object(root: str, endpoint: str | None) -> str:
+def _object(root: str, endpoint: str | None, table: str) -> str:
     """Where the table's object is: a local path, or its HTTP URL on the endpoint (path-style)."""
     if root.startswith("s3://"):
         bucket_prefix = root.removeprefix("s3://")
@@ -45,14 +45,23 @@ def _object(root: str, endpoint: str | None) -> str:
         with open(f"{root}/bdc-v0.1/cache_registry.json") as handle:
             registry = json.load(handle)
         base = f"{root}/bdc-v0.1"
-    (entry,) = [t for t in registry["tables"] if t["name"] == "unique_project_names"]
+    (entry,) = [t for t in registry["tables"] if t["name"] == table]
     return f"{base}/{entry['path']}"
 
 
+FAILURES: list[str] = []
+
+
 def _seconds(command: list[str], environment: dict[str, str]) -> float:
+    """Wall-clock seconds of a fresh process (one that exits non-zero is noted and still timed: s3fs's
+    event loop sometimes aborts the interpreter at exit, after the read)."""
     started = time.perf_counter()
-    subprocess.run(command, env=environment, check=True, capture_output=True)
-    return time.perf_counter() - started
+    # cwd: not a checkout, whose biodata_cache would shadow the interpreter's installed one
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, cwd="/")
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        FAILURES.append(f"{command[0]} exited {result.returncode}: {result.stderr.strip()[-300:]}")
+    return seconds
 
 
 def main() -> None:
@@ -66,6 +75,7 @@ def main() -> None:
         "--python", action="append", default=[], help="NAME=PATH of an interpreter to measure"
     )
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--call", default="unique_project_names()", help="the one-liner (and its table)")
     arguments = parser.parse_args()
     base = {
         k: v for k, v in os.environ.items() if k not in CREDENTIALS and not k.startswith("BIODATA_CACHE_")
@@ -75,14 +85,15 @@ def main() -> None:
         environment = {**base, "BIODATA_CACHE_ROOT": root}
         if root.startswith("s3://"):
             environment["AWS_ENDPOINT_URL"] = arguments.endpoint
-        where = _object(root, arguments.endpoint)
+        where = _object(root, arguments.endpoint, arguments.call.split("(")[0])
         get = (
             f"import urllib.request; urllib.request.urlopen({where!r}).read()"
             if root.startswith("s3://")
             else f"open({where!r}, 'rb').read()"
         )
         commands = {"floor": [sys.executable, "-c", f"import pyarrow.parquet, pandas; {get}"]}
-        commands |= {name: [path, "-c", ONE_LINER] for name, path in interpreters.items()}
+        one_liner = ONE_LINER.format(call=arguments.call)
+        commands |= {name: [path, "-c", one_liner] for name, path in interpreters.items()}
         times: dict[str, list[float]] = {name: [] for name in commands}
         for command in commands.values():  # warm the file cache once
             _seconds(command, environment)
@@ -91,13 +102,15 @@ def main() -> None:
             for name in names[run % len(names) :] + names[: run % len(names)]:
                 times[name].append(_seconds(commands[name], environment))
         floor = statistics.median(times["floor"])
-        print(f"\n{root} (median of {arguments.runs} fresh processes, interleaved)")
+        print(f"\n{arguments.call} on {root} (median of {arguments.runs} fresh processes, interleaved)")
         for name, values in times.items():
             median = statistics.median(values)
             print(
                 f"  {name:8s} {median * 1000:7.0f} ms  x{median / floor:4.2f} of the floor  "
                 f"(min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})"
             )
+    for failure in FAILURES:
+        print("  failed:", failure)
 
 
 if __name__ == "__main__":
