@@ -6,11 +6,12 @@ For each store (a local folder, and an S3 endpoint read anonymously), fresh proc
 * floor: ``python -c "import pyarrow.parquet, pandas"`` plus one GET of the table's object (``open()`` on
   a local store, ``urllib.request`` on S3);
 * each interpreter given with ``--python NAME=PATH`` (e.g. ``before=/work/main/.venv/bin/python``, whose
-  installed biodata-cache is the code measured): ``from biodata_cache import unique_project_names;
-  unique_project_names()``.
+  installed biodata-cache is the code measured): ``import biodata_cache; biodata_cache.<call>`` with
+  ``--call`` (default ``unique_project_names()``; the floor GETs the object of the call's table).
 
-The stores must hold a published version with ``unique_project_names``; the S3 bucket must allow
-anonymous reads. The child processes get no AWS credentials.
+The stores must hold a published version with the table; the S3 bucket must allow anonymous reads. The
+child processes get no AWS credentials and run in ``/`` (a checkout in the working directory would shadow
+the interpreter's installed biodata-cache).
 
 Example::
 
