@@ -141,12 +141,15 @@ class _Pool:
         self._lock = threading.Lock()
         self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
         self._ssl: ssl.SSLContext | None = None
+        self._pid = os.getpid()
 
     def acquire(
         self, scheme: str, host: str, port: int, connect_timeout: float
     ) -> tuple[http.client.HTTPConnection, bool]:
         """A connection (and whether it was used before: a reused one may have been closed by the server)."""
         with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's connections are not its own
+                self._idle, self._pid = {}, os.getpid()
             idle = self._idle.get((scheme, host, port))
             if idle:
                 return idle.pop(), True
