@@ -661,8 +661,9 @@ class Store:
         return fetch(reader, path, url=self.url(relpath), parse=parse)
 
     def _reader(self, relpath: str) -> tuple[Any, str]:
-        """What fetches the object at ``relpath`` whole (:func:`open_reader`), and its path: on a public
-        S3 bucket read anonymously, the stdlib reader, without creating the s3fs filesystem."""
+        """What fetches the object at ``relpath`` whole (:func:`open_reader`), and its path: for a local
+        folder, :class:`LocalReader`; on a public S3 bucket read anonymously, the stdlib reader; neither
+        creates the fsspec filesystem (once it exists, it reads)."""
         if self._fs is None and "://" not in self.root and not self.storage_options:
             return LocalReader(), os.path.abspath(os.path.expanduser(self.url(relpath)))
         if self._fs is None and self.protocol in S3_PROTOCOLS:
