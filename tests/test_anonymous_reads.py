@@ -7,10 +7,13 @@ answers and the same error translation and retry policy as the s3fs path (tests/
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
+import re
 import subprocess
 import sys
+import threading
 
 import pandas as pd
 import pytest
@@ -107,6 +110,57 @@ def test_without_credentials_the_one_liner_is_two_gets_with_the_answer_of_the_cr
     assert answer == public["expected"]["unique_project_names"]
     assert [method for method, _ in requests] == ["GET", "GET"]  # the catalog, the table's file
     assert requests[0][1] == "catalog.yaml" and requests[1][1].startswith("unique_project_names")
+
+
+class _KeepAliveS3(http.server.BaseHTTPRequestHandler):
+    """An HTTP/1.1 server of one object (``/bucket/key``) that honours ranges; counts connections."""
+
+    protocol_version = "HTTP/1.1"
+    connections = 0
+    body = bytes(range(256)) * 4
+
+    def setup(self) -> None:
+        type(self).connections += 1
+        super().setup()
+
+    def do_GET(self) -> None:
+        if self.path != "/bucket/key":
+            self._send(404, b"<Error><Code>NoSuchKey</Code></Error>")
+            return
+        wanted = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range") or "")
+        if wanted:
+            self._send(206, self.body[int(wanted.group(1)) : int(wanted.group(2)) + 1])
+        else:
+            self._send(200, self.body)
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_gets_of_a_process_share_a_kept_alive_connection_and_ranges_read_their_bytes():
+    from biodata_cache.s3_http import POOL
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveS3)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        POOL.clear()
+        reader = reader_for({"anon": True, "endpoint_url": f"http://127.0.0.1:{server.server_port}"})
+        assert reader.get("bucket/key") == _KeepAliveS3.body
+        assert reader.get("bucket/key", byte_range=(10, 20)) == _KeepAliveS3.body[10:20]
+        with pytest.raises(FileNotFoundError):
+            reader.get("bucket/missing")
+        assert reader.get("bucket/key") == _KeepAliveS3.body
+        assert _KeepAliveS3.connections == 1
+    finally:
+        POOL.clear()
+        server.shutdown()
+        server.server_close()
 
 
 def test_every_anonymous_read_gives_the_credentialed_answer(public):
