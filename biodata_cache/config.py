@@ -398,8 +398,9 @@ def _check_root(root: str, origin: str) -> str:
         folder = rest
         if os.path.exists(folder) and not os.path.isdir(folder):
             raise InvalidInputError(f"{origin}: {folder} is a file, expected a folder. Pass the folder.")
-    elif protocol in ("s3", "s3a") and not rest.split("/", 1)[0]:
-        raise InvalidInputError(f"{origin} names no bucket: expected s3://BUCKET/prefix.")
+    elif protocol in ("s3", "s3a"):  # s3fs is a dependency: not imported here (a read may not need it)
+        if not rest.split("/", 1)[0]:
+            raise InvalidInputError(f"{origin} names no bucket: expected s3://BUCKET/prefix.")
     else:
         _filesystem_class(protocol, origin)
     return root.rstrip("/")
@@ -429,6 +430,12 @@ def _filesystem_class(protocol: str, origin: str) -> type:
             f"{origin}: {protocol}:// stores need a package that is not installed: {problem}"
         )
     return cls
+
+
+#: Options of s3fs's ``S3FileSystem`` checked without importing s3fs (a read of a public bucket does not).
+_S3_KNOWN_OPTIONS = frozenset(
+    {"anon", "key", "secret", "token", "endpoint_url", "client_kwargs", "config_kwargs"}
+)
 
 
 @functools.lru_cache(maxsize=32)
@@ -488,7 +495,10 @@ def check_storage_options(root: str, options: Any) -> dict[str, Any]:
         raise InvalidInputError(f"storage_options names must be strings, got {names!r:.100}.")
     protocol = root.split("://", 1)[0] if "://" in root else "file"
     what = "local folder" if protocol in LOCAL_PROTOCOLS else f"{protocol}://"
-    allowed = _filesystem_options(_filesystem_class(protocol, f"root {root!r}"))
+    if protocol in ("s3", "s3a") and set(options) <= _S3_KNOWN_OPTIONS:
+        allowed = _S3_KNOWN_OPTIONS  # options of s3fs: no need to import it to know
+    else:
+        allowed = _filesystem_options(_filesystem_class(protocol, f"root {root!r}"))
     unknown = sorted(set(options) - allowed)
     if unknown:
         hints = []

@@ -1,5 +1,5 @@
-"""Filtered reads of one parquet object on S3 by byte ranges: the footer, then only the row groups that
-can match.
+"""Filtered reads of one parquet object on S3 (through s3fs or the anonymous HTTP client) by byte
+ranges: the footer, then only the row groups that can match.
 
 1. The footer is fetched with one suffix-range GET (``Range: bytes=-N``: the answer's ``Content-Range``
    gives the object's size, so no HEAD), a second one only if the footer is longer than ``N``. Footers
@@ -76,6 +76,27 @@ async def _get_range(fs: Any, path: str, byte_range: str) -> tuple[bytes, int]:
     return data, size
 
 
+def reads_ranges(fs: Any) -> bool:
+    """Whether reads through ``fs`` go by ranges: S3, through s3fs or the anonymous HTTP client."""
+    from biodata_cache.s3_http import AnonymousS3Reader
+    from biodata_cache.store import is_s3
+
+    return isinstance(fs, AnonymousS3Reader) or is_s3(fs)
+
+
+def _anonymous(fs: Any) -> bool:
+    from biodata_cache.s3_http import AnonymousS3Reader
+
+    return isinstance(fs, AnonymousS3Reader)
+
+
+def _fetch_range(fs: Any, path: str, byte_range: str) -> tuple[bytes, int]:
+    """One ranged GET through either client: the bytes and the object's size."""
+    if _anonymous(fs):
+        return fs.get_range(path, byte_range)
+    return _sync(fs, _get_range(fs, path, byte_range))
+
+
 def _sync(fs: Any, coroutine: Any) -> Any:
     from fsspec.asyn import sync
 
@@ -92,7 +113,15 @@ def _get_ranges(fs: Any, path: str, url: str, spans: list[tuple[int, int]]) -> l
         return [data for data, _ in answers]
 
     def attempt() -> list[bytes]:
-        parts = _sync(fs, get_all())
+        if _anonymous(fs):
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(len(spans)) as pool:
+                parts = list(
+                    pool.map(lambda span: fs.get_range(path, f"bytes={span[0]}-{span[1] - 1}")[0], spans)
+                )
+        else:
+            parts = _sync(fs, get_all())
         for (start, end), data in zip(spans, parts, strict=True):
             if len(data) != end - start:
                 raise DamagedObjectError(f"{url}: bytes {start}-{end - 1} came back as {len(data)} bytes")
@@ -132,10 +161,10 @@ def read_footer(fs: Any, path: str, url: str, *, cache: bool) -> Footer:
                 return found
 
     def attempt() -> Footer:
-        tail, size = _sync(fs, _get_range(fs, path, f"bytes=-{FOOTER_GUESS}"))
+        tail, size = _fetch_range(fs, path, f"bytes=-{FOOTER_GUESS}")
         parsed = _parse_footer(url, tail, size)
         if isinstance(parsed, int):
-            tail, size = _sync(fs, _get_range(fs, path, f"bytes=-{parsed}"))
+            tail, size = _fetch_range(fs, path, f"bytes=-{parsed}")
             parsed = _parse_footer(url, tail, size)
             if isinstance(parsed, int):
                 raise DamagedObjectError(f"{url}: its footer did not come back whole")

@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from biodata_cache.intake_driver import BiodataParquetSource
     from biodata_cache.registry import CacheVersions, Registry
+    from biodata_cache.release_source import ReleaseSource
     from biodata_cache.store import Store
 
 logger = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ def open_source_entry(
     columns: list[str] | None = None,
     filters: list[tuple[str, str, Any]] | None = None,
     document: dict[str, Any] | None = None,
-) -> BiodataParquetSource:
+) -> ReleaseSource:
     """Resolve a catalog entry of the settings' version and return its configured data source.
 
     ``document`` is the parsed catalog to resolve it in (default: the version's catalog, fetched now);
@@ -180,7 +180,7 @@ def open_source_entry(
         When the version or the entry does not exist and the backend does not build on read.
     """
     from biodata_cache.catalog import from_catalog_text
-    from biodata_cache.intake_driver import BiodataParquetSource
+    from biodata_cache.release_source import ReleaseSource
 
     store = _store(settings)
     given = document is not None
@@ -223,7 +223,7 @@ def open_source_entry(
         args["filters"] = filters
     # The metadata as intake would render it: user text (column names, ...) exactly as written.
     metadata = from_catalog_text(dict(entry.get("metadata") or {}))
-    return BiodataParquetSource(metadata=metadata, storage_options=store.storage_options or None, **args)
+    return ReleaseSource(metadata=metadata, storage_options=store.storage_options or None, **args)
 
 
 def _settings(version: str | None, storage_options: dict[str, Any] | None) -> config.Settings:
@@ -279,7 +279,7 @@ def read_table(
     return _read_source(source, name, settings)
 
 
-def _read_source(source: BiodataParquetSource, name: str, settings: config.Settings) -> pa.Table:
+def _read_source(source: ReleaseSource, name: str, settings: config.Settings) -> pa.Table:
     """Read a resolved source, with the store's errors translated."""
     from biodata_cache.store import translate_errors
 
@@ -1089,12 +1089,12 @@ def _qc_of_raw_asset(
 
     The index and the partitions are resolved from one fetch of the catalog, so they are of one release;
     when a publish removed a file on the way (a source had to follow the registry) the whole read starts
-    again (:data:`~biodata_cache.intake_driver.RELEASE_ATTEMPTS` times, then
+    again (:data:`~biodata_cache.release_source.RELEASE_ATTEMPTS` times, then
     :class:`~biodata_cache.ReleaseChangedError`).
     """
     import pyarrow as pa
 
-    from biodata_cache.intake_driver import RELEASE_ATTEMPTS
+    from biodata_cache.release_source import RELEASE_ATTEMPTS
 
     settings = _settings(version, storage_options)
     if lazy:

@@ -289,8 +289,45 @@ def _sync(fs: Any, coroutine: Callable[..., Any], *args: Any) -> Any:
     return sync(fs.loop, coroutine, *args)
 
 
+class LocalReader:
+    """Reads whole local files with ``open()``: the read path of a local store without fsspec."""
+
+    protocol = "file"
+    whole_object_reader = True  # see open_reader
+
+    def __repr__(self) -> str:
+        return "LocalReader()"
+
+    def get(self, path: str) -> bytes:
+        """The file's bytes (``FileNotFoundError`` if it does not exist)."""
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    def get_many(self, paths: list[str]) -> dict[str, bytes | BaseException]:
+        """Each file's bytes, or its error."""
+        found: dict[str, bytes | BaseException] = {}
+        for path in paths:
+            try:
+                found[path] = self.get(path)
+            except OSError as error:
+                found[path] = error
+        return found
+
+
+def _is_whole_object_reader(fs: Any) -> bool:
+    """Whether ``fs`` is one of :func:`open_reader`'s readers (not an fsspec filesystem)."""
+    return getattr(type(fs), "whole_object_reader", False) is True
+
+
+def _is_anonymous_reader(fs: Any) -> bool:
+    """Whether ``fs`` is the stdlib reader of public S3 objects (:mod:`biodata_cache.s3_http`)."""
+    return _is_whole_object_reader(fs) and fs.protocol != "file"
+
+
 def get_object(fs: fsspec.AbstractFileSystem, path: str) -> bytes:
     """Fetch an object whole in one GET (s3fs would otherwise send a HEAD first to plan ranges)."""
+    if _is_whole_object_reader(fs):
+        return fs.get(path)  # type: ignore[attr-defined]
     if is_s3(fs):
         return _sync(fs, _s3_get, fs, path)[0]
     return fs.cat_file(path)
@@ -303,6 +340,8 @@ def get_objects(fs: fsspec.AbstractFileSystem, paths: list[str]) -> dict[str, by
     """
     if not paths:
         return {}
+    if _is_whole_object_reader(fs):
+        return fs.get_many(list(paths))  # type: ignore[attr-defined]
     if not is_s3(fs):
         return fs.cat(list(paths), on_error="return")
 
@@ -321,7 +360,8 @@ def get_objects(fs: fsspec.AbstractFileSystem, paths: list[str]) -> dict[str, by
 
 
 def _retries_transport(fs: fsspec.AbstractFileSystem) -> bool:
-    return not is_s3(fs)
+    # s3fs (botocore) and the anonymous reader retry requests themselves
+    return not (is_s3(fs) or _is_anonymous_reader(fs))
 
 
 def fetch(
@@ -386,7 +426,9 @@ def filesystem_options(url: str, options: dict[str, Any] | None) -> dict[str, An
     (``biodata_parquet`` and ``biodata_catalog``): for ``s3://`` whose options choose no credentials
     (none of ``anon``, ``key``, ``secret``, ``token``, ``profile``, ``session`` or credentials in
     ``client_kwargs``) and for which botocore finds none, ``anon=True`` (public buckets read without
-    credentials), else ``anon=False`` (so later calls with these options need not look again). Also
+    credentials), else ``anon=False`` (so later calls with these options need not look again).
+    botocore is asked only when :func:`credential_sources` finds a place it could read credentials
+    from; otherwise the answer is anonymous without importing it. Also
     the timeouts and retries of :data:`S3_CONFIG` unless the caller set them; for
     ``http(s)://``, connect and read timeouts. The caller's options always win; they are not modified.
     """
@@ -437,6 +479,26 @@ def open_filesystem(url: str, options: dict[str, Any]) -> tuple[fsspec.AbstractF
     return fs, path
 
 
+def open_reader(url: str, options: dict[str, Any]) -> tuple[Any, str]:
+    """What reads whole objects under ``url`` (for :func:`fetch` and :func:`get_objects`), and its path.
+
+    For ``s3://`` read anonymously with options the stdlib client implements, the
+    :class:`~biodata_cache.s3_http.AnonymousS3Reader` (no s3fs, aiobotocore or botocore is imported;
+    see :func:`~biodata_cache.s3_http.reader_for`); for a local path without options, a
+    :class:`LocalReader` (no fsspec); otherwise the filesystem of :func:`open_filesystem`. ``options``
+    come from :func:`filesystem_options`. Listings, ``open`` and writes need the filesystem.
+    """
+    if "://" not in url and not options:
+        return LocalReader(), os.path.abspath(os.path.expanduser(url))
+    if protocol_of(url) in S3_PROTOCOLS:
+        from biodata_cache.s3_http import reader_for
+
+        reader = reader_for(options)
+        if reader is not None:
+            return reader, reader.path_of(url)
+    return open_filesystem(url, options)
+
+
 _NO_CONTINUE_ID = "biodata-cache-send-bodies-at-once"
 _SESSION_LOCK = threading.Lock()
 
@@ -477,7 +539,7 @@ _CREDENTIALS_FOUND: dict[tuple[Any, ...], bool] = {}
 _CREDENTIALS_LOCK = threading.Lock()
 
 
-def _credential_sources() -> tuple[Any, ...]:
+def _credential_state() -> tuple[Any, ...]:
     """What botocore's credential lookup depends on that can change while a process runs: every
     ``AWS_*`` environment variable, and the size and modification time of the shared credentials and
     config files (absent: ``None``)."""
@@ -493,20 +555,75 @@ def _credential_sources() -> tuple[Any, ...]:
     return environment, tuple(files)
 
 
+#: Environment variables through which botocore's credential chain can find credentials.
+CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+)
+#: Files whose presence says this machine is an EC2 instance (its metadata service may hold a role).
+_EC2_MARKS = (
+    ("/sys/devices/virtual/dmi/id/sys_vendor", "amazon"),
+    ("/sys/devices/virtual/dmi/id/bios_vendor", "amazon"),
+    ("/sys/devices/virtual/dmi/id/bios_version", "amazon"),  # Xen instances: "4.11.amazon"
+    ("/sys/hypervisor/uuid", "ec2"),
+)
+
+
+def credential_sources() -> list[str]:
+    """Where botocore could find AWS credentials, as far as the environment tells without botocore.
+
+    The variables of :data:`CREDENTIAL_VARIABLES` that are set, the shared credentials and config
+    files that exist (``AWS_SHARED_CREDENTIALS_FILE``, ``AWS_CONFIG_FILE``, default ``~/.aws/...``), and
+    ``"instance metadata"`` on an EC2 instance (unless ``AWS_EC2_METADATA_DISABLED=true``). Empty means
+    botocore's chain has nothing to find: reads can go anonymous without importing it.
+    """
+    found = [name for name in CREDENTIAL_VARIABLES if os.environ.get(name)]
+    for variable, default in (
+        ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+        ("AWS_CONFIG_FILE", "~/.aws/config"),
+    ):
+        path = os.path.expanduser(os.environ.get(variable) or default)
+        if os.path.exists(path):
+            found.append(path)
+    if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() != "true":
+        for mark, text in _EC2_MARKS:
+            try:
+                with open(mark, encoding="utf-8", errors="replace") as handle:
+                    content = handle.read(200).strip().lower()
+            except OSError:
+                continue
+            if content.startswith(text) or (text == "amazon" and content.endswith(".amazon")):
+                found.append("instance metadata")
+                break
+    return found
+
+
 def _has_aws_credentials() -> bool:
     """Whether botocore finds AWS credentials (environment, profile files, container or instance role).
 
-    Looked up once per process and per :func:`_credential_sources`: a call costs a scan of the
+    Looked up once per process and per :func:`_credential_state`; without any :func:`credential_sources`
+    the answer is "no" and botocore is not imported. Otherwise a call costs a scan of the
     environment and two ``stat`` calls instead of a new botocore session (about 6 ms, and up to
     seconds of instance-metadata timeouts where there are no credentials). Setting or changing any
     ``AWS_*`` variable, or editing the credentials / config file, makes the next call look again; a
     role that appears on the instance while the process runs is not seen.
     """
-    key = _credential_sources()
+    key = _credential_state()
     with _CREDENTIALS_LOCK:
         found = _CREDENTIALS_FOUND.get(key)
     if found is not None:
         return found
+    if not credential_sources():
+        return False  # nothing for botocore's chain to find: no need to import it (~0.2 s)
     import botocore.session
 
     try:
@@ -587,7 +704,24 @@ class Store:
 
         Raises ``FileNotFoundError`` if it does not exist.
         """
-        return fetch(self.fs, self._path(relpath), url=self.url(relpath), parse=parse)
+        reader, path = self._reader(relpath)
+        return fetch(reader, path, url=self.url(relpath), parse=parse)
+
+    def _reader(self, relpath: str) -> tuple[Any, str]:
+        """What fetches the object at ``relpath`` whole (:func:`open_reader`), and its path: for a local
+        folder, :class:`LocalReader`; on a public S3 bucket read anonymously, the stdlib reader; neither
+        creates the fsspec filesystem (once it exists, it reads)."""
+        if self._fs is None and "://" not in self.root and not self.storage_options:
+            return LocalReader(), os.path.abspath(os.path.expanduser(self.url(relpath)))
+        if self._fs is None and self.protocol in S3_PROTOCOLS:
+            options = filesystem_options(self.root, self.storage_options)
+            self.storage_options = options  # decided once, as Store.fs does
+            from biodata_cache.s3_http import reader_for
+
+            reader = reader_for(options)
+            if reader is not None:
+                return reader, reader.path_of(self.url(relpath))
+        return self.fs, self._path(relpath)
 
     def read_json(self, relpath: str) -> Any:
         """Read and parse a JSON object. Raises ``FileNotFoundError`` if it does not exist.
