@@ -116,6 +116,9 @@ class BuildReport:
         ``records_read`` does not count them.
     skipped
         ``"where: reason"`` of the first few skipped records (shown by ``str(report)``).
+    lines_parsed
+        Lines of a JSONL source decoded and parsed. A full build parses every line; an incremental one
+        only the lines whose hash the build state does not hold (new or changed records).
     """
 
     version: str
@@ -136,6 +139,7 @@ class BuildReport:
     skipped: list[str] = field(default_factory=list)
     assets_listed: int = 0
     listing_failures: dict[str, str] = field(default_factory=dict)
+    lines_parsed: int = 0
 
     def skip(self, where: str, reason: str) -> None:
         """Count a record left out of the tables and log a warning naming it and the reason."""
@@ -187,6 +191,15 @@ class RecordState:
     last_modified: str | None
     name: str | None
     subject_id: str | None
+    #: :func:`line_digest` of the JSONL line the record was read from (None for other sources).
+    line_hash: bytes | None = None
+
+
+def line_digest(line: bytes) -> bytes:
+    """A 16-byte hash of one JSONL line: an incremental build parses only lines whose hash is new."""
+    import hashlib
+
+    return hashlib.blake2b(line, digest_size=16).digest()
 
 
 def _records_schema() -> pa.Schema:
@@ -198,6 +211,7 @@ def _records_schema() -> pa.Schema:
             ("_last_modified", pa.string()),
             ("name", pa.string()),
             ("subject_id", pa.string()),
+            ("_line_hash", pa.binary()),
         ]
     )
 
@@ -233,9 +247,18 @@ def _read_state(
         table = pq.read_table(io.BytesIO(store.read_bytes(f"{version}/{RECORDS_FILE}")))
     except FileNotFoundError:
         return None
+    columns = table.to_pydict()
+    hashes = columns.get("_line_hash") or [None] * table.num_rows  # absent in states written before line hashes
     records = {
-        row["_id"]: RecordState(row["_last_modified"], row["name"], row["subject_id"])
-        for row in table.to_pylist()
+        identifier: RecordState(modified, name, subject, line_hash)
+        for identifier, modified, name, subject, line_hash in zip(
+            columns["_id"],
+            columns["_last_modified"],
+            columns["name"],
+            columns["subject_id"],
+            hashes,
+            strict=True,
+        )
     }
     return state, records
 
@@ -271,11 +294,15 @@ def _write_state(store: Store, version: str, source: str, records: dict[str, Rec
 
     from biodata_cache.publish import utc_now
 
-    table = pa.Table.from_pylist(
-        [
-            {"_id": key, "_last_modified": r.last_modified, "name": r.name, "subject_id": r.subject_id}
-            for key, r in sorted(records.items())
-        ],
+    ordered = sorted(records.items())
+    table = pa.table(
+        {
+            "_id": [key for key, _ in ordered],
+            "_last_modified": [r.last_modified for _, r in ordered],
+            "name": [r.name for _, r in ordered],
+            "subject_id": [r.subject_id for _, r in ordered],
+            "_line_hash": [r.line_hash for _, r in ordered],
+        },
         schema=_records_schema(),
     )
     store.write_parquet(f"{version}/{RECORDS_FILE}", table)
@@ -345,14 +372,21 @@ def rows_of_lines(
     (runs in worker processes). A line that is not UTF-8, not JSON or not a good record is skipped."""
     from biodata_cache.sources import parse_record
 
-    parsed, skipped = [], []
+    parsed, hashes, skipped = [], [], []
     for where, line in lines:
         try:
             parsed.append((where, parse_record(line, where)))
         except RecordError as error:
             skipped.append((None, error.where, error.reason))
+        else:
+            hashes.append(line_digest(line))
     good, bad = _checked(parsed)
-    states = [state for state in map(state_of, good) if state is not None]
+    passed = {id(record) for record in good}
+    states = []
+    for (_, record), line_hash in zip(parsed, hashes, strict=True):
+        state = state_of(record) if id(record) in passed else None
+        if state is not None:
+            states.append((state[0], dataclasses.replace(state[1], line_hash=line_hash)))
     return _rows(good), states, skipped + bad
 
 
@@ -779,6 +813,7 @@ def _stage(
         for item in _progress(items, enabled=progress, total=total, description=description):
             if lines:
                 staging.add_line(*item)
+                report.lines_parsed += 1
                 continue
             state = state_of(item)
             if state is None:
@@ -892,6 +927,45 @@ def _newest_of_each_id(
                 f"{len(candidates)} records share _id {identifier!r}: kept {record_label(kept)}, {why}",
             )
         yield kept
+
+
+def _unknown_lines(
+    lines: Iterable[tuple[str, bytes]],
+    old_records: dict[str, RecordState],
+    held_back: set[str],
+    seen: dict[str, str | None],
+    repeats: _Repeats,
+    line_hashes: dict[str, bytes],
+    report: BuildReport,
+) -> Iterator[dict[str, Any]]:
+    """The records of the JSONL lines the last build did not read (parsed); lines it read are skipped.
+
+    A line whose :func:`line_digest` the build state holds is the record the last build kept, unchanged:
+    its id and change marker go to ``seen`` (and to ``repeats``, so an id met again is still noticed) and
+    it is not parsed. Only the first such line of an id is skipped, and none of an id in ``held_back``
+    (ids the source holds more than once, whose records are all compared). Every parsed record's hash goes
+    to ``line_hashes`` (by id); a line that cannot be parsed is skipped through ``report``.
+    """
+    from biodata_cache.sources import parse_record
+
+    known = {state.line_hash: i for i, state in old_records.items() if state.line_hash is not None}
+    for where, line in lines:
+        digest = line_digest(line)
+        identifier = known.get(digest)
+        if identifier is not None and identifier not in repeats.seen and identifier not in held_back:
+            seen[identifier] = old_records[identifier].last_modified
+            repeats.seen.add(identifier)
+            continue
+        report.lines_parsed += 1
+        try:
+            record = parse_record(line, where)
+        except RecordError as error:
+            report.skip(error.where, error.reason)
+            continue
+        parsed_id = record_id(record)
+        if parsed_id is not None:
+            line_hashes[parsed_id] = digest
+        yield record
 
 
 def _changed_records(
@@ -1262,6 +1336,7 @@ def _update(
         incremental, published = False, {}  # the report made below says full
 
     old_records: dict[str, RecordState] = previous[1] if incremental and previous else {}
+    line_hashes: dict[str, bytes] = {}  # of the JSONL lines an incremental build parsed, by record id
 
     def read(
         report: BuildReport, repeated: set[str]
@@ -1271,6 +1346,7 @@ def _update(
         more than once."""
         seen: dict[str, str | None] = {}
         repeats = _Repeats()
+        line_hashes.clear()
         # A file source reports records it cannot parse instead of raising: they are skipped and counted.
         skip = {"skip": report.skip} if isinstance(opened, FileSource) else {}
         if incremental and opened.cheap_ids:
@@ -1281,6 +1357,12 @@ def _update(
             changed = sorted(set(_changed(seen, old_records)) | listed_twice)
             fetched = opened.records(ids=changed, **skip) if changed else []
             return _newest_of_each_id(repeats.scan(fetched), repeated, report), len(changed), seen, repeats
+        lines = opened.jsonl_lines() if incremental and isinstance(opened, FileSource) else None
+        if lines is not None:
+            # A JSONL file: only the lines the last build did not read are parsed.
+            unknown = _unknown_lines(lines, old_records, repeated, seen, repeats, line_hashes, report)
+            records = _newest_of_each_id(repeats.scan(unknown), repeated, report)
+            return _changed_records(records, old_records, seen), None, seen, repeats
         records = _newest_of_each_id(repeats.scan(opened.records(**skip)), repeated, report)
         if incremental:
             # A file has no index: read it once, keep the records whose time differs from the last build.
@@ -1326,6 +1408,7 @@ def _update(
             report.skip(where, reason)
             if identifier is not None:
                 new_records.pop(identifier, None)  # no state kept: the next build reads it again
+                line_hashes.pop(identifier, None)
         report.records_read = len(new_records)
         report.phases["read"] = time.perf_counter() - started
         changed = _changed(seen, old_records) if incremental else []
@@ -1493,6 +1576,11 @@ def _update(
     publish_registry(store, folder, entries, source=opened.description, built_at=built_at, removed=absent)
     state = {k: v for k, v in old_records.items() if k not in set(deleted)}
     state.update(new_records)
+    for identifier, line_hash in line_hashes.items():
+        if identifier in state and identifier not in repeated:
+            state[identifier] = dataclasses.replace(state[identifier], line_hash=line_hash)
+    for identifier in repeated & set(state):  # ids held more than once: every line is read again
+        state[identifier] = dataclasses.replace(state[identifier], line_hash=None)
     _write_state(store, folder, opened.description, state)
     asset_listing.write_state(store, folder, listings.kept)
     report.seconds = time.perf_counter() - started
