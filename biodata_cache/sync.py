@@ -72,6 +72,9 @@ RECORDS_FILE = "_build/records.pqt"
 QC_DROPPED = "_build/qc_dropped"
 QC_BUCKETS = 64
 BATCH_RECORDS = 1000
+#: A batch of JSONL lines also ends at this many bytes: a process holds a batch's parsed records at once
+#: (about ten times the bytes of their lines), so this bounds a build's memory whatever the record sizes.
+BATCH_BYTES = 8 << 20
 WRITE_THREADS = 8
 #: Skipped records listed in the build report, and logged one by one as warnings (the rest at DEBUG).
 SKIPPED_EXAMPLES = 5
@@ -248,7 +251,7 @@ def _read_state(
     except FileNotFoundError:
         return None
     columns = table.to_pydict()
-    hashes = columns.get("_line_hash") or [None] * table.num_rows  # absent in states written before line hashes
+    hashes = columns.get("_line_hash") or [None] * table.num_rows  # absent in older build states
     records = {
         identifier: RecordState(modified, name, subject, line_hash)
         for identifier, modified, name, subject, line_hash in zip(
@@ -408,6 +411,7 @@ class _Staging:
         self.inflight: collections.deque[Any] = collections.deque()
         self.paths = [path.split(".") for path in projection()]
         self.lines = False
+        self.batch_bytes = 0
         self.states: dict[str, RecordState] = {}
         self.skipped: list[Skipped] = []
         self.duplicates: list[str] = []
@@ -424,11 +428,12 @@ class _Staging:
         """Stage an unparsed JSONL record; workers parse it and report its build state."""
         self.lines = True
         self.batch.append((where, line))
-        if len(self.batch) >= BATCH_RECORDS:
+        self.batch_bytes += len(line)
+        if len(self.batch) >= BATCH_RECORDS or self.batch_bytes >= BATCH_BYTES:
             self._submit(final=False)
 
     def _submit(self, *, final: bool) -> None:
-        batch, self.batch = self.batch, []
+        batch, self.batch, self.batch_bytes = self.batch, [], 0
         function = rows_of_lines if self.lines else rows_of_batch
         if self.workers <= 1 or (self.pool is None and final):
             self._receive(function(batch))
