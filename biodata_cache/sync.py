@@ -23,7 +23,9 @@ previous registry and catalog in place, pointing at files that exist.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import tempfile
@@ -358,14 +360,33 @@ def _rows(records: list[dict[str, Any]]) -> dict[str, pa.Table]:
     return {table.name: rows_to_arrow(table, collected[table.name]) for table in tables}
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (as it was before, after).
+
+    A batch allocates millions of objects (parsed records, rows) that reference counting frees; each
+    collection the allocations trigger would walk all of them for cycles they do not have: about a
+    quarter of the CPU time of the row functions (2,000 records of the synthetic corpus: 3.7 s with it,
+    2.75 s without). Cycles made meanwhile are collected once the collector runs again.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def rows_of_batch(records: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, pa.Table], list[Skipped]]:
     """Every per-record table's rows for a batch of ``(where, record)`` (runs in worker processes).
 
     Each record is first checked (:func:`biodata_cache.rows.check_record`); one that does not pass is
     left out and returned as skipped, with its ``where`` (``file:line``, or empty) and the reason.
     """
-    good, skipped = _checked(records)
-    return _rows(good), skipped
+    with _no_cyclic_gc():
+        good, skipped = _checked(records)
+        return _rows(good), skipped
 
 
 def rows_of_lines(
@@ -373,6 +394,13 @@ def rows_of_lines(
 ) -> tuple[dict[str, pa.Table], list[tuple[str, RecordState]], list[Skipped]]:
     """Decode and parse a batch of JSONL lines; compute their rows, build states and skipped records
     (runs in worker processes). A line that is not UTF-8, not JSON or not a good record is skipped."""
+    with _no_cyclic_gc():
+        return _rows_of_lines(lines)
+
+
+def _rows_of_lines(
+    lines: list[tuple[str, bytes]],
+) -> tuple[dict[str, pa.Table], list[tuple[str, RecordState]], list[Skipped]]:
     from biodata_cache.sources import parse_record
 
     parsed, hashes, skipped = [], [], []
