@@ -584,3 +584,11 @@ def test_a_build_state_without_line_hashes_parses_every_line_once(monkeypatch, t
     report = update_all_tables(source=source, root=str(root), progress=False)
     assert not report.full and report.lines_parsed == len(records) and report.tables_written == []
     assert update_all_tables(source=source, root=str(root), progress=False).lines_parsed == 0
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(None, 1), (1, 1), (2, 1), (4, 3), (32, 8)])
+def test_default_workers_leave_one_cpu_to_the_main_process(monkeypatch, cpus, workers):
+    import biodata_cache.sync as sync
+
+    monkeypatch.setattr(sync.os, "cpu_count", lambda: cpus)
+    assert sync.default_workers() == workers
