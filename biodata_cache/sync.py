@@ -1079,7 +1079,7 @@ def update_all_tables(
         Processes that run the row functions (default 1: in this process). More use a pool of spawned
         processes, which re-import the calling script: call it under ``if __name__ == "__main__":``
         (the ``biodata-cache build`` command and ``builders/nightly.py`` use :func:`default_workers`:
-        one per CPU but one, at most 8; 1 on a 2-core machine).
+        one per CPU, at most 8).
         Reading the source and writing stay in this process.
     wait
         Seconds to wait for another, running publisher of the same version to finish (default: fail
@@ -1925,15 +1925,15 @@ def _write_partitioned(
 
 
 def default_workers() -> int:
-    """Worker processes for the guarded entry points (CLI, nightly job): one per CPU but one, at most 8.
+    """Worker processes for the guarded entry points (CLI, nightly job): one per CPU, at most 8.
 
-    The main process keeps a CPU for reading the source (decompressing, hashing lines) and writing.
-    Chosen by measurement (docs/performance.md, Notes): on a 2-core machine two workers cost the same CPU
-    time as the rows computed in the main process (10,000 records: 35.4 s against 37.8 s) with twice
-    the peak memory of the process tree (882 MB against 449 MB), and were slower in the measurements of
-    issue 12; so two CPUs (or one) give 1: no pool, rows computed in the main process.
+    Chosen by measurement (docs/performance.md, Notes): on the quiet 2-core VM two workers built 10,000
+    records in 18.8-19.3 s against 24.5-29.4 s for one (rows in the main process), for about the same CPU
+    time, with twice the peak memory of the process tree (900 MB against 490 MB). On a machine busy with
+    other work one worker was as fast or faster: pass ``workers=1`` (``--workers 1``) there, or to halve
+    the memory.
     """
-    return max(1, min((os.cpu_count() or 1) - 1, 8))
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def build_for_read(settings: config.Settings, *, reason: str) -> None:

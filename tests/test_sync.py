@@ -586,8 +586,8 @@ def test_a_build_state_without_line_hashes_parses_every_line_once(monkeypatch, t
     assert update_all_tables(source=source, root=str(root), progress=False).lines_parsed == 0
 
 
-@pytest.mark.parametrize(("cpus", "workers"), [(None, 1), (1, 1), (2, 1), (4, 3), (32, 8)])
-def test_default_workers_leave_one_cpu_to_the_main_process(monkeypatch, cpus, workers):
+@pytest.mark.parametrize(("cpus", "workers"), [(None, 1), (1, 1), (2, 2), (4, 4), (32, 8)])
+def test_default_workers_are_one_per_cpu_at_most_eight(monkeypatch, cpus, workers):
     import biodata_cache.sync as sync
 
     monkeypatch.setattr(sync.os, "cpu_count", lambda: cpus)
