@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--full", action="store_true", help="rebuild everything (default: incremental)")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
     build.add_argument(
-        "--workers", type=int, default=None, help="processes for the row functions (default: CPUs)"
+        "--workers", type=int, default=None, help="processes for the row functions (default: CPUs, max 8)"
     )
     build.add_argument(
         "--wait",

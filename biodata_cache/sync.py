@@ -23,7 +23,9 @@ previous registry and catalog in place, pointing at files that exist.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import tempfile
@@ -72,6 +74,9 @@ RECORDS_FILE = "_build/records.pqt"
 QC_DROPPED = "_build/qc_dropped"
 QC_BUCKETS = 64
 BATCH_RECORDS = 1000
+#: A batch of JSONL lines also ends at this many bytes: a process holds a batch's parsed records at once
+#: (about ten times the bytes of their lines), so this bounds a build's memory whatever the record sizes.
+BATCH_BYTES = 8 << 20
 WRITE_THREADS = 8
 #: Skipped records listed in the build report, and logged one by one as warnings (the rest at DEBUG).
 SKIPPED_EXAMPLES = 5
@@ -116,6 +121,9 @@ class BuildReport:
         ``records_read`` does not count them.
     skipped
         ``"where: reason"`` of the first few skipped records (shown by ``str(report)``).
+    lines_parsed
+        Lines of a JSONL source decoded and parsed. A full build parses every line; an incremental one
+        only the lines whose hash the build state does not hold (new or changed records).
     """
 
     version: str
@@ -136,6 +144,7 @@ class BuildReport:
     skipped: list[str] = field(default_factory=list)
     assets_listed: int = 0
     listing_failures: dict[str, str] = field(default_factory=dict)
+    lines_parsed: int = 0
 
     def skip(self, where: str, reason: str) -> None:
         """Count a record left out of the tables and log a warning naming it and the reason."""
@@ -187,6 +196,15 @@ class RecordState:
     last_modified: str | None
     name: str | None
     subject_id: str | None
+    #: :func:`line_digest` of the JSONL line the record was read from (None for other sources).
+    line_hash: bytes | None = None
+
+
+def line_digest(line: bytes) -> bytes:
+    """A 16-byte hash of one JSONL line: an incremental build parses only lines whose hash is new."""
+    import hashlib
+
+    return hashlib.blake2b(line, digest_size=16).digest()
 
 
 def _records_schema() -> pa.Schema:
@@ -198,6 +216,7 @@ def _records_schema() -> pa.Schema:
             ("_last_modified", pa.string()),
             ("name", pa.string()),
             ("subject_id", pa.string()),
+            ("_line_hash", pa.binary()),
         ]
     )
 
@@ -233,9 +252,18 @@ def _read_state(
         table = pq.read_table(io.BytesIO(store.read_bytes(f"{version}/{RECORDS_FILE}")))
     except FileNotFoundError:
         return None
+    columns = table.to_pydict()
+    hashes = columns.get("_line_hash") or [None] * table.num_rows  # absent in older build states
     records = {
-        row["_id"]: RecordState(row["_last_modified"], row["name"], row["subject_id"])
-        for row in table.to_pylist()
+        identifier: RecordState(modified, name, subject, line_hash)
+        for identifier, modified, name, subject, line_hash in zip(
+            columns["_id"],
+            columns["_last_modified"],
+            columns["name"],
+            columns["subject_id"],
+            hashes,
+            strict=True,
+        )
     }
     return state, records
 
@@ -271,11 +299,15 @@ def _write_state(store: Store, version: str, source: str, records: dict[str, Rec
 
     from biodata_cache.publish import utc_now
 
-    table = pa.Table.from_pylist(
-        [
-            {"_id": key, "_last_modified": r.last_modified, "name": r.name, "subject_id": r.subject_id}
-            for key, r in sorted(records.items())
-        ],
+    ordered = sorted(records.items())
+    table = pa.table(
+        {
+            "_id": [key for key, _ in ordered],
+            "_last_modified": [r.last_modified for _, r in ordered],
+            "name": [r.name for _, r in ordered],
+            "subject_id": [r.subject_id for _, r in ordered],
+            "_line_hash": [r.line_hash for _, r in ordered],
+        },
         schema=_records_schema(),
     )
     store.write_parquet(f"{version}/{RECORDS_FILE}", table)
@@ -328,14 +360,35 @@ def _rows(records: list[dict[str, Any]]) -> dict[str, pa.Table]:
     return {table.name: rows_to_arrow(table, collected[table.name]) for table in tables}
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (as it was before, after).
+
+    A batch allocates millions of objects (parsed records, rows) that reference counting frees; each
+    collection the allocations trigger would walk all of them for cycles they do not have: about a
+    quarter of the CPU time of the row functions (2,000 records of the synthetic corpus: 3.7 s with it,
+    2.75 s without); choosing the qc rows along the lineage (:meth:`Lineage.select_qc`) while the build
+    state is in memory took three times as long with it. Cycles made meanwhile are collected once the
+    collector runs again. Also a decorator.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def rows_of_batch(records: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, pa.Table], list[Skipped]]:
     """Every per-record table's rows for a batch of ``(where, record)`` (runs in worker processes).
 
     Each record is first checked (:func:`biodata_cache.rows.check_record`); one that does not pass is
     left out and returned as skipped, with its ``where`` (``file:line``, or empty) and the reason.
     """
-    good, skipped = _checked(records)
-    return _rows(good), skipped
+    with _no_cyclic_gc():
+        good, skipped = _checked(records)
+        return _rows(good), skipped
 
 
 def rows_of_lines(
@@ -343,16 +396,30 @@ def rows_of_lines(
 ) -> tuple[dict[str, pa.Table], list[tuple[str, RecordState]], list[Skipped]]:
     """Decode and parse a batch of JSONL lines; compute their rows, build states and skipped records
     (runs in worker processes). A line that is not UTF-8, not JSON or not a good record is skipped."""
+    with _no_cyclic_gc():
+        return _rows_of_lines(lines)
+
+
+def _rows_of_lines(
+    lines: list[tuple[str, bytes]],
+) -> tuple[dict[str, pa.Table], list[tuple[str, RecordState]], list[Skipped]]:
     from biodata_cache.sources import parse_record
 
-    parsed, skipped = [], []
+    parsed, hashes, skipped = [], [], []
     for where, line in lines:
         try:
             parsed.append((where, parse_record(line, where)))
         except RecordError as error:
             skipped.append((None, error.where, error.reason))
+        else:
+            hashes.append(line_digest(line))
     good, bad = _checked(parsed)
-    states = [state for state in map(state_of, good) if state is not None]
+    passed = {id(record) for record in good}
+    states = []
+    for (_, record), line_hash in zip(parsed, hashes, strict=True):
+        state = state_of(record) if id(record) in passed else None
+        if state is not None:
+            states.append((state[0], dataclasses.replace(state[1], line_hash=line_hash)))
     return _rows(good), states, skipped + bad
 
 
@@ -374,6 +441,7 @@ class _Staging:
         self.inflight: collections.deque[Any] = collections.deque()
         self.paths = [path.split(".") for path in projection()]
         self.lines = False
+        self.batch_bytes = 0
         self.states: dict[str, RecordState] = {}
         self.skipped: list[Skipped] = []
         self.duplicates: list[str] = []
@@ -390,11 +458,12 @@ class _Staging:
         """Stage an unparsed JSONL record; workers parse it and report its build state."""
         self.lines = True
         self.batch.append((where, line))
-        if len(self.batch) >= BATCH_RECORDS:
+        self.batch_bytes += len(line)
+        if len(self.batch) >= BATCH_RECORDS or self.batch_bytes >= BATCH_BYTES:
             self._submit(final=False)
 
     def _submit(self, *, final: bool) -> None:
-        batch, self.batch = self.batch, []
+        batch, self.batch, self.batch_bytes = self.batch, [], 0
         function = rows_of_lines if self.lines else rows_of_batch
         if self.workers <= 1 or (self.pool is None and final):
             self._receive(function(batch))
@@ -781,6 +850,7 @@ def _stage(
         for item in _progress(items, enabled=progress, total=total, description=description):
             if lines:
                 staging.add_line(*item)
+                report.lines_parsed += 1
                 continue
             state = state_of(item)
             if state is None:
@@ -896,6 +966,45 @@ def _newest_of_each_id(
         yield kept
 
 
+def _unknown_lines(
+    lines: Iterable[tuple[str, bytes]],
+    old_records: dict[str, RecordState],
+    held_back: set[str],
+    seen: dict[str, str | None],
+    repeats: _Repeats,
+    line_hashes: dict[str, bytes],
+    report: BuildReport,
+) -> Iterator[dict[str, Any]]:
+    """The records of the JSONL lines the last build did not read (parsed); lines it read are skipped.
+
+    A line whose :func:`line_digest` the build state holds is the record the last build kept, unchanged:
+    its id and change marker go to ``seen`` (and to ``repeats``, so an id met again is still noticed) and
+    it is not parsed. Only the first such line of an id is skipped, and none of an id in ``held_back``
+    (ids the source holds more than once, whose records are all compared). Every parsed record's hash goes
+    to ``line_hashes`` (by id); a line that cannot be parsed is skipped through ``report``.
+    """
+    from biodata_cache.sources import parse_record
+
+    known = {state.line_hash: i for i, state in old_records.items() if state.line_hash is not None}
+    for where, line in lines:
+        digest = line_digest(line)
+        identifier = known.get(digest)
+        if identifier is not None and identifier not in repeats.seen and identifier not in held_back:
+            seen[identifier] = old_records[identifier].last_modified
+            repeats.seen.add(identifier)
+            continue
+        report.lines_parsed += 1
+        try:
+            record = parse_record(line, where)
+        except RecordError as error:
+            report.skip(error.where, error.reason)
+            continue
+        parsed_id = record_id(record)
+        if parsed_id is not None:
+            line_hashes[parsed_id] = digest
+        yield record
+
+
 def _changed_records(
     records: Iterable[dict[str, Any]], old_records: dict[str, RecordState], seen: dict[str, str | None]
 ) -> Iterator[dict[str, Any]]:
@@ -971,7 +1080,8 @@ def update_all_tables(
     workers
         Processes that run the row functions (default 1: in this process). More use a pool of spawned
         processes, which re-import the calling script: call it under ``if __name__ == "__main__":``
-        (the ``biodata-cache build`` command and ``builders/nightly.py`` use one worker per CPU).
+        (the ``biodata-cache build`` command and ``builders/nightly.py`` use :func:`default_workers`:
+        one per CPU, at most 8).
         Reading the source and writing stay in this process.
     wait
         Seconds to wait for another, running publisher of the same version to finish (default: fail
@@ -1264,6 +1374,7 @@ def _update(
         incremental, published = False, {}  # the report made below says full
 
     old_records: dict[str, RecordState] = previous[1] if incremental and previous else {}
+    line_hashes: dict[str, bytes] = {}  # of the JSONL lines an incremental build parsed, by record id
 
     def read(
         report: BuildReport, repeated: set[str]
@@ -1273,6 +1384,7 @@ def _update(
         more than once."""
         seen: dict[str, str | None] = {}
         repeats = _Repeats()
+        line_hashes.clear()
         # A file source reports records it cannot parse instead of raising: they are skipped and counted.
         skip = {"skip": report.skip} if isinstance(opened, FileSource) else {}
         if incremental and opened.cheap_ids:
@@ -1283,6 +1395,12 @@ def _update(
             changed = sorted(set(_changed(seen, old_records)) | listed_twice)
             fetched = opened.records(ids=changed, **skip) if changed else []
             return _newest_of_each_id(repeats.scan(fetched), repeated, report), len(changed), seen, repeats
+        lines = opened.jsonl_lines() if incremental and isinstance(opened, FileSource) else None
+        if lines is not None:
+            # A JSONL file: only the lines the last build did not read are parsed.
+            unknown = _unknown_lines(lines, old_records, repeated, seen, repeats, line_hashes, report)
+            records = _newest_of_each_id(repeats.scan(unknown), repeated, report)
+            return _changed_records(records, old_records, seen), None, seen, repeats
         records = _newest_of_each_id(repeats.scan(opened.records(**skip)), repeated, report)
         if incremental:
             # A file has no index: read it once, keep the records whose time differs from the last build.
@@ -1328,6 +1446,7 @@ def _update(
             report.skip(where, reason)
             if identifier is not None:
                 new_records.pop(identifier, None)  # no state kept: the next build reads it again
+                line_hashes.pop(identifier, None)
         report.records_read = len(new_records)
         report.phases["read"] = time.perf_counter() - started
         changed = _changed(seen, old_records) if incremental else []
@@ -1500,6 +1619,11 @@ def _update(
     publish_registry(store, folder, entries, source=opened.description, built_at=built_at, removed=absent)
     state = {k: v for k, v in old_records.items() if k not in set(deleted)}
     state.update(new_records)
+    for identifier, line_hash in line_hashes.items():
+        if identifier in state and identifier not in repeated:
+            state[identifier] = dataclasses.replace(state[identifier], line_hash=line_hash)
+    for identifier in repeated & set(state):  # ids held more than once: every line is read again
+        state[identifier] = dataclasses.replace(state[identifier], line_hash=None)
     _write_state(store, folder, opened.description, state)
     asset_listing.write_state(store, folder, listings.kept)
     report.seconds = time.perf_counter() - started
@@ -1539,6 +1663,7 @@ def _index_table(counts: collections.Counter[tuple[str, str | None]]) -> pa.Tabl
     )
 
 
+@_no_cyclic_gc()
 def _write_qc(
     store: Store,
     folder: str,
@@ -1704,6 +1829,7 @@ def _partition_index(pairs: set[tuple[str, str | None]]) -> pa.Table:
     )
 
 
+@_no_cyclic_gc()
 def _write_partitioned(
     store: Store,
     folder: str,
@@ -1806,7 +1932,14 @@ def _write_partitioned(
 
 
 def default_workers() -> int:
-    """One worker process per CPU, at most 8 (for the guarded entry points: CLI, nightly job)."""
+    """Worker processes for the guarded entry points (CLI, nightly job): one per CPU, at most 8.
+
+    Chosen by measurement (docs/performance.md, Notes): on the quiet 2-core VM two workers built 10,000
+    records in 18.8-19.3 s against 24.5-29.4 s for one (rows in the main process), for about the same CPU
+    time, with twice the peak memory of the process tree (900 MB against 490 MB). On a machine busy with
+    other work one worker was as fast or faster: pass ``workers=1`` (``--workers 1``) there, or to halve
+    the memory.
+    """
     return max(1, min(os.cpu_count() or 1, 8))
 
 

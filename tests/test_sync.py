@@ -524,3 +524,71 @@ def test_a_metric_along_a_chain_from_two_raw_assets_is_one_row_under_each(monkey
         ("R1", "R1", ["C", "D"]),
         ("R2", "R2", ["C", "D"]),
     ]
+
+
+def _jsonl(path: Path, records: list[dict], extra_lines: tuple[str, ...] = ()) -> str:
+    path.write_text("\n".join([json.dumps(r) for r in records] + list(extra_lines)) + "\n")
+    return str(path)
+
+
+def test_an_incremental_build_from_jsonl_parses_only_new_and_changed_lines_and_equals_a_full_build(
+    monkeypatch, tmp_path
+):
+    records = [json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))]
+    source = tmp_path / "records.jsonl"
+    root = str(tmp_path / "store")
+    report = update_all_tables(source=_jsonl(source, records), root=root, progress=False)
+    assert report.full and report.lines_parsed == len(records)
+
+    report = update_all_tables(source=str(source), root=root, progress=False)
+    assert not report.full and report.lines_parsed == 0 and report.tables_written == []
+
+    # One record changes, one is deleted and one is added: only the changed and the new line are parsed.
+    changed = copy.deepcopy(records[0])
+    changed["_last_modified"] = "2030-01-01T00:00:00Z"
+    changed["location"] = changed["location"] + "-moved"
+    added = {**copy.deepcopy(records[1]), "_id": "a-new-record", "name": "a new record"}
+    given = [changed, *records[2:], added]
+    report = update_all_tables(source=_jsonl(source, given), root=root, progress=False)
+    assert not report.full and report.lines_parsed == 2
+    assert (report.records_read, report.records_deleted) == (2, 1)
+    update_all_tables(source=str(source), root=str(tmp_path / "full"), progress=False, full=True)
+    assert read_all(monkeypatch, root) == read_all(monkeypatch, str(tmp_path / "full"))
+
+    report = update_all_tables(source=str(source), root=root, progress=False)
+    assert report.lines_parsed == 0  # the build state holds the hashes of the lines parsed last time
+
+
+def test_a_bad_jsonl_line_is_parsed_and_reported_by_every_incremental_build(tmp_path):
+    records = [json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))]
+    source = _jsonl(
+        tmp_path / "records.jsonl", records, ('{"_id": "bad", "name": "bad", "subject": 3}', "{oops")
+    )
+    root = str(tmp_path / "store")
+    update_all_tables(source=source, root=root, progress=False)
+    for _ in range(2):  # no build state (no line hash) is kept for them: every build reads them again
+        report = update_all_tables(source=source, root=root, progress=False)
+        assert not report.full and (report.lines_parsed, report.records_skipped) == (2, 2)
+
+
+def test_a_build_state_without_line_hashes_parses_every_line_once(monkeypatch, tmp_path):
+    import pyarrow.parquet as pq
+
+    records = [json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))]
+    source = _jsonl(tmp_path / "records.jsonl", records)
+    root = tmp_path / "store"
+    update_all_tables(source=source, root=str(root), progress=False)
+    state = root / "bdc-v0.1" / "_build" / "records.pqt"
+    pq.write_table(pq.read_table(state).drop_columns(["_line_hash"]), state)  # as written before hashes
+
+    report = update_all_tables(source=source, root=str(root), progress=False)
+    assert not report.full and report.lines_parsed == len(records) and report.tables_written == []
+    assert update_all_tables(source=source, root=str(root), progress=False).lines_parsed == 0
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(None, 1), (1, 1), (2, 2), (4, 4), (32, 8)])
+def test_default_workers_are_one_per_cpu_at_most_eight(monkeypatch, cpus, workers):
+    import biodata_cache.sync as sync
+
+    monkeypatch.setattr(sync.os, "cpu_count", lambda: cpus)
+    assert sync.default_workers() == workers
