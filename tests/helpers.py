@@ -128,3 +128,31 @@ def publish_fixture(
     ]
     publish_registry(store, folder, entries, source="fixture")
     return store
+
+
+def make_bucket_public(endpoint: str, bucket: str) -> None:
+    """Let anyone read and list ``bucket`` on the moto server at ``endpoint``, as on the published bucket
+    (moto refuses unsigned requests otherwise; it checks a HEAD as ``s3:HeadObject``)."""
+    import json
+
+    import botocore.session
+
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject", "s3:HeadObject"],
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            },
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:ListBucket",
+                "Resource": f"arn:aws:s3:::{bucket}",
+            },
+        ],
+    }
+    client = botocore.session.get_session().create_client("s3", endpoint_url=endpoint)
+    client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from conftest import BUCKET, GUARD_ENDPOINT
 from fault_proxy import KINDS, Fault, FaultProxy
-from helpers import publish_fixture
+from helpers import make_bucket_public, publish_fixture
 
 import biodata_cache as bdc
 from biodata_cache.errors import StoreAccessError, StoreUnavailableError
@@ -68,29 +68,7 @@ def public(s3_root, s3_endpoint, monkeypatch, tmp_path) -> dict:
 
 
 def _make_public(endpoint: str) -> None:
-    """A bucket policy that lets anyone read and list, as the published bucket's (moto refuses
-    unsigned requests otherwise)."""
-    import botocore.session
-
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": "s3:GetObject",
-                "Resource": f"arn:aws:s3:::{BUCKET}/*",
-            },
-            {
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": "s3:ListBucket",
-                "Resource": f"arn:aws:s3:::{BUCKET}",
-            },
-        ],
-    }
-    client = botocore.session.get_session().create_client("s3", endpoint_url=endpoint)
-    client.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
+    make_bucket_public(endpoint, BUCKET)
 
 
 def _same(value, expected) -> bool:

@@ -293,3 +293,33 @@ def test_raw_to_derived_with_a_modality_warm_is_three_requests(many_assets, monk
     assert bdc.raw_to_derived(raw, modality="ecephys") == [f"{raw}_sorted_2024-02-01_00-00-00"]
     # the catalog, source_data's row group, the names' row group of asset_basics (their subject's)
     assert counter.calls == ["get_object"] * 3
+
+
+def test_anonymous_filtered_reads_of_a_public_bucket_go_by_ranges_too(
+    many_assets, monkeypatch, s3_root, s3_endpoint, tmp_path
+):
+    """Without credentials the stdlib client (s3_http) reads: the footer and row groups by ranges."""
+    from helpers import make_bucket_public
+
+    from biodata_cache.s3_http import AnonymousS3Reader
+
+    assets, _ = many_assets
+    size = len(_file(s3_root, "asset_basics"))
+    make_bucket_public(s3_endpoint, s3_root.split("/")[2])
+    options = {"anon": True, "endpoint_url": s3_endpoint}
+    requests: list[tuple[str, str | None, int]] = []
+    original = AnonymousS3Reader._request
+
+    def counting(reader, url, headers):
+        status, response_headers, body = original(reader, url, headers)
+        requests.append((url.rsplit("/", 1)[-1], headers.get("Range"), len(body)))
+        return status, response_headers, body
+
+    monkeypatch.setattr(AnonymousS3Reader, "_request", counting)
+    bdc.asset_basics(subject_id="600124", storage_options=options)  # cold: catalog, footer, row groups
+    assert any(spec and spec.startswith("bytes=-") for _, spec, _ in requests)  # the footer: a suffix range
+    requests.clear()
+    frame = bdc.asset_basics(subject_id="600123", storage_options=options)
+    assert sorted(frame["name"]) == _expected(assets, "subject_id", ["600123"])
+    assert len(requests) == 2 and requests[0][0] == "catalog.yaml" and requests[1][1] is not None
+    assert requests[1][2] < 0.05 * size
