@@ -15,6 +15,12 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from biodata_cache.store import Store
 
 SUBJECT_OFFSET = 10_000_000
 # Tables the read benchmarks read; the others are copied unchanged.
@@ -42,7 +48,7 @@ def new_name(name: str | None, copy: int) -> str | None:
     return renamed if count else f"{name}~{copy}"
 
 
-def _rewritten(table, copy: int):
+def _rewritten(table: pa.Table, copy: int) -> pa.Table:
     import pyarrow as pa
 
     for column, rewrite in (
@@ -56,6 +62,14 @@ def _rewritten(table, copy: int):
         values = [rewrite(v, copy) for v in table.column(column).to_pylist()]
         table = table.set_column(index, table.schema.field(column), pa.array(values, pa.string()))
     return table
+
+
+def write_like_the_builder(store: Store, relpath: str, table: pa.Table) -> None:
+    """Write a table file as the builder writes it (``biodata_cache.sync`` writes every unpartitioned
+    table with :meth:`~biodata_cache.store.Store.write_parquet`). If the builder's writer changes (e.g.
+    sorted, row-grouped ``asset_basics``), call the builder's function here so the replicated store gets
+    the same layout."""
+    store.write_parquet(relpath, table)
 
 
 def replicated_store(source: Path, target: Path, assets: int) -> Path:
@@ -91,7 +105,7 @@ def replicated_store(source: Path, target: Path, assets: int) -> Path:
         for path in folder.glob(f"{name}-*.pqt"):
             table = pq.read_table(path)
             replicated = pa.concat_tables([_rewritten(table, k) for k in range(factor)])
-            store.write_parquet(f"bdc-v0.1/{path.name}", replicated)
+            write_like_the_builder(store, f"bdc-v0.1/{path.name}", replicated)
     for path in folder.glob("unique_subject_ids-*.pqt"):
         original = pq.read_table(path)
         subjects = pq.read_table(next(folder.glob("asset_basics-*.pqt")), columns=["subject_id"])
@@ -100,5 +114,5 @@ def replicated_store(source: Path, target: Path, assets: int) -> Path:
         table = pa.table({column.name: values.cast(column.type)}).replace_schema_metadata(
             original.schema.metadata
         )
-        store.write_parquet(f"bdc-v0.1/{path.name}", table)
+        write_like_the_builder(store, f"bdc-v0.1/{path.name}", table)
     return target
