@@ -831,7 +831,12 @@ def report(results: dict[str, Any], path: Path) -> None:
         "",
         "<!-- written by `make bench` (tests/benchmarks/run.py); numbers from the run described below -->",
         "",
-        f"Machine: {results['machine']}. Run took {results['minutes']:.1f} minutes.",
+        f"Machine: {results['machine']}. "
+        + (
+            f"Run took {results['minutes']:.1f} minutes."
+            if results.get("runs", 1) == 1
+            else f"{results['runs']} runs (builds and reads apart) took {results['minutes']:.1f} minutes."
+        ),
         "",
         f"Load average (1, 5, 15 min) as each section started (the machine is shared): {load}.",
         "",
@@ -918,7 +923,7 @@ def report(results: dict[str, Any], path: Path) -> None:
         "| partitions | store | ms | requests |",
         "| ---: | --- | ---: | ---: |",
     ]
-    for r in results["partitions"]:
+    for r in results.get("partitions", []):
         lines.append(
             f"| {r['partitions']:,} | {r['store']} | {_ms(r['seconds'])} | {'' if r['requests'] is None else r['requests']} |"
         )
@@ -984,9 +989,10 @@ def report(results: dict[str, Any], path: Path) -> None:
         "",
         "## Import and a one-liner process",
         "",
-        f"- `import biodata_cache`: {results['import_ms']:.0f} ms (median of fresh processes, minus a bare "
-        "`python -c pass`).",
-        f"- Peak RSS of a process running `asset_basics()` on the largest built local store: {results['one_liner_rss_mb']} MB.",
+        f"- `import biodata_cache`: {results.get('import_ms', float('nan')):.0f} ms (median of fresh processes, "
+        "minus a bare `python -c pass`).",
+        "- Peak RSS of a process running `asset_basics()` on the largest built local store: "
+        f"{results.get('one_liner_rss_mb')} MB.",
         "",
         "## Notes",
         "",
@@ -1063,7 +1069,7 @@ def targets(results: dict[str, Any]) -> list[str]:
             f"| whole tables within 1.3x of the floor ({label}) | worst `{worst['call']}` x{worst['ratio']:.2f} "
             f"({(worst['seconds'] - worst['floor']) * 1000:+.1f} ms) | {met(worst['ratio'] <= 1.3)} |"
         )
-    counts = sorted({r["requests"] for r in results["partitions"] if r["requests"] is not None})
+    counts = sorted({r["requests"] for r in results.get("partitions", []) if r["requests"] is not None})
     rows.append(f"| qc(subject_id) requests constant in partitions | {counts} | {met(len(counts) == 1)} |")
     return rows
 
@@ -1170,7 +1176,23 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=REPOSITORY / "docs" / "performance.md")
     parser.add_argument("--json", type=Path, default=WORK / "results.json", help="where to write the results")
+    parser.add_argument(
+        "--skip-builds",
+        action="store_true",
+        help="reuse the stores built by an earlier run (no build numbers)",
+    )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        help="combine the results files of several runs (e.g. builds and reads run apart) into one report",
+    )
     arguments = parser.parse_args()
+    if arguments.merge:
+        results = merged([json.loads(path.read_text()) for path in arguments.merge])
+        results["notes"] = preserved_notes(arguments.out)
+        write_results(results, arguments.json, arguments.out)
+        return
     if arguments.quick:
         arguments.sizes, arguments.partitions, arguments.docdb_size = "10000", "100", 0
         arguments.replicated, arguments.repeat, arguments.first_call_runs = 100000, 3, 5
@@ -1195,8 +1217,10 @@ def main() -> None:
     }
     print(results["machine"])
 
-    print("builds")
-    build_benchmarks(sizes, arguments.docdb_size, results)
+    if not arguments.skip_builds:
+        print("builds")
+        build_benchmarks(sizes, arguments.docdb_size, results)
+        save_partial(results, arguments.json)
 
     server = MotoServer()
     proxy = CountingProxy(server.endpoint)
@@ -1213,12 +1237,13 @@ def main() -> None:
                 proxy,
                 results,
             )
+            save_partial(results, arguments.json)
         if arguments.replicated:
             largest = max(sizes)
             note_load(results, f"replicate {arguments.replicated:,}")
             local = replicated_store(
                 WORK / f"store-{largest}",
-                WORK / f"store-replicated-{arguments.replicated}",
+                WORK / f"store-replicated-{arguments.replicated}-from-{largest}",
                 arguments.replicated,
             )
             store_benchmarks(
@@ -1230,6 +1255,7 @@ def main() -> None:
                 proxy,
                 results,
             )
+        save_partial(results, arguments.json)
         print("first call in a fresh process")
         note_load(results, "first call")
         smallest = min(sizes)
@@ -1240,6 +1266,7 @@ def main() -> None:
             proxy,
             arguments.first_call_runs,
         )
+        save_partial(results, arguments.json)
         print("custom()")
         note_load(results, "custom")
         results["custom_store"] = f"{smallest:,}-asset"
@@ -1252,7 +1279,7 @@ def main() -> None:
         print("qc partitions")
         note_load(results, "qc partitions")
         results["partitions"] = partition_benchmarks(
-            [int(c) for c in arguments.partitions.split(",")], arguments.repeat, proxy
+            [int(c) for c in arguments.partitions.split(",") if c], arguments.repeat, proxy
         )
     finally:
         proxy.close()
@@ -1271,13 +1298,42 @@ def main() -> None:
     )
     results["minutes"] = (time.perf_counter() - started) / 60
     note_load(results, "end")
-    arguments.json.parent.mkdir(parents=True, exist_ok=True)
-    arguments.json.write_text(json.dumps(results, indent=1, default=str))
-    plot(results["reads"], results["partitions"], arguments.out.with_suffix(".png"))
-    report(results, arguments.out)
+    write_results(results, arguments.json, arguments.out)
+
+
+def save_partial(results: dict[str, Any], path: Path) -> None:
+    """Write the results so far (a run stopped later still leaves its finished sections)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**results, "partial": True}, indent=1, default=str))
+
+
+def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from several runs: the tables of each (a later run's section replaces an earlier one's
+    of the same label), the builds and load notes of all, the run minutes summed."""
+    result: dict[str, Any] = {"reads": {}, "filtered": {}, "registry": {}, "builds": [], "load": []}
+    for run in runs:
+        for key in ("reads", "filtered", "registry"):
+            result[key].update(run.get(key, {}))
+        result["builds"] += run.get("builds", [])
+        result["load"] += run.get("load", [])
+        for key, value in run.items():
+            if key not in result and key != "partial":
+                result[key] = value
+        result["machine"] = run["machine"]
+        result["repeat"] = max(result.get("repeat", 0), run.get("repeat", 0))
+    result["minutes"] = sum(run.get("minutes", 0) for run in runs)
+    result["runs"] = len(runs)
+    return result
+
+
+def write_results(results: dict[str, Any], json_path: Path, out: Path) -> None:
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=1, default=str))
+    if results["reads"] and results.get("partitions"):
+        plot(results["reads"], results["partitions"], out.with_suffix(".png"))
+    report(results, out)
     print(
-        f"wrote {arguments.out}, {arguments.out.with_suffix('.png')} and {arguments.json} "
-        f"in {results['minutes']:.1f} minutes"
+        f"wrote {out}, {out.with_suffix('.png')} and {json_path} in {results.get('minutes', 0):.1f} minutes"
     )
 
 
