@@ -1188,6 +1188,11 @@ def main() -> None:
     )
     parser.add_argument("--builds-only", action="store_true", help="only the builds (run the reads apart)")
     parser.add_argument(
+        "--stores-only",
+        action="store_true",
+        help="only the reads of each store (no first call, custom(), partitions or import)",
+    )
+    parser.add_argument(
         "--merge",
         type=Path,
         nargs="+",
@@ -1266,6 +1271,10 @@ def main() -> None:
                 results,
             )
         save_partial(results, arguments.json)
+        if arguments.stores_only:
+            results["minutes"] = (time.perf_counter() - started) / 60
+            write_results(results, arguments.json, arguments.out)
+            return
         print("first call in a fresh process")
         note_load(results, "first call")
         smallest = min(sizes)
