@@ -1079,12 +1079,12 @@ def targets(results: dict[str, Any]) -> list[str]:
     return rows
 
 
-def build_benchmarks(sizes: list[int], docdb_size: int, results: dict[str, Any]) -> None:
+def build_benchmarks(sizes: list[int], docdb_size: int, results: dict[str, Any], stores: Path = WORK) -> None:
     """Full and incremental (1% changed, on a copy of the full build's store) builds of each corpus."""
     for size in sizes:
         note_load(results, f"build {size:,}")
         source = corpus(size)
-        root = WORK / f"store-{size}"
+        root = stores / f"store-{size}"
         shutil.rmtree(root, ignore_errors=True)
         full = build(str(source), root, full=True)
         results["builds"].append(
@@ -1100,7 +1100,7 @@ def build_benchmarks(sizes: list[int], docdb_size: int, results: dict[str, Any])
         print(
             f"  full build {size:,}: {full['seconds']:.1f} s, tree {full['rss_mb']} MB, phases {full['phases']}"
         )
-        copy = WORK / f"store-{size}-incremental"
+        copy = stores / f"store-{size}-incremental"
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(root, copy)
         backup = source.with_name(source.name + ".orig")
@@ -1128,7 +1128,7 @@ def build_benchmarks(sizes: list[int], docdb_size: int, results: dict[str, Any])
     if docdb_size:
         note_load(results, f"DocDB build {docdb_size:,}")
         source = corpus(docdb_size)
-        root = WORK / f"store-docdb-{docdb_size}"
+        root = stores / f"store-docdb-{docdb_size}"
         shutil.rmtree(root, ignore_errors=True)
         _wall, rss, out = run_tree(
             DOCDB_BUILD.format(tests=str(REPOSITORY / "tests"), corpus=str(source), root=str(root))
@@ -1186,6 +1186,9 @@ def main() -> None:
         action="store_true",
         help="reuse the stores built by an earlier run (no build numbers)",
     )
+    parser.add_argument(
+        "--stores", type=Path, default=WORK, help="folder of the built stores (corpora stay in build/bench)"
+    )
     parser.add_argument("--builds-only", action="store_true", help="only the builds (run the reads apart)")
     parser.add_argument(
         "--stores-only",
@@ -1230,7 +1233,7 @@ def main() -> None:
 
     if not arguments.skip_builds:
         print("builds")
-        build_benchmarks(sizes, arguments.docdb_size, results)
+        build_benchmarks(sizes, arguments.docdb_size, results, arguments.stores)
         save_partial(results, arguments.json)
     if arguments.builds_only:
         results["minutes"] = (time.perf_counter() - started) / 60
@@ -1245,7 +1248,7 @@ def main() -> None:
         for size in sizes:
             store_benchmarks(
                 f"{size:,} assets",
-                WORK / f"store-{size}",
+                arguments.stores / f"store-{size}",
                 f"s3://{BUCKET}/store-{size}",
                 arguments.repeat,
                 server,
@@ -1257,8 +1260,8 @@ def main() -> None:
             largest = max(sizes)
             note_load(results, f"replicate {arguments.replicated:,}")
             local = replicated_store(
-                WORK / f"store-{largest}",
-                WORK / f"store-replicated-{arguments.replicated}-from-{largest}",
+                arguments.stores / f"store-{largest}",
+                arguments.stores / f"store-replicated-{arguments.replicated}-from-{largest}",
                 arguments.replicated,
             )
             store_benchmarks(
@@ -1279,7 +1282,7 @@ def main() -> None:
         note_load(results, "first call")
         smallest = min(sizes)
         results["first_call"] = first_call_benchmarks(
-            WORK / f"store-{smallest}",
+            arguments.stores / f"store-{smallest}",
             f"s3://{BUCKET}/store-{smallest}",
             server,
             proxy,
@@ -1290,7 +1293,11 @@ def main() -> None:
         note_load(results, "custom")
         results["custom_store"] = f"{smallest:,}-asset"
         results["custom"] = custom_benchmarks(
-            WORK / f"store-{smallest}", f"s3://{BUCKET}/custom-{smallest}", server, proxy, arguments.repeat
+            arguments.stores / f"store-{smallest}",
+            f"s3://{BUCKET}/custom-{smallest}",
+            server,
+            proxy,
+            arguments.repeat,
         )
         results["custom_original"] = (
             "The original (0.42.26) is not measured here: no separate environment with it is installed."
@@ -1308,7 +1315,7 @@ def main() -> None:
     bare = statistics.median(run_measured("pass")[0] for _ in range(7))
     imported = statistics.median(run_measured("import biodata_cache")[0] for _ in range(7))
     results["import_ms"] = (imported - bare) * 1000
-    largest_store = WORK / f"store-{max(sizes)}"
+    largest_store = arguments.stores / f"store-{max(sizes)}"
     _, results["one_liner_rss_mb"], _ = run_measured(
         "import biodata_cache as bdc; bdc.asset_basics()", {"BIODATA_CACHE_ROOT": str(largest_store)}
     )
