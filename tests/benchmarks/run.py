@@ -1079,8 +1079,11 @@ def targets(results: dict[str, Any]) -> list[str]:
     return rows
 
 
-def build_benchmarks(sizes: list[int], docdb_size: int, results: dict[str, Any], stores: Path = WORK) -> None:
-    """Full and incremental (1% changed, on a copy of the full build's store) builds of each corpus."""
+def build_benchmarks(
+    sizes: list[int], docdb_size: int, results: dict[str, Any], stores: Path = WORK, save: Path | None = None
+) -> None:
+    """Full and incremental (1% changed, on a copy of the full build's store) builds of each corpus; the
+    results so far are saved to ``save`` after each build."""
     for size in sizes:
         note_load(results, f"build {size:,}")
         source = corpus(size)
@@ -1097,6 +1100,8 @@ def build_benchmarks(sizes: list[int], docdb_size: int, results: dict[str, Any],
                 "written": f"{len(full['tables'])} tables, {full['partitions']:,} partitions",
             }
         )
+        if save is not None:
+            save_partial(results, save)
         print(
             f"  full build {size:,}: {full['seconds']:.1f} s, tree {full['rss_mb']} MB, phases {full['phases']}"
         )
@@ -1233,7 +1238,7 @@ def main() -> None:
 
     if not arguments.skip_builds:
         print("builds")
-        build_benchmarks(sizes, arguments.docdb_size, results, arguments.stores)
+        build_benchmarks(sizes, arguments.docdb_size, results, arguments.stores, arguments.json)
         save_partial(results, arguments.json)
     if arguments.builds_only:
         results["minutes"] = (time.perf_counter() - started) / 60
