@@ -29,8 +29,9 @@ test: setup
 bare-install-check: setup
 	$(BIN)/python tests/bare_install_check.py
 
+# BENCH_ARGS: e.g. --quick (a 10k smoke run), --sizes 10000 --replicated 0; see run.py --help.
 bench: setup
-	$(BIN)/python tests/benchmarks/run.py
+	$(BIN)/python tests/benchmarks/run.py $(BENCH_ARGS)
 
 docs: setup
 	$(BIN)/mkdocs build --strict
