@@ -143,8 +143,9 @@ def test_the_credential_answer_is_looked_up_again_when_aws_settings_change(monke
         monkeypatch.delenv(name)
     credentials.unlink()
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    assert filesystem_options("s3://b/k", None)["anon"] is True  # no credentials anywhere now
-    assert len(lookups) == 4
+    # No credentials anywhere now (AWS_ENDPOINT_URL is no credential source): decided without botocore.
+    assert filesystem_options("s3://b/k", None)["anon"] is True
+    assert len(lookups) == 3
 
 
 def test_custom_on_s3_sends_at_most_five_requests_and_returns_what_reads_back(s3_published, requests_sent):
