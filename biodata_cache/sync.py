@@ -714,6 +714,7 @@ def _take_listings(opened: Source) -> dict[str, Listed | None]:
     """Every listing a table declares, each taken once (see :mod:`biodata_cache.listing`)."""
     from biodata_cache import config
     from biodata_cache.listing import take_listing
+    from biodata_cache.errors import StoreAccessError, StoreUnavailableError
     from biodata_cache.store import StoreError
 
     declared = {listing.name: listing for table in TABLES for listing in table.listings}
@@ -722,7 +723,7 @@ def _take_listings(opened: Source) -> dict[str, Listed | None]:
     for name, listing in declared.items():
         try:
             taken[name] = take_listing(listing, docdb=docdb)
-        except (SourceError, StoreError) as error:
+        except (SourceError, StoreError, StoreAccessError, StoreUnavailableError) as error:
             # One listing read by warning-level checks must not stop every table of the build: the checks
             # that read it are published as not evaluated, with this error as the reason.
             location = config.listing_location(listing.variable, listing.default, docdb=docdb) or ""

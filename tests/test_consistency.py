@@ -221,3 +221,23 @@ def test_the_record_consistency_checks_sync_job_of_0_42_builds_both_tables(tmp_p
     assert {"record_consistency_results", "record_consistency_checks"} <= set(report.tables_written)
     _, checks = _read(monkeypatch, root)
     assert checks[DUPLICATE]["failed_count"] == 2  # the two records named SHARED_NAME
+
+
+def test_a_listing_location_that_cannot_be_reached_leaves_its_check_not_evaluated_and_the_build_goes_on(
+    tmp_path, monkeypatch
+):
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("BIODATA_CACHE_OPEN_DATA_ROOT", "s3://aind-open-data")
+    folder = _records_folder(tmp_path, "real/v1_slap2_raw.json")
+    root = str(tmp_path / "store")
+    report = update_all_tables(source=str(folder), root=root, progress=False)
+    assert report.rows["asset_basics"] == 1  # every other table was built and published
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    missing = bdc.record_consistency_checks().set_index("check_key").loc[MISSING]
+    assert not missing["evaluated"]
+    assert missing["not_evaluated_reason"].startswith("listing failed: StoreUnavailableError")
