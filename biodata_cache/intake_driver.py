@@ -109,33 +109,10 @@ class BiodataParquetSource(SafeDisplayMixin, ReleaseSource, ParquetSource):
     build checks, partitions, manifest); this class adds intake's ``DataSource`` API: ``discover()``,
     ``to_dask()``, entry parameters (``configure_new``), display.
 
-    Parameters
-    ----------
-    urlpath
-        URL of the table's file (``.../asset_basics-<build>.pqt``) or partitioned folder (``.../qc``).
-    partition_key
-        Column whose values name the partition folders (``subject_id``), or None.
-    partition_value
-        Read only this partition (opens the one file the manifest names for it,
-        ``<urlpath>/<key>=<value>/data-<build>.pqt``). Empty or None reads the whole table.
-    metadata
-        Catalog metadata; ``columns`` (name, dtype, description), ``rows`` and ``partitions`` are used.
-    storage_options
-        fsspec options for the urlpath.
-    build, manifest
-        The release's build id and, for a partitioned table, the URL of its manifest (the files of the
-        release, see :mod:`biodata_cache.release`): the source then lists nothing and opens exactly
-        those files. A file that is gone or records another build makes it re-read the version's
-        registry and try again (:data:`RELEASE_ATTEMPTS` reads in all), then raise
-        :class:`~biodata_cache.errors.ReleaseChangedError`. Without them (releases written before build
-        ids, custom tables) a partitioned table is listed; a file of such a release that is gone once the
-        registry names a build for the table (the first build with build ids replaced every file) is
-        followed the same way, never read as an empty partition.
-    **parquet_kwargs
-        ``columns`` (list of names) and ``filters`` (pyarrow DNF filters) are pushed down to parquet.
-        Any other name raises :class:`~biodata_cache.errors.InvalidInputError`: intake passes a
-        parameter the entry does not declare (``cat.qc(subjectid=...)``) straight to the driver, which
-        would otherwise ignore it and read the whole table.
+    Parameters: those of :class:`~biodata_cache.release_source.ReleaseSource` (``urlpath``,
+    ``partition_key``, ``partition_value``, ``metadata``, ``storage_options``, ``build``, ``manifest``,
+    and ``columns`` / ``filters``; any other keyword raises
+    :class:`~biodata_cache.errors.InvalidInputError`).
     """
 
     name = "biodata_parquet"

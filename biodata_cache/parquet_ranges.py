@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from biodata_cache.clustered import INDEX_METADATA, row_groups_to_read
-from biodata_cache.store import BrokenBodyError, DamagedObjectError, translate_errors, with_retries
+from biodata_cache.store import DamagedObjectError, translate_errors, with_retries
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -58,22 +58,11 @@ class Footer:
 
 async def _get_range(fs: Any, path: str, byte_range: str) -> tuple[bytes, int]:
     """One ranged GET of an S3 object: the bytes and the object's size (from ``Content-Range``)."""
-    bucket, key, version = fs.split_path(path)
-    versioned = {"VersionId": version} if version else {}
-    response = await fs._call_s3("get_object", Bucket=bucket, Key=key, Range=byte_range, **versioned)
-    body = response["Body"]
-    try:
-        data = await body.read()
-    except Exception as error:
-        raise BrokenBodyError(
-            f"the body of s3://{bucket}/{key} ({byte_range}) broke off: {type(error).__name__}: {error}"
-        ) from error
-    finally:
-        body.close()
-    content_range = response.get("ContentRange") or ""
-    total = content_range.rpartition("/")[2]
-    size = int(total) if total.isdigit() else len(data)  # no Content-Range: the whole object came
-    return data, size
+    from biodata_cache.store import s3_get_response
+
+    data, response = await s3_get_response(fs, path, byte_range)
+    total = (response.get("ContentRange") or "").rpartition("/")[2]
+    return data, int(total) if total.isdigit() else len(data)  # no Content-Range: the whole object came
 
 
 def reads_ranges(fs: Any) -> bool:

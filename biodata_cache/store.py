@@ -262,25 +262,35 @@ def is_s3(fs: fsspec.AbstractFileSystem) -> bool:
 
 
 async def _s3_get(fs: Any, path: str) -> tuple[bytes, str | None]:
-    """GET an S3 object whole in one request; its bytes and ETag.
+    """GET an S3 object whole in one request; its bytes and ETag (see :func:`s3_get_response`)."""
+    data, response = await s3_get_response(fs, path)
+    return data, response.get("ETag")
+
+
+async def s3_get_response(fs: Any, path: str, byte_range: str | None = None) -> tuple[bytes, dict[str, Any]]:
+    """One GET of an S3 object through s3fs (``byte_range``: a ``Range`` header value); its bytes and
+    the response's headers.
 
     The request (up to the response headers) is retried by botocore. Reading the body is not: an
     error there (a timeout, a connection closed early, a failed checksum) is raised as
-    :class:`BrokenBodyError` so that :func:`fetch` fetches the object again.
+    :class:`BrokenBodyError` so that :func:`fetch` (or the caller's :func:`with_retries`) fetches again.
     """
     bucket, key, version = fs.split_path(path)
-    versioned = {"VersionId": version} if version else {}
-    response = await fs._call_s3("get_object", Bucket=bucket, Key=key, **versioned)
+    extra = {"VersionId": version} if version else {}
+    if byte_range is not None:
+        extra["Range"] = byte_range
+    response = await fs._call_s3("get_object", Bucket=bucket, Key=key, **extra)
     body = response["Body"]
     try:
         data = await body.read()
     except Exception as error:
+        part = f" ({byte_range})" if byte_range else ""
         raise BrokenBodyError(
-            f"the body of s3://{bucket}/{key} broke off: {type(error).__name__}: {error}"
+            f"the body of s3://{bucket}/{key}{part} broke off: {type(error).__name__}: {error}"
         ) from error
     finally:
         body.close()
-    return data, response.get("ETag")
+    return data, response
 
 
 def _sync(fs: Any, coroutine: Callable[..., Any], *args: Any) -> Any:

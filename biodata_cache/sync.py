@@ -713,8 +713,8 @@ def _derived(table: Table, source: pa.Table, listings: dict[str, Listed | None])
 def _take_listings(opened: Source) -> dict[str, Listed | None]:
     """Every listing a table declares, each taken once (see :mod:`biodata_cache.listing`)."""
     from biodata_cache import config
-    from biodata_cache.listing import take_listing
     from biodata_cache.errors import StoreAccessError, StoreUnavailableError
+    from biodata_cache.listing import take_listing
     from biodata_cache.store import StoreError
 
     declared = {listing.name: listing for table in TABLES for listing in table.listings}
