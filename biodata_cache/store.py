@@ -953,8 +953,9 @@ class Store:
             # os.walk: fsspec's local find stats every entry again (0.39 s against 0.22 s for the
             # 5,143 files of a 10k build's version folder; builds call it twice).
             with translate_errors(url):
+                start = len(path) + 1  # os.walk yields folders under path as path + "/..."
                 return sorted(
-                    os.path.relpath(os.path.join(folder, name), path).replace(os.sep, "/")
+                    f"{folder[start:]}/{name}" if folder != path else name
                     for folder, _, names in os.walk(path, followlinks=True)
                     for name in names
                 )
