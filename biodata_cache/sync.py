@@ -380,6 +380,25 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+@contextlib.contextmanager
+def _system_memory_pool() -> Iterator[None]:
+    """Allocate arrow memory from the system allocator (malloc) while a build runs, then restore the pool.
+
+    pyarrow's default pool (mimalloc) keeps what a build frees in per-thread heaps: the 8 threads writing
+    partitions and the churn of per-batch tables left the 10k build's process at a peak of 463-494 MB,
+    against 410 MB with this pool, for the same times (the 100k build peaked at 1,363 MB). Buffers keep
+    the pool they came from, so tables made before or after are unaffected.
+    """
+    import pyarrow as pa
+
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+
+
 def rows_of_batch(records: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, pa.Table], list[Skipped]]:
     """Every per-record table's rows for a batch of ``(where, record)`` (runs in worker processes).
 
@@ -1164,7 +1183,7 @@ def update_all_tables(
 
         is_sample = isinstance(opened, FileSource) and opened.path == sample_path()
         listing_options = dataclasses.replace(listing_options, enabled=not is_sample)
-    with PublishLease(store, settings.version, wait=wait) as lease:
+    with PublishLease(store, settings.version, wait=wait) as lease, _system_memory_pool():
         try:
             return _update(
                 store,

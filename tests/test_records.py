@@ -430,3 +430,19 @@ def test_a_year_of_birth_that_is_not_a_year_is_rejected_not_read_as_no_age(year)
     with pytest.raises(records.RecordError, match=expected):
         records.check_record(record)
     records.check_record({"_id": "x", "subject": {"subject_details": {"year_of_birth": " 1990 "}}})
+
+
+def test_sorted_json_writes_what_json_dumps_with_sorted_keys_writes():
+    values = [
+        "plain",
+        "naïve — ☃",
+        {"b": [1, 2.5, None, True], "a": {"z": "é", "y": 1e16, "x": -0.0}},
+        [float("nan"), float("inf"), 10**30, {"k": dt.date(2024, 1, 2)}],
+        {"when": dt.datetime(2024, 1, 2, 3, 4, 5), "nested": [[], {}, ""]},
+        3,
+        2.0,
+        False,
+        None,
+    ]
+    for value in values:
+        assert records.sorted_json(value) == json.dumps(value, sort_keys=True, default=str)

@@ -106,3 +106,24 @@ def test_local_writes_leave_no_temporary_files(tmp_path):
     store.write_bytes("x/data.pqt", b"1")
     store.write_bytes("x/data.pqt", b"2")
     assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["data.pqt"]
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_find_lists_every_file_at_any_depth_relative_and_sorted(backend, tmp_path, s3_root):
+    store = Store(str(tmp_path / "store") if backend == "local" else s3_root)
+    for relpath in [
+        "v/b.pqt",
+        "v/qc/subject_id=2/data.pqt",
+        "v/qc/subject_id=10/data.pqt",
+        "v/_build/x.json",
+    ]:
+        store.write_bytes(relpath, b"x")
+    store.write_bytes("other/c.pqt", b"x")
+    assert store.find("v") == [
+        "_build/x.json",
+        "b.pqt",
+        "qc/subject_id=10/data.pqt",
+        "qc/subject_id=2/data.pqt",
+    ]
+    assert store.find("v/qc") == ["subject_id=10/data.pqt", "subject_id=2/data.pqt"]
+    assert store.find("missing") == []

@@ -592,3 +592,27 @@ def test_default_workers_are_one_per_cpu_at_most_eight(monkeypatch, cpus, worker
 
     monkeypatch.setattr(sync.os, "cpu_count", lambda: cpus)
     assert sync.default_workers() == workers
+
+
+def test_a_build_allocates_arrow_memory_with_malloc_and_restores_the_pool_after(monkeypatch, tmp_path):
+    import pyarrow as pa
+
+    from biodata_cache import sync
+
+    seen = []
+    rows = sync._rows
+
+    def recording(records):
+        seen.append(pa.default_memory_pool().backend_name)
+        return rows(records)
+
+    monkeypatch.setattr(sync, "_rows", recording)
+    before = pa.default_memory_pool()
+    update_all_tables(source=str(RECORDS), root=str(tmp_path / "store"), progress=False, full=True)
+    assert seen and set(seen) == {"system"}
+    assert pa.default_memory_pool().backend_name == before.backend_name
+
+    monkeypatch.setattr(sync, "_rows", lambda records: 1 / 0)  # a build that fails
+    with pytest.raises(ZeroDivisionError):
+        update_all_tables(source=str(RECORDS), root=str(tmp_path / "store"), progress=False, full=True)
+    assert pa.default_memory_pool().backend_name == before.backend_name
