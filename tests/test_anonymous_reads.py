@@ -24,9 +24,14 @@ from helpers import make_bucket_public, publish_fixture
 import biodata_cache as bdc
 from biodata_cache.errors import StoreAccessError, StoreUnavailableError
 from biodata_cache.s3_http import AnonymousS3Reader, reader_for
-from biodata_cache.store import DamagedObjectError, Store, credential_sources, filesystem_options
+from biodata_cache.store import (
+    CREDENTIAL_VARIABLES,
+    DamagedObjectError,
+    Store,
+    credential_sources,
+    filesystem_options,
+)
 
-CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 EXPECTED_ERRORS = {
     "503": (StoreUnavailableError,),
     "500": (StoreUnavailableError,),
@@ -48,7 +53,7 @@ READS = {
 
 
 def _without_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    for name in CREDENTIALS:
+    for name in CREDENTIAL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))

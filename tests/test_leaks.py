@@ -23,7 +23,7 @@ import biodata_cache as bdc
 from biodata_cache import config
 from biodata_cache.catalog import CATALOG_FILE
 from biodata_cache.intake_driver import BiodataParquetSource
-from biodata_cache.store import _has_aws_credentials
+from biodata_cache.store import CREDENTIAL_VARIABLES, _has_aws_credentials
 
 SECRET = "s3cr3t-VALUE-do-not-show-7f3a"
 NESTED_SECRET = "nested-s3cr3t-in-client-kwargs-91c2"
@@ -229,18 +229,7 @@ def no_credentials(s3_root, monkeypatch, tmp_path):
         ],
     }
     boto3.client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(public_read))
-    for name in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_SECURITY_TOKEN",
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_ROLE_ARN",
-    ):
+    for name in CREDENTIAL_VARIABLES:  # every variable botocore could find credentials through
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
