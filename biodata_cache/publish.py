@@ -329,15 +329,22 @@ def publish_custom_table(store: Store, version: str, entry: CacheTable, data: by
 
     1. the file is written while the registry and ``cache_versions.json`` are read (on S3, one round
        trip of three requests);
-    2. the registry, with the entry added or replaced, in one conditional PUT on the ETag read (the
-       commit: a concurrent build or ``custom()`` that committed first makes it read and apply again);
-    3. the version's catalog in one conditional PUT (:func:`write_version_catalog`);
+    2. the registry with the entry added or replaced (the commit) and the version's catalog generated
+       from it, in one round trip of two conditional PUTs: the registry on the ETag read in step 1, the
+       catalog on being the one generated from the registry read (:meth:`Store.write_if_unchanged`);
+    3. only when a condition failed (another publisher wrote since): the registry is read and applied
+       again, and the catalog regenerated from the registry as it is then (:func:`write_version_catalog`);
     4. only when ``cache_versions.json`` does not list the version yet: the version list and the
        top-level catalog (a build also repairs them).
 
-    Five requests on S3 for a version that is listed, whatever the size of the registry.
+    Five requests in two round trips on S3 for a version that is listed, whatever the size of the
+    registry. Sending the catalog with the registry never lets a reader see a table whose file is not
+    there (the file is written in step 1); a process stopped between the two leaves a catalog that the
+    next publish regenerates from the registry, as one stopped between two sequential PUTs would.
+    Other stores take the steps one after the other, under their lock.
     """
     registry_file = registry_path(version)
+    catalog_file = f"{version}/{CATALOG_FILE}"
     known = store.write_while_reading({f"{version}/{entry.path}": data}, [registry_file, VERSIONS_FILE])
     parsed: dict[str, Registry | None] = {}
 
@@ -347,11 +354,37 @@ def publish_custom_table(store: Store, version: str, entry: CacheTable, data: by
         parsed.update(before=before, after=after)  # the last call's are the committed ones
         return registry_bytes(after)
 
-    store.update_bytes(registry_file, change, known=known[registry_file])
-    registry = parsed["after"]
-    assert registry is not None
-    write_version_catalog(store, version, registry, parsed["before"])
+    current, etag = known[registry_file]
+    new = change(current)
+    written = None
+    if new != current and (etag or current is None):
+        before, after = parsed["before"], parsed["after"]
+        assert after is not None
+        catalog_etag = _md5_etag(render_registry_catalog(before).encode()) if before is not None else None
+        catalog = render_registry_catalog(after).encode()
+        commit = {registry_file: (new, etag), catalog_file: (catalog, catalog_etag)}
+        written = store.write_if_unchanged(commit)
+    if written is not None and written[registry_file]:
+        if not written[catalog_file]:
+            _update_version_catalog(store, version)
+    else:
+        store.update_bytes(registry_file, change, known=None if written is not None else known[registry_file])
+        registry = parsed["after"]
+        assert registry is not None
+        if written is not None:  # the catalog PUT may have landed with a registry that was not committed
+            _update_version_catalog(store, version)
+        else:
+            write_version_catalog(store, version, registry, parsed["before"])
     if not lists_version(known[VERSIONS_FILE][0], version):
         add_version(store, version, known=known[VERSIONS_FILE])
         publish_top_catalog(store)
+    registry = parsed["after"]
+    assert registry is not None
     return registry
+
+
+def _md5_etag(data: bytes) -> str:
+    """The ETag S3 gives an object of these bytes uploaded in one PUT without KMS or customer keys."""
+    import hashlib
+
+    return f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'

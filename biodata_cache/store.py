@@ -816,6 +816,58 @@ class Store:
             for relpath, result in zip(reads, results[len(writes) :], strict=True)
         }
 
+    def write_if_unchanged(self, writes: dict[str, tuple[bytes, str | None]]) -> dict[str, bool] | None:
+        """Write several objects, each only if it still has the ETag given with it (``None``: only if it
+        does not exist), in one round trip: on S3 the conditional PUTs are sent together.
+
+        Returns
+        -------
+        dict or None
+            Per object, whether it was written (``False``: it changed since, the condition failed). ``None``
+            on stores without conditional writes (local, memory): nothing was written, the caller uses
+            :meth:`update_bytes`.
+
+        Raises
+        ------
+        StoreError
+            (or its subclasses) for a failure other than a failed condition; which objects were written
+            before it is then unknown, so each write must be safe to make again.
+        """
+        for relpath in writes:
+            self._check_writable(relpath)
+        if self.protocol not in S3_PROTOCOLS:
+            return None
+        fs = self.fs
+
+        async def one(relpath: str, data: bytes, etag: str | None) -> bool:
+            bucket, key = self._path(relpath).split("/", 1)
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            try:
+                await fs._call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
+            except (FileExistsError, OSError) as error:
+                if not _is_precondition_failure(error):
+                    raise
+                return False
+            finally:
+                fs.invalidate_cache(self._path(relpath))
+            return True
+
+        async def together() -> list[Any]:
+            import asyncio
+
+            puts = [one(relpath, data, etag) for relpath, (data, etag) in writes.items()]
+            return await asyncio.gather(*puts, return_exceptions=True)
+
+        with translate_errors(self.url(next(iter(writes)))):
+            results = _sync(fs, together)
+        written = {}
+        for relpath, result in zip(writes, results, strict=True):
+            if isinstance(result, BaseException):
+                with translate_errors(self.url(relpath)):
+                    raise result
+            written[relpath] = result
+        return written
+
     def replace_if_current(self, relpath: str, data: bytes, expected: bytes | None) -> bool:
         """Write ``data`` if the object holds exactly ``expected`` (``None``: does not exist), in one
         conditional request; ``False`` if it does not, or if that cannot be checked in one request.

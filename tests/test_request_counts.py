@@ -211,24 +211,80 @@ def test_custom_keeps_a_build_that_commits_between_its_read_and_its_commit(s3_pu
     assert bdc.custom("mine")["a"].tolist() == [1]
 
 
-def test_custom_catalog_keeps_a_table_another_custom_published_before_it(s3_published, monkeypatch):
-    """Another custom() commits and writes its catalog between this one's commit and its catalog: the
-    catalog is not the one generated from the registry this one replaced, so the conditional PUT fails
-    and the catalog is regenerated from the registry as it is then (both tables)."""
-    from biodata_cache import publish
+@pytest.mark.parametrize(
+    "other_wrote_its_catalog", [True, False], ids=["other-finished", "other-committed-only"]
+)
+def test_custom_catalog_keeps_a_table_another_custom_published_before_it(
+    s3_published, monkeypatch, other_wrote_its_catalog
+):
+    """Another custom() commits its registry after this one read it, and has or has not written its
+    catalog yet, when this one sends its registry and catalog PUTs together: the registry PUT fails (the
+    catalog PUT too when the other wrote its catalog), so this one applies its entry to the registry as it
+    is then and regenerates the catalog from it: both tables, in the registry and the catalog."""
+    from biodata_cache.catalog import CATALOG_FILE as VERSION_CATALOG
+    from biodata_cache.store import Store
 
-    original = publish.write_version_catalog
+    original = Store.write_if_unchanged
     state = {"inner": False}
 
-    def with_another_custom_first(store, version, registry, previous):
+    def with_another_custom_first(self, writes):
         if not state["inner"]:
             state["inner"] = True
+            catalog = f"{VERSION}/{VERSION_CATALOG}"
+            before = self.read_bytes(catalog)
             bdc.custom("other", pd.DataFrame({"b": [2]}))
-        return original(store, version, registry, previous)
+            if not other_wrote_its_catalog:
+                self.write_bytes(catalog, before)
+        return original(self, writes)
 
-    monkeypatch.setattr(publish, "write_version_catalog", with_another_custom_first)
+    monkeypatch.setattr(Store, "write_if_unchanged", with_another_custom_first)
     bdc.custom("mine", pd.DataFrame({"a": [1]}))
-    monkeypatch.setattr(publish, "write_version_catalog", original)
+    monkeypatch.setattr(Store, "write_if_unchanged", original)
+    assert state["inner"]
     assert {"custom_mine", "custom_other"} <= set(bdc.open_catalog())
+    assert {"custom_mine", "custom_other"} <= set(read_registry(_store(s3_published), VERSION).names)
     assert bdc.custom("other")["b"].tolist() == [2]
     assert bdc.custom("mine")["a"].tolist() == [1]
+
+
+def test_custom_on_s3_sends_its_registry_and_catalog_together(s3_published, monkeypatch):
+    """The commit takes two round trips: the file PUT with the registry and version-list GETs, then the
+    registry and catalog PUTs together (both sent before either is answered)."""
+    from aiobotocore.client import AioBaseClient
+
+    events: list[tuple[str, str, str]] = []
+    original = AioBaseClient._make_api_call
+
+    async def observed(self, operation, params):
+        key = str(params.get("Key") or "").rsplit("/", 1)[-1]
+        events.append(("sent", operation, key))
+        try:
+            return await original(self, operation, params)
+        finally:
+            events.append(("answered", operation, key))
+
+    bdc.custom("warm", pd.DataFrame({"a": [1]}))
+    monkeypatch.setattr(AioBaseClient, "_make_api_call", observed)
+    bdc.custom("mine", pd.DataFrame({"a": [1]}))
+
+    def round_trips() -> list[set[tuple[str, str]]]:
+        rounds, open_calls, current = [], 0, set()
+        for event, operation, key in events:
+            if event == "sent":
+                current.add((operation, key))
+                open_calls += 1
+            else:
+                open_calls -= 1
+                if open_calls == 0:
+                    rounds.append(current)
+                    current = set()
+        return rounds
+
+    assert round_trips() == [
+        {
+            ("PutObject", "mine.pqt"),
+            ("GetObject", "cache_registry.json"),
+            ("GetObject", "cache_versions.json"),
+        },
+        {("PutObject", "cache_registry.json"), ("PutObject", "catalog.yaml")},
+    ]

@@ -8,6 +8,7 @@ measure, per call, how many requests a reader sends and how many response body b
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 from fault_proxy import FaultProxy
@@ -26,16 +27,21 @@ class Exchange:
 class CountingProxy(FaultProxy):
     """A :class:`~fault_proxy.FaultProxy` without faults that records every exchange it forwards.
 
-    Use :meth:`mark` before a call and :meth:`since` after it to get that call's exchanges.
+    Use :meth:`mark` before a call and :meth:`since` after it to get that call's exchanges. Set
+    :attr:`latency` (seconds) to hold each request that long before forwarding it, as a distant S3 endpoint
+    would: each connection has its own thread, so requests sent together wait together.
     """
 
     def __init__(self, upstream: str) -> None:
         self._exchanges: list[Exchange] = []
         self._targets = threading.local()
+        self.latency = 0.0
         super().__init__(upstream)
 
     def _choose(self, method: str, target: str) -> str | None:
         self._targets.current = target
+        if self.latency:
+            time.sleep(self.latency)
         return super()._choose(method, target)
 
     def _response(self, stream, method: str, *, skip_continue: bool):
