@@ -522,7 +522,7 @@ class Metric:
     DocDB's v1 -> v2 upgrade wrote them. The latest status is looked up once, when first asked for.
     """
 
-    __slots__ = ("_status", "metric", "modality", "stage", "tags")
+    __slots__ = ("_status", "_status_time", "metric", "modality", "stage", "tags")
 
     def __init__(self, metric: Row, evaluation: Row | None = None) -> None:
         self.metric = metric
@@ -536,6 +536,7 @@ class Metric:
             name = evaluation_name(evaluation)
             self.tags = [name] if name else None
         self._status: Row | None = None
+        self._status_time: dt.datetime | None = None
 
     @property
     def key(self) -> str:
@@ -546,8 +547,14 @@ class Metric:
     def latest_status(self) -> Row:
         """The latest entry of the metric's ``status_history`` (by time, else the last one)."""
         if self._status is None:
-            self._status = latest_status(self.metric)
+            self._status, self._status_time = _latest_status(self.metric)
         return self._status
+
+    def latest_status_time(self) -> dt.datetime | None:
+        """The time of :meth:`latest_status` in UTC (:func:`local_timestamp` of its ``timestamp``)."""
+        if self._status is None:
+            self._status, self._status_time = _latest_status(self.metric)
+        return self._status_time
 
 
 def metric_key(modality: str | None, name: str | None, stage: str | None, tags_json: str) -> str:
@@ -563,17 +570,22 @@ def metric_key(modality: str | None, name: str | None, stage: str | None, tags_j
 
 def latest_status(metric: Row) -> Row:
     """The latest entry of a metric's ``status_history`` (by timestamp, else the last one)."""
+    return _latest_status(metric)[0]
+
+
+def _latest_status(metric: Row) -> tuple[Row, dt.datetime | None]:
+    """:func:`latest_status` and its :func:`local_timestamp`."""
     history = [h for h in as_list(metric.get("status_history")) if isinstance(h, dict)]
     if len(history) < 2:
-        return history[0] if history else {}
+        return (history[0], local_timestamp(history[0].get("timestamp"))) if history else ({}, None)
     latest, latest_time = history[0], None
     for entry in history:  # the last of the latest times; any entry without a time: the last entry
         time = local_timestamp(entry.get("timestamp"))
         if time is None:
-            return history[-1]
+            return history[-1], local_timestamp(history[-1].get("timestamp"))
         if latest_time is None or time >= latest_time:
             latest, latest_time = entry, time
-    return latest
+    return latest, latest_time
 
 
 @dataclass(slots=True)
@@ -1122,6 +1134,13 @@ def _problem(value: Any, shape: _Shape) -> tuple[str, _Shape, Any] | None:
             if field_kind == "text" and (type(item) is str or type(item) is int):
                 continue
             if field_kind == "time" and type(item) is str and _parse_time(item) is not None:
+                continue
+            if field_kind == "objects" and type(item) is list:  # metrics, status histories: inline too
+                item_shape = field_shape.item
+                for index, element in enumerate(item):
+                    found = _problem(element, item_shape)  # type: ignore[arg-type]
+                    if found:
+                        return f".{key}[{index}]{found[0]}", found[1], found[2]
                 continue
             found = _problem(item, field_shape)
             if found:

@@ -22,7 +22,6 @@ from biodata_cache.records import (
     Asset,
     check_record,
     json_text,
-    local_timestamp,
     metric_key,
     normal_instrument_id,
     normal_modality,
@@ -203,7 +202,7 @@ def qc_columns(records: Iterable[Row | Asset]) -> dict[str, list[Any]]:
             objects.append(text(source.get("object_type")))
             values.append(json_text(source.get("value")))
             statuses.append(text(status.get("status")))
-            times.append(local_timestamp(status.get("timestamp")))
+            times.append(metric.latest_status_time())
             evaluators.append(text(status.get("evaluator")))
             descriptions.append(text(source.get("description")))
             tags_column.append(tags_text)
@@ -304,7 +303,7 @@ def time_to_qc_rows(record: Row | Asset) -> list[Row]:
         return []
     statuses = [metric.latest_status() for metric in asset.metrics]
     pending = any(text(s.get("status")) in (None, "Pending") for s in statuses)
-    times = [t for t in (local_timestamp(s.get("timestamp")) for s in statuses) if t is not None]
+    times = [t for t in (metric.latest_status_time() for metric in asset.metrics) if t is not None]
     return [
         {
             "name": asset.name,
