@@ -306,7 +306,7 @@ def json_text(value: Any) -> str | None:
     """A value as text: str as is, everything else as JSON with sorted keys; None stays None."""
     if value is None:
         return None
-    if type(value) is str or isinstance(value, str):
+    if isinstance(value, str):
         return value
     return sorted_json(value)
 
