@@ -153,10 +153,7 @@ def qc_rows(record: Row | Asset) -> list[Row]:
     The rows of :func:`qc_columns`, one dict per row.
     """
     columns = qc_columns([record])
-    return [
-        {**dict(zip(QC_COLUMNS, values, strict=True)), "downstream_asset_names": []}
-        for values in zip(*columns.values(), strict=True)
-    ]
+    return [dict(zip(QC_COLUMNS, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def qc_columns(records: Iterable[Row | Asset]) -> dict[str, list[Any]]:
@@ -189,7 +186,7 @@ def qc_columns(records: Iterable[Row | Asset]) -> dict[str, list[Any]]:
         ):
             columns[name] += [value] * count
         columns["metric_index"] += range(count)
-        columns["downstream_asset_names"] += [[]] * count  # the same empty list: arrow only reads it
+        columns["downstream_asset_names"] += [[] for _ in range(count)]
         for metric in asset.metrics:
             source = metric.metric
             status = metric.latest_status()
