@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from biodata_cache import clustered
 from biodata_cache._version import __version__
@@ -85,6 +85,23 @@ def rows_to_arrow(table: Table, rows: Iterable[dict]) -> pa.Table:
 
     try:
         return pa.Table.from_pylist(list(rows), schema=table.arrow_schema())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise InvalidInputError(f"rows for table {table.name!r} do not fit its schema: {error}") from error
+
+
+def columns_to_arrow(table: Table, columns: dict[str, list[Any]]) -> pa.Table:
+    """An arrow table of rows given as one list per column, with the table's declared schema (the same
+    table as :func:`rows_to_arrow` of those rows); a missing column is null."""
+    import pyarrow as pa
+
+    schema = table.arrow_schema()
+    count = len(next(iter(columns.values()))) if columns else 0
+    try:
+        arrays = [
+            pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(count, f.type)
+            for f in schema
+        ]
+        return pa.Table.from_arrays(arrays, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise InvalidInputError(f"rows for table {table.name!r} do not fit its schema: {error}") from error
 

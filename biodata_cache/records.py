@@ -286,8 +286,17 @@ def sorted_json(value: Any) -> str:
     corpus: 4.7 s of the build through ``JSONEncoder.encode``). Without the circular-reference check: a
     value that contains itself raises ``RecursionError`` (records parsed from JSON never do).
     """
-    if type(value) is str:
+    kind = type(value)
+    if kind is str:
         return json.encoder.encode_basestring_ascii(value)
+    if kind is int:  # scalars as the encoder writes them, without its call
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if kind is float and value - value == 0.0:  # finite (NaN and infinities: the encoder's spelling)
+        return float.__repr__(value)
     if _SORTED_ENCODER is None:  # a Python without the json C accelerator
         return json.dumps(value, sort_keys=True, default=str)
     return "".join(_SORTED_ENCODER(value, 0))
@@ -513,7 +522,7 @@ class Metric:
     DocDB's v1 -> v2 upgrade wrote them. The latest status is looked up once, when first asked for.
     """
 
-    __slots__ = ("_status", "metric", "modality", "stage", "tags")
+    __slots__ = ("_status", "_status_time", "metric", "modality", "stage", "tags")
 
     def __init__(self, metric: Row, evaluation: Row | None = None) -> None:
         self.metric = metric
@@ -527,35 +536,56 @@ class Metric:
             name = evaluation_name(evaluation)
             self.tags = [name] if name else None
         self._status: Row | None = None
+        self._status_time: dt.datetime | None = None
 
     @property
     def key(self) -> str:
         """The metric's identity across a lineage: JSON of its name, modality, stage and tags (a status or
         value that changed downstream is the same metric). biodata-cache 0.42's ``metric_key``."""
-        identity = {
-            "modality": self.modality,
-            "name": text(self.metric.get("name")),
-            "stage": self.stage,
-            "tags": self.tags,
-        }
-        return sorted_json(identity)
+        return metric_key(self.modality, text(self.metric.get("name")), self.stage, sorted_json(self.tags))
 
     def latest_status(self) -> Row:
         """The latest entry of the metric's ``status_history`` (by time, else the last one)."""
         if self._status is None:
-            self._status = latest_status(self.metric)
+            self._status, self._status_time = _latest_status(self.metric)
         return self._status
+
+    def latest_status_time(self) -> dt.datetime | None:
+        """The time of :meth:`latest_status` in UTC (:func:`local_timestamp` of its ``timestamp``)."""
+        if self._status is None:
+            self._status, self._status_time = _latest_status(self.metric)
+        return self._status_time
+
+
+def metric_key(modality: str | None, name: str | None, stage: str | None, tags_json: str) -> str:
+    """``sorted_json({"modality": modality, "name": name, "stage": stage, "tags": tags})``, written
+    directly from the JSON of the tags (``tags_json``, ``null`` for none): a qc row's ``metric_key``."""
+    encode = json.encoder.encode_basestring_ascii
+    return (
+        f'{{"modality": {"null" if modality is None else encode(modality)}, '
+        f'"name": {"null" if name is None else encode(name)}, '
+        f'"stage": {"null" if stage is None else encode(stage)}, "tags": {tags_json}}}'
+    )
 
 
 def latest_status(metric: Row) -> Row:
     """The latest entry of a metric's ``status_history`` (by timestamp, else the last one)."""
+    return _latest_status(metric)[0]
+
+
+def _latest_status(metric: Row) -> tuple[Row, dt.datetime | None]:
+    """:func:`latest_status` and its :func:`local_timestamp`."""
     history = [h for h in as_list(metric.get("status_history")) if isinstance(h, dict)]
     if len(history) < 2:
-        return history[0] if history else {}
-    stamped = [(local_timestamp(h.get("timestamp")), i, h) for i, h in enumerate(history)]
-    if all(t is not None for t, _, _ in stamped):
-        return max(stamped, key=lambda item: (item[0], item[1]))[2]
-    return history[-1]
+        return (history[0], local_timestamp(history[0].get("timestamp"))) if history else ({}, None)
+    latest, latest_time = history[0], None
+    for entry in history:  # the last of the latest times; any entry without a time: the last entry
+        time = local_timestamp(entry.get("timestamp"))
+        if time is None:
+            return history[-1], local_timestamp(history[-1].get("timestamp"))
+        if latest_time is None or time >= latest_time:
+            latest, latest_time = entry, time
+    return latest, latest_time
 
 
 @dataclass(slots=True)
@@ -1051,12 +1081,20 @@ _LISTS = frozenset({"objects", "steps", "texts", "modalities", "persons"})
 class _Shape:
     """One node of :data:`RECORD_FIELDS` as a tree: its kind, its fields and the shape of its items."""
 
-    __slots__ = ("fields", "item", "kind")
+    __slots__ = ("by_field", "checked", "fields", "item", "kind")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.fields: dict[str, _Shape] = {}
         self.item: _Shape | None = None
+        #: Whether an object value is checked field by field (and nothing else).
+        self.by_field = kind in _BY_FIELD
+        #: ``(key, shape, kind)`` of the fields that can hold a problem (not ``any``), set by the tree.
+        self.checked: tuple[tuple[str, _Shape, str], ...] = ()
+
+
+#: The kinds whose object value is checked field by field, as :func:`_problem` reads them.
+_BY_FIELD = frozenset({"object", "modality", "person", "links"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -1070,6 +1108,8 @@ def _shape_tree() -> _Shape:
         else:
             parent, _, key = path.rpartition(".")
             nodes[parent].fields[key] = node
+    for node in nodes.values():
+        node.checked = tuple((key, f, f.kind) for key, f in node.fields.items() if f.kind != "any")
     return root
 
 
@@ -1085,6 +1125,27 @@ def _is_time(value: Any) -> bool:
 
 def _problem(value: Any, shape: _Shape) -> tuple[str, _Shape, Any] | None:
     """``(relative path, shape, value)`` of the first value that does not fit ``shape``, else None."""
+    if type(value) is dict and shape.by_field:  # the common case first: every object of every record
+        for key, field_shape, field_kind in shape.checked:
+            item = value.get(key)
+            # The common leaves inline (this runs for every field of every metric of every record).
+            if item is None:
+                continue
+            if field_kind == "text" and (type(item) is str or type(item) is int):
+                continue
+            if field_kind == "time" and type(item) is str and _parse_time(item) is not None:
+                continue
+            if field_kind == "objects" and type(item) is list:  # metrics, status histories: inline too
+                item_shape = field_shape.item
+                for index, element in enumerate(item):
+                    found = _problem(element, item_shape)  # type: ignore[arg-type]
+                    if found:
+                        return f".{key}[{index}]{found[0]}", found[1], found[2]
+                continue
+            found = _problem(item, field_shape)
+            if found:
+                return f".{key}{found[0]}", found[1], found[2]
+        return None
     kind = shape.kind
     if value is None or kind == "any":
         return None

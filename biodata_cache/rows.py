@@ -11,6 +11,7 @@ row function. Where each value comes from in each shape, and the normal forms, a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from biodata_cache.records import (
@@ -21,7 +22,7 @@ from biodata_cache.records import (
     Asset,
     check_record,
     json_text,
-    local_timestamp,
+    metric_key,
     normal_instrument_id,
     normal_modality,
     normal_person_names,
@@ -33,11 +34,13 @@ from biodata_cache.records import (
 
 __all__ = [
     "CORE_FILES",
+    "QC_COLUMNS",
     "QC_STATUS_COLUMNS",
     "RECORD_FIELDS",
     "asset_basics_rows",
     "check_record",
     "metadata_core_rows",
+    "qc_columns",
     "qc_rows",
     "qc_status_rows",
     "qc_status_wide",
@@ -112,51 +115,100 @@ def first_source_or_self(asset: Asset) -> str | None:
     return asset.source_data[0] if asset.source_data else asset.name
 
 
+#: The columns of :func:`qc_rows` (and of :func:`qc_columns`), in the order of the ``qc`` table.
+QC_COLUMNS: tuple[str, ...] = (
+    "subject_id",
+    "asset_name",
+    "raw_asset_name",
+    "name",
+    "stage",
+    "modality",
+    "object_type",
+    "value",
+    "status",
+    "status_time",
+    "evaluator",
+    "description",
+    "tags",
+    "timestamp",
+    "reference",
+    "type",
+    "evaluated_assets",
+    "metric_index",
+    "metric_key",
+    "metric_json",
+    "default_grouping",
+    "downstream_asset_names",
+    "asset_location",
+    "asset_data_level",
+    "_id",
+)
+
+
 def qc_rows(record: Row | Asset) -> list[Row]:
     """One row per QC metric of the record (v2 ``quality_control.metrics``, v1 ``evaluations[].metrics``).
 
     These are the record's own metrics; the build then keeps one row per metric along each raw asset's
     lineage (:mod:`biodata_cache.lineage`), which sets ``raw_asset_name`` and ``downstream_asset_names``.
+    The rows of :func:`qc_columns`, one dict per row.
     """
-    asset = as_asset(record)
-    rows = []
-    root = first_source_or_self(asset)
-    grouping = json_text(asset.qc_default_grouping)
-    for index, metric in enumerate(asset.metrics):
-        source = metric.metric
-        status = metric.latest_status()
-        tags = metric.tags
-        evaluated = source.get("evaluated_assets")
-        rows.append(
-            {
-                "subject_id": asset.subject_id,
-                "asset_name": asset.name,
-                "raw_asset_name": root,
-                "name": text(source.get("name")),
-                "stage": metric.stage,
-                "modality": metric.modality,
-                "object_type": text(source.get("object_type")),
-                "value": json_text(source.get("value")),
-                "status": text(status.get("status")),
-                "status_time": local_timestamp(status.get("timestamp")),
-                "evaluator": text(status.get("evaluator")),
-                "description": text(source.get("description")),
-                "tags": None if tags is None else sorted_json(tags),
-                "timestamp": asset.acquisition_start_time,
-                "reference": json_text(source.get("reference")),
-                "type": json_text(source.get("type")),
-                "evaluated_assets": None if evaluated is None else json_text(evaluated),
-                "metric_index": index,
-                "metric_key": metric.key,
-                "metric_json": sorted_json(source),
-                "default_grouping": grouping,
-                "downstream_asset_names": [],
-                "asset_location": asset.location,
-                "asset_data_level": asset.data_level,
-                "_id": asset.id,
-            }
-        )
-    return rows
+    columns = qc_columns([record])
+    return [dict(zip(QC_COLUMNS, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def qc_columns(records: Iterable[Row | Asset]) -> dict[str, list[Any]]:
+    """The rows of :func:`qc_rows` of many records, as one list per column (:data:`QC_COLUMNS`).
+
+    A build converts them to arrow column by column: a dict per row costs more than computing it (about 23
+    rows per record). Every row of a record shares its asset's values; each text encoded as JSON is encoded
+    once (``metric_key`` embeds ``tags``).
+    """
+    columns: dict[str, list[Any]] = {name: [] for name in QC_COLUMNS}
+    names, objects, values = columns["name"], columns["object_type"], columns["value"]
+    stages, modalities, tags_column = columns["stage"], columns["modality"], columns["tags"]
+    statuses, times, evaluators = columns["status"], columns["status_time"], columns["evaluator"]
+    descriptions, references, types = columns["description"], columns["reference"], columns["type"]
+    evaluated_column, keys, texts = columns["evaluated_assets"], columns["metric_key"], columns["metric_json"]
+    for record in records:
+        asset = as_asset(record)
+        count = len(asset.metrics)
+        if not count:
+            continue
+        for name, value in (
+            ("subject_id", asset.subject_id),
+            ("asset_name", asset.name),
+            ("raw_asset_name", first_source_or_self(asset)),
+            ("timestamp", asset.acquisition_start_time),
+            ("default_grouping", json_text(asset.qc_default_grouping)),
+            ("asset_location", asset.location),
+            ("asset_data_level", asset.data_level),
+            ("_id", asset.id),
+        ):
+            columns[name] += [value] * count
+        columns["metric_index"] += range(count)
+        columns["downstream_asset_names"] += [[] for _ in range(count)]
+        for metric in asset.metrics:
+            source = metric.metric
+            status = metric.latest_status()
+            tags = metric.tags
+            tags_text = None if tags is None else sorted_json(tags)
+            name = text(source.get("name"))
+            names.append(name)
+            stages.append(metric.stage)
+            modalities.append(metric.modality)
+            objects.append(text(source.get("object_type")))
+            values.append(json_text(source.get("value")))
+            statuses.append(text(status.get("status")))
+            times.append(metric.latest_status_time())
+            evaluators.append(text(status.get("evaluator")))
+            descriptions.append(text(source.get("description")))
+            tags_column.append(tags_text)
+            references.append(json_text(source.get("reference")))
+            types.append(json_text(source.get("type")))
+            evaluated_column.append(json_text(source.get("evaluated_assets")))
+            keys.append(metric_key(metric.modality, name, metric.stage, tags_text or "null"))
+            texts.append(sorted_json(source))
+    return columns
 
 
 def qc_status_rows(record: Row | Asset) -> list[Row]:
@@ -248,7 +300,7 @@ def time_to_qc_rows(record: Row | Asset) -> list[Row]:
         return []
     statuses = [metric.latest_status() for metric in asset.metrics]
     pending = any(text(s.get("status")) in (None, "Pending") for s in statuses)
-    times = [t for t in (local_timestamp(s.get("timestamp")) for s in statuses) if t is not None]
+    times = [t for t in (metric.latest_status_time() for metric in asset.metrics) if t is not None]
     return [
         {
             "name": asset.name,

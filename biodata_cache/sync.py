@@ -349,15 +349,17 @@ def _checked(records: list[tuple[str, dict[str, Any]]]) -> tuple[list[dict[str, 
 
 
 def _rows(records: list[dict[str, Any]]) -> dict[str, pa.Table]:
-    from biodata_cache.publish import rows_to_arrow
+    from biodata_cache.publish import columns_to_arrow, rows_to_arrow
 
-    tables = [table for table in TABLES if table.rows is not None]
-    collected: dict[str, list[dict[str, Any]]] = {table.name: [] for table in tables}
-    for record in records:
-        asset = normalize(record)  # once per record, for every table
-        for table in tables:
-            collected[table.name] += table.rows(asset)
-    return {table.name: rows_to_arrow(table, collected[table.name]) for table in tables}
+    assets = [normalize(record) for record in records]  # once per record, for every table
+    result = {}
+    for table in TABLES:
+        if table.row_columns is not None:
+            result[table.name] = columns_to_arrow(table, table.row_columns(assets))
+        elif table.rows is not None:
+            rows = table.rows
+            result[table.name] = rows_to_arrow(table, [row for asset in assets for row in rows(asset)])
+    return result
 
 
 @contextlib.contextmanager

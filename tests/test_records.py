@@ -443,6 +443,50 @@ def test_sorted_json_writes_what_json_dumps_with_sorted_keys_writes():
         2.0,
         False,
         None,
+        -0.0,
+        1e16,
+        1e-07,
+        10**30,
+        float("nan"),
+        float("-inf"),
     ]
     for value in values:
         assert records.sorted_json(value) == json.dumps(value, sort_keys=True, default=str)
+        assert records.json_text(value) == (value if isinstance(value, str) or value is None else
+                                            json.dumps(value, sort_keys=True, default=str))  # fmt: skip
+
+
+@pytest.mark.parametrize("tags", [None, ["Probe A"], {"Data contract": "ContractTestSuite"}, "solo", []])
+@pytest.mark.parametrize(
+    ("modality", "name", "stage"), [("ecephys", "drift", "Processing"), (None, "naïve ☃", None)]
+)
+def test_metric_key_is_the_sorted_json_of_modality_name_stage_and_tags(tags, modality, name, stage):
+    identity = {"tags": tags, "stage": stage, "name": name, "modality": modality}
+    expected = json.dumps(identity, sort_keys=True)
+    assert records.metric_key(modality, name, stage, records.sorted_json(tags)) == expected
+    metric = {"name": name, "stage": stage, "modality": modality, "tags": tags}
+    assert records.Metric(metric).key == expected
+
+
+def _status(status: str, timestamp: str | None = None) -> dict[str, str]:
+    return {"status": status} if timestamp is None else {"status": status, "timestamp": timestamp}
+
+
+@pytest.mark.parametrize(
+    ("history", "latest"),
+    [
+        ([], None),
+        ([_status("Pass", "2025-04-22T10:00:00")], 0),
+        ([_status("Pass", "2025-04-22T10:00:00Z"), _status("Fail", "2025-04-22T09:00:00Z")], 0),
+        ([_status("Pass", "2025-04-22T10:00:00Z"), _status("Fail", "2025-04-22T03:00:00-07:00")], 1),  # a tie
+        ([_status("Pass", "2025-04-22T10:00:00Z"), _status("Fail")], 1),
+        ([_status("Pass"), _status("Fail", "2025-04-22T10:00:00Z")], 1),
+        ([_status("Fail", "2025-04-23"), "not a status", _status("Pass", "2025-04-22")], 0),
+    ],
+)
+def test_a_metrics_latest_status_is_the_last_of_its_latest_times_and_keeps_that_time(history, latest):
+    metric = records.Metric({"name": "m", "status_history": history})
+    entries = [h for h in history if isinstance(h, dict)]
+    expected = {} if latest is None else entries[latest]
+    assert metric.latest_status() == expected == records.latest_status({"status_history": history})
+    assert metric.latest_status_time() == records.local_timestamp(expected.get("timestamp"))

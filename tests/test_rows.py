@@ -99,6 +99,24 @@ def test_qc_rows_of_derived_record(derived):
     assert all(v is None or isinstance(v, str) for v in values)
 
 
+def test_qc_columns_of_several_records_hold_each_records_rows_in_order_and_give_the_same_arrow_table(
+    raw, derived, ophys
+):
+    from biodata_cache.publish import columns_to_arrow, rows_to_arrow
+    from biodata_cache.tables import get_table
+
+    batch = [derived, raw, ophys, derived]
+    expected = [row for record in batch for row in rows.qc_rows(record)]
+    columns = rows.qc_columns([records.normalize(record) for record in batch])
+    assert tuple(columns) == rows.QC_COLUMNS == tuple(get_table("qc").column_names)
+    assert [
+        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
+    ] == expected
+    assert len(expected) == 2 * 131 + 4
+    table = get_table("qc")
+    assert columns_to_arrow(table, columns).equals(rows_to_arrow(table, expected))
+
+
 def test_qc_dict_values_are_json_with_sorted_keys_and_list_tags(ophys):
     metrics = rows.qc_rows(ophys)
     assert len(metrics) == 4

@@ -114,6 +114,10 @@ class Table:
         Record fields (dotted paths) the table is built from; their union is the source's projection.
     rows
         Pure function from one record to the rows it contributes (see :mod:`biodata_cache.rows`).
+    row_columns
+        Optional column-wise form of ``rows`` for many records at once: ``(records) -> {column: values}``
+        with the same rows in the same order (e.g. :func:`rows.qc_columns`). A build uses it instead of
+        ``rows`` where a dict per row would cost more than computing the row (the ``qc`` table).
     record_key
         Column that identifies the record a row came from (``_id``; two records may share an asset name);
         an incremental build replaces a changed record's rows by this key. Rows are ordered by the first
@@ -180,6 +184,7 @@ class Table:
     partition_key: str | None = None
     fields: tuple[str, ...] = field(default=())
     rows: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
+    row_columns: Callable[[list[Any]], dict[str, list[Any]]] | None = None
     record_key: str | None = None
     derived_from: tuple[str, str] | None = None
     derive: Callable[..., list[dict[str, Any]]] | None = None

@@ -119,6 +119,7 @@ TABLES: tuple[Table, ...] = (
             "qc_default_grouping",
         ),
         rows=rows.qc_rows,
+        row_columns=rows.qc_columns,
         record_key="_id",
     ),
     Table(
