@@ -171,6 +171,13 @@ class Table:
         ``clustered_by`` column (AIND: ``<platform>_<subject>_<date>_<time>``): a name is looked up in
         that value's row groups, and the rows whose name does not give their value are listed in the
         footer (an exact lookup, never a guess).
+    projections
+        Column orders of second copies of an unpartitioned clustered table's file, e.g.
+        ``(("project_name", "subject_id", "name"),)``: the same rows ordered by those columns, written by
+        the same build next to the file (:func:`biodata_cache.release.projection_file`, listed in the
+        registry entry, never in the catalog). A filtered read with an equality filter on a projection's
+        first column reads that copy on S3, where the column's values are contiguous, so its bytes grow
+        with the answer (:mod:`biodata_cache.clustered`).
     """
 
     name: str
@@ -201,6 +208,7 @@ class Table:
     clustered_by: tuple[str, ...] = ()
     indexed_by: tuple[str, ...] = ()
     names_embed: tuple[str, str] | None = None
+    projections: tuple[tuple[str, ...], ...] = ()
 
     @property
     def column_names(self) -> list[str]:

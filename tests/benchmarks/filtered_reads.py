@@ -9,7 +9,8 @@ not embed their subject stay exceptions). ``--projects kept`` keeps the project 
 spread over the whole file: the worst case for the project index); ``per-copy`` gives each copy its own
 projects. Both tables are published with this checkout's writer to a fresh moto server, then each
 filtered read is called cold once and warm ``--repeat`` times; the warm requests, the bytes of the GET
-responses (without the catalog's) and the median time are printed. Run it with another checkout on
+responses (without the catalog's), the floor (the compressed bytes of the rows returned: rows x the
+file's bytes per row) and the median time are printed. Run it with another checkout on
 ``PYTHONPATH`` to measure that checkout's reads of its own files (before / after).
 """
 
@@ -130,6 +131,10 @@ def main() -> None:
         f"footer {footer.serialized_size} bytes"
     )
     print(f"source_data: {sizes['source_data']} bytes")
+    for column, relpath in getattr(entries[0], "projections", {}).items():  # checkouts with projections
+        size = store.fs.size(store._path(f"bdc-v0.1/{relpath}"))
+        print(f"asset_basics projection by {column}: {size} bytes")
+    per_row = sizes["asset_basics"] / assets.num_rows
     catalog = len(store.read_bytes("bdc-v0.1/catalog.yaml"))
 
     rows = assets.select(["subject_id", "project_name", "name"]).to_pylist()
@@ -167,10 +172,11 @@ def main() -> None:
             answer = call()
             times.append(time.perf_counter() - started)
         data = counted["bytes"] - catalog
+        floor = len(answer) * per_row  # the compressed bytes of the rows returned
         print(
             f"{label}: {len(answer)} rows, {counted['calls']} requests, {data} bytes besides the catalog "
-            f"({100 * data / sizes['asset_basics']:.2f}% of asset_basics), "
-            f"median {1000 * statistics.median(times):.0f} ms"
+            f"({100 * data / sizes['asset_basics']:.2f}% of asset_basics; floor {floor:.0f} bytes, "
+            f"x{data / max(floor, 1):.2f}), median {1000 * statistics.median(times):.0f} ms"
         )
     s3fs.S3FileSystem._call_s3 = original
     server.stop()
