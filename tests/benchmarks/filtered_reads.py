@@ -10,8 +10,9 @@ spread over the whole file: the worst case for the project index); ``per-copy`` 
 projects. Both tables are published with this checkout's writer to a fresh moto server, then each
 filtered read is called cold once and warm ``--repeat`` times; the warm requests, the bytes of the GET
 responses (without the catalog's), the floor (the compressed bytes of the rows returned: rows x the
-file's bytes per row) and the median time are printed. Run it with another checkout on
-``PYTHONPATH`` to measure that checkout's reads of its own files (before / after).
+file's bytes per row, and the answer written alone as one zstd parquet file) and the median time are
+printed. Run it with another checkout on ``PYTHONPATH`` to measure that checkout's reads of its own
+files (before / after).
 """
 
 from __future__ import annotations
@@ -72,6 +73,20 @@ def replicate(assets, lineage, rows: int, projects: str):
             part = part.set_column(part.schema.get_field_index(column), column, pa.array(values, pa.string()))
         lineage_parts.append(part)
     return pa.concat_tables(asset_parts).slice(0, rows), pa.concat_tables(lineage_parts)
+
+
+def _zstd_bytes(answer) -> int:
+    """Size of ``answer`` (a DataFrame or a list) written alone as a zstd parquet file."""
+    import io
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = answer if isinstance(answer, pd.DataFrame) else pd.DataFrame({"value": answer})
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
+    return len(buffer.getvalue())
 
 
 def main() -> None:
@@ -172,11 +187,13 @@ def main() -> None:
             answer = call()
             times.append(time.perf_counter() - started)
         data = counted["bytes"] - catalog
-        floor = len(answer) * per_row  # the compressed bytes of the rows returned
+        floor = len(answer) * per_row  # the compressed bytes of the rows returned, at the file's rate
+        compressed = _zstd_bytes(answer)  # ... and as one zstd parquet file of just the answer
         print(
             f"{label}: {len(answer)} rows, {counted['calls']} requests, {data} bytes besides the catalog "
             f"({100 * data / sizes['asset_basics']:.2f}% of asset_basics; floor {floor:.0f} bytes, "
-            f"x{data / max(floor, 1):.2f}), median {1000 * statistics.median(times):.0f} ms"
+            f"x{data / max(floor, 1):.2f}; the answer alone {compressed} bytes zstd, "
+            f"x{data / max(compressed, 1):.2f}), median {1000 * statistics.median(times):.0f} ms"
         )
     s3fs.S3FileSystem._call_s3 = original
     server.stop()
