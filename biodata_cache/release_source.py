@@ -456,14 +456,15 @@ class ReleaseSource:
         return files
 
     def _read_file(self, fs: Any, path: str, url: str) -> pa.Table:
-        """The table's (unpartitioned) file, fetched whole and parsed with the columns and filters; on S3,
-        a file of a release read with filters fetches only the row groups that can match
-        (:mod:`biodata_cache.parquet_ranges`)."""
+        """The table's (unpartitioned) file, fetched whole and parsed with the columns and filters; on S3
+        and in a local folder, a file of a release read with filters reads only the row groups that can
+        match (:mod:`biodata_cache.parquet_ranges`), from the release's projection when one suits the
+        filters."""
         columns, filters = self._kwargs.get("columns"), self._kwargs.get("filters") or None
         if filters and self._build is not None and _flat_filters(filters):
-            from biodata_cache.parquet_ranges import read_filtered, reads_ranges
+            from biodata_cache.parquet_ranges import read_filtered, reads_row_groups
 
-            if reads_ranges(fs):
+            if reads_row_groups(fs):
                 projected = self._read_projection(columns, filters)
                 if projected is not None:
                     return projected
@@ -615,7 +616,9 @@ class ReleaseSource:
         Each parquet object is fetched whole in one GET (concurrently for a partitioned table) and
         parsed in memory: one request per file on S3, and HTTP mirrors need no range support. On S3, a
         release's unpartitioned file read with filters is read by ranges instead: its footer (kept per
-        process), then only the row groups that can match (:mod:`biodata_cache.parquet_ranges`). Objects
+        process), then only the row groups that can match (:mod:`biodata_cache.parquet_ranges`; from the
+        release's projection when one suits the filters); in a local folder, its footer, then only those
+        row groups. Objects
         that arrive damaged are fetched again; errors are translated as the store translates them.
         Exactly the files of one release are read (see ``build`` and ``manifest`` above). A source of a
         release written before build ids whose file is gone follows the registry the same way once it

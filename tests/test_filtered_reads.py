@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -552,3 +553,71 @@ def test_a_registry_entry_keeps_its_projections_and_entries_without_have_no_key(
     assert bare.projections == {} and "projections" not in bare.to_json()
     with pytest.raises(bdc.InvalidInputError, match="projections"):
         CacheTable.from_dict({**entry, "projections": {"project_name": 1}})
+
+
+# -- local stores -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def local_assets(tmp_path, monkeypatch):
+    """A local store with the assets published in row groups of 128 rows; returns (asset rows, root)."""
+    monkeypatch.setattr(clustered, "ROW_GROUP_ROWS", ROW_GROUP_ROWS)
+    root = str(tmp_path / "store")
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    monkeypatch.delenv("BIODATA_CACHE_BACKEND", raising=False)
+    assets, lineage = _assets()
+    publish_fixture(root, rows={"asset_basics": assets, "source_data": lineage})
+    return assets, root
+
+
+class RowGroupSpy:
+    """Records which file and row groups each ``ParquetFile.read_row_groups`` decodes, and refuses
+    whole-file reads of asset_basics (``LocalReader.get``)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from biodata_cache.store import LocalReader
+
+        self.reads: list[tuple[int, list[int]]] = []  # (row groups of the file, row groups read)
+        original = pq.ParquetFile.read_row_groups
+        whole = LocalReader.get
+
+        def read_row_groups(file, row_groups, *args, **kwargs):
+            self.reads.append((file.metadata.num_row_groups, list(row_groups)))
+            return original(file, row_groups, *args, **kwargs)
+
+        def get(reader, path):
+            assert "asset_basics" not in path, f"{path} was read whole"
+            return whole(reader, path)
+
+        monkeypatch.setattr(pq.ParquetFile, "read_row_groups", read_row_groups)
+        monkeypatch.setattr(LocalReader, "get", get)
+
+
+def test_a_local_filtered_read_decodes_only_the_chosen_row_groups(local_assets, monkeypatch):
+    assets, _ = local_assets
+    spy = RowGroupSpy(monkeypatch)
+    frame = bdc.asset_basics(subject_id="600123")
+    assert sorted(frame["name"]) == _expected(assets, "subject_id", ["600123"])
+    ((groups, read),) = spy.reads
+    assert len(read) == 1 and groups == -(-len(assets) // ROW_GROUP_ROWS)
+    spy.reads.clear()
+    frame = bdc.asset_basics(name=ODD_NAMES)
+    assert sorted(frame["name"]) == sorted(ODD_NAMES)
+    assert len(spy.reads) == 1 and len(spy.reads[0][1]) <= 4
+
+
+def test_a_local_project_read_decodes_the_projection_s_row_groups_of_that_project(local_assets, monkeypatch):
+    assets, root = local_assets
+    (projection,) = (Path(root) / "bdc-v0.1" / "_projections").iterdir()
+    metadata = pq.read_metadata(projection)
+    holding = clustered.row_groups_to_read(metadata, [("project_name", "==", "project 7")])
+    spy = RowGroupSpy(monkeypatch)
+    frame = bdc.asset_basics(project_name="project 7")
+    assert sorted(frame["name"]) == _expected(assets, "project_name", ["project 7"])
+    assert spy.reads == [(metadata.num_row_groups, holding)] and len(holding) <= 2
+    projection.unlink()  # a release written before projections: the file's row groups the index names
+    (file,) = (Path(root) / "bdc-v0.1").glob("asset_basics-*.pqt")
+    indexed = clustered.row_groups_to_read(pq.read_metadata(file), [("project_name", "==", "project 7")])
+    spy.reads.clear()
+    assert bdc.asset_basics(project_name="project 7").equals(frame)
+    assert spy.reads == [(metadata.num_row_groups, indexed)]
