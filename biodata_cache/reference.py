@@ -59,9 +59,10 @@ def _projection_lines(table: Table) -> list[str]:
     """The reference lines of a table's projections (none for most tables)."""
     return [
         f"- **Projection:** `bdc-v{{X}}/_projections/{table.name}-by-{order[0]}-<build>.pqt`, the same rows "
-        f"ordered by {', '.join(f'`{c}`' for c in order)}: reads filtered by `{order[0]}` on S3 fetch only "
-        f"its row groups. Written by the same build and named in the registry entry (`projections`); "
-        f"not a table of its own and outside the `{table.name}-*.pqt` glob, so DuckDB counts every row once."
+        f"ordered by {', '.join(f'`{c}`' for c in order)}: reads filtered by `{order[0]}` (on S3 and in a "
+        f"local folder) read only its row groups. Written by the same build and named in the registry "
+        f"entry (`projections`); not a table of its own and outside the `{table.name}-*.pqt` glob, so "
+        f"DuckDB counts every row once."
         for order in table.projections
     ]
 
