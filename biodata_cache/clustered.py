@@ -6,6 +6,12 @@ Its footer (key-value metadata :data:`INDEX_METADATA`, immutable like the build-
 small lookup index: for each ``indexed_by`` column, ``value -> [row groups]``, and, for a table whose
 names embed the clustered value (``names_embed``), the names that do not give their row's value.
 
+A table may also declare ``projections``: second copies of its file ordered by other columns
+(:func:`projection_bytes`; ``asset_basics`` by ``project_name, subject_id, name``). A project's assets
+are spread over every subject id in the file, so the index sends a read of one project to most row
+groups; in the projection they are contiguous and the row-group statistics of ``project_name`` choose
+only the row groups that hold them. :func:`projection_for` tells which copy a read's filters should use.
+
 :func:`row_groups_to_read` turns a read's filters into the row groups that can hold a matching row, from
 the index and the statistics; the read then fetches only those and applies the filters exactly. The
 selection may only be too wide, never too narrow: a value it cannot place (no statistics, an index left
@@ -109,6 +115,34 @@ def parquet_bytes(table: Table, data: pa.Table, *, row_group_rows: int | None = 
         writer.write_table(data, row_group_size=rows)
         writer.add_key_value_metadata({INDEX_METADATA: json.dumps(lookup_index(table, data, rows)).encode()})
     return buffer.getvalue()
+
+
+def projection_bytes(table: Table, data: pa.Table, columns: Sequence[str]) -> bytes:
+    """``data`` as the projection of ``table`` ordered by ``columns`` (one of ``table.projections``): the
+    clustered layout with ``columns`` as the order, no lookup index (the row-group statistics of the
+    first column choose the row groups) and the same schema metadata (the build id) as the table's file.
+    """
+    import dataclasses
+
+    layout = dataclasses.replace(table, clustered_by=tuple(columns), indexed_by=(), names_embed=None)
+    return parquet_bytes(layout, data)
+
+
+def projection_for(table: Table | None, filters: Sequence[tuple[str, str, Any]] | None) -> str | None:
+    """The first column of the projection of ``table`` that a read with ``filters`` (an AND of
+    ``(column, op, value)``) should use, or None.
+
+    A projection is used when the read names values (``==``/``in``) of its first column and none of the
+    columns the table's own file finds in one or two row groups (its first ``clustered_by`` column and,
+    with ``names_embed``, the names): those reads stay on the file.
+    """
+    if table is None or not table.projections or not filters:
+        return None
+    equal = {column for column, operator, _ in filters if operator in _EQUALITY}
+    narrow = {*table.clustered_by[:1], *(table.names_embed or ())[:1]}
+    if equal & narrow:
+        return None
+    return next((order[0] for order in table.projections if order[0] in equal), None)
 
 
 def _leaf_names(metadata: pq.FileMetaData) -> list[str]:

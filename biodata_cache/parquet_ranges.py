@@ -15,6 +15,10 @@ ranges: the footer, then only the row groups that can match.
 
 A 404 is ``FileNotFoundError`` (the caller follows the registry); a body that breaks off or comes back
 shorter than asked is fetched again (:func:`biodata_cache.store.with_retries`).
+
+A local file (read through :class:`biodata_cache.store.LocalReader`) is read the same way without
+ranges: its footer from the open file, then only the chosen row groups
+(``ParquetFile.read_row_groups``), instead of the whole file.
 """
 
 from __future__ import annotations
@@ -71,6 +75,14 @@ def reads_ranges(fs: Any) -> bool:
     from biodata_cache.store import is_s3
 
     return isinstance(fs, AnonymousS3Reader) or is_s3(fs)
+
+
+def reads_row_groups(fs: Any) -> bool:
+    """Whether a filtered read through ``fs`` can read only the chosen row groups: S3 (by ranges) or a
+    local file (:class:`biodata_cache.store.LocalReader`)."""
+    from biodata_cache.store import LocalReader
+
+    return isinstance(fs, LocalReader) or reads_ranges(fs)
 
 
 def _anonymous(fs: Any) -> bool:
@@ -245,8 +257,8 @@ def read_filtered(
     filters: Sequence[tuple[str, str, Any]],
     cache_footer: bool,
 ) -> pa.Table:
-    """The rows of the S3 parquet object at ``path`` that match ``filters``, reading only the row
-    groups that can hold them.
+    """The rows of the parquet object at ``path`` (on S3, or a local file) that match ``filters``,
+    reading only the row groups that can hold them.
 
     The result equals ``pq.read_table(whole object, columns=columns, filters=filters)``, with the file's
     schema metadata (its build id) but not its lookup index.
@@ -261,14 +273,16 @@ def read_filtered(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from biodata_cache.store import LocalReader
+
+    if isinstance(fs, LocalReader):
+        return _read_local(path, url, columns=columns, filters=filters)
     footer = read_footer(fs, path, url, cache=cache_footer)
     metadata = footer.metadata
-    schema = metadata.schema.to_arrow_schema()
     groups = row_groups_to_read(metadata, filters)
-    wanted = list(dict.fromkeys([*(columns or schema.names), *(c for c, _, _ in filters)]))
-    leaf_tops = [metadata.schema.column(j).path.split(".")[0] for j in range(metadata.num_columns)]
-    leaves = [j for j, top in enumerate(leaf_tops) if top in wanted]
+    wanted, leaves = _wanted(metadata, columns, filters)
     logger.debug("%s: reading %d of %d row groups", url, len(groups), metadata.num_row_groups)
+    file = None
     if groups and leaves:
         fetched = footer.size - len(footer.tail)  # bytes from here on came with the footer
         spans = _merged([_chunk_span(metadata, g, leaves) for g in groups], MAX_RANGE_GETS)
@@ -279,6 +293,33 @@ def read_filtered(
         # pre_buffer=False: pyarrow then reads each column chunk at its offsets; pre-buffering would
         # coalesce chunks of nearby row groups into reads across bytes that were not fetched.
         file = pq.ParquetFile(pa.PythonFile(source, mode="r"), metadata=metadata, pre_buffer=False)
+    return _answer(file, metadata, groups if leaves else [], wanted, columns, filters)
+
+
+def _wanted(
+    metadata: pq.FileMetaData, columns: list[str] | None, filters: Sequence[tuple[str, str, Any]]
+) -> tuple[list[str], list[int]]:
+    """The columns a read decodes (requested and filtered) and their leaf column indexes."""
+    schema = metadata.schema.to_arrow_schema()
+    wanted = list(dict.fromkeys([*(columns or schema.names), *(c for c, _, _ in filters)]))
+    leaf_tops = [metadata.schema.column(j).path.split(".")[0] for j in range(metadata.num_columns)]
+    return wanted, [j for j, top in enumerate(leaf_tops) if top in wanted]
+
+
+def _answer(
+    file: pq.ParquetFile | None,
+    metadata: pq.FileMetaData,
+    groups: list[int],
+    wanted: list[str],
+    columns: list[str] | None,
+    filters: Sequence[tuple[str, str, Any]],
+) -> pa.Table:
+    """Decode ``groups`` of ``file`` (none: an empty table), apply ``filters`` exactly, keep
+    ``columns`` and the file's schema metadata without its lookup index."""
+    import pyarrow.parquet as pq
+
+    schema = metadata.schema.to_arrow_schema()
+    if file is not None and groups:
         table = file.read_row_groups(groups, columns=wanted, use_threads=False)
     else:
         table = schema.empty_table().select(wanted)
@@ -287,3 +328,25 @@ def read_filtered(
         table = table.select(columns)
     kept = {k: v for k, v in (schema.metadata or {}).items() if k != INDEX_METADATA}
     return table.replace_schema_metadata(kept or None)
+
+
+def _read_local(
+    path: str, url: str, *, columns: list[str] | None, filters: Sequence[tuple[str, str, Any]]
+) -> pa.Table:
+    """:func:`read_filtered` of a local file: its footer, then only the chosen row groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open(path, "rb") as handle:  # FileNotFoundError: the caller follows the registry
+        try:
+            file = pq.ParquetFile(handle)
+        except (OSError, pa.ArrowInvalid) as error:
+            raise DamagedObjectError(f"{url} has no readable parquet footer: {error}") from error
+        metadata = file.metadata
+        groups = row_groups_to_read(metadata, filters)
+        wanted, leaves = _wanted(metadata, columns, filters)
+        logger.debug("%s: reading %d of %d row groups", url, len(groups), metadata.num_row_groups)
+        try:
+            return _answer(file, metadata, groups if leaves else [], wanted, columns, filters)
+        except (OSError, pa.ArrowInvalid) as error:
+            raise DamagedObjectError(f"{url} is not a readable parquet file: {error}") from error

@@ -40,6 +40,7 @@ from biodata_cache.release import (
     manifest_file,
     new_build_id,
     partition_file,
+    projection_file,
     remove_unreferenced,
     table_file,
     with_build,
@@ -177,13 +178,7 @@ def write_table(
             build=build,
             manifest=manifest,
         )
-    relpath = table_file(table.name, build)
-    if table.clustered_by:  # sorted, small row groups and a lookup index (biodata_cache.clustered)
-        payload = clustered.parquet_bytes(table, with_build(data, build))
-        store.write_bytes(f"{version}/{relpath}", payload)
-        size = len(payload)
-    else:
-        size = store.write_parquet(f"{version}/{relpath}", with_build(data, build))
+    relpath, size, projections = write_table_files(store, version, table, with_build(data, build), build)
     return table_entry(
         store,
         version,
@@ -195,7 +190,28 @@ def write_table(
         build=build,
         path=relpath,
         size=size,
+        projections=projections,
     )
+
+
+def write_table_files(
+    store: Store, version: str, table: Table, data: pa.Table, build: str
+) -> tuple[str, int, dict[str, str]]:
+    """Write an unpartitioned table's file of ``build`` (``data`` conformed, recording the build) in its
+    declared layout, then its projections; return the file's path relative to the version folder, its
+    size, and the projections (first column -> path) for the registry entry."""
+    relpath = table_file(table.name, build)
+    if not table.clustered_by:
+        return relpath, store.write_parquet(f"{version}/{relpath}", data), {}
+    # Sorted, small row groups and a lookup index in the footer (biodata_cache.clustered).
+    payload = clustered.parquet_bytes(table, data)
+    store.write_bytes(f"{version}/{relpath}", payload)
+    projections = {}
+    for columns in table.projections:
+        projection = projection_file(table.name, columns[0], build)
+        store.write_bytes(f"{version}/{projection}", clustered.projection_bytes(table, data, columns))
+        projections[columns[0]] = projection
+    return relpath, len(payload), projections
 
 
 def write_manifest(store: Store, version: str, table: Table, build: str, files: dict[str, dict]) -> str:
@@ -220,9 +236,10 @@ def table_entry(
     path: str | None = None,
     size: int = 0,
     manifest: str = "",
+    projections: dict[str, str] | None = None,
 ) -> CacheTable:
     """The registry entry of a declared table that has been written (``path``: its file, relative to
-    the version folder, for an unpartitioned table of a build)."""
+    the version folder, for an unpartitioned table of a build; ``projections``: its projections)."""
     path = path or table_path(table)
     return CacheTable(
         name=table.name,
@@ -240,6 +257,7 @@ def table_entry(
         build=build,
         size=size,
         manifest=manifest,
+        projections=dict(projections or {}),
     )
 
 

@@ -55,6 +55,18 @@ def _built_from(table: Table) -> str:
     return f"- **Built from record fields:** {', '.join(f'`{f}`' for f in table.fields)}"
 
 
+def _projection_lines(table: Table) -> list[str]:
+    """The reference lines of a table's projections (none for most tables)."""
+    return [
+        f"- **Projection:** `bdc-v{{X}}/_projections/{table.name}-by-{order[0]}-<build>.pqt`, the same rows "
+        f"ordered by {', '.join(f'`{c}`' for c in order)}: reads filtered by `{order[0]}` (on S3 and in a "
+        f"local folder) read only its row groups. Written by the same build and named in the registry "
+        f"entry (`projections`); not a table of its own and outside the `{table.name}-*.pqt` glob, so "
+        f"DuckDB counts every row once."
+        for order in table.projections
+    ]
+
+
 def render_table_page(table: Table) -> str:
     """The Markdown reference page of one table."""
     if table.partitioned:
@@ -72,6 +84,7 @@ def render_table_page(table: Table) -> str:
         f"- **File:** `{location}`",
         f"- **Partitioned by:** `{table.partition_key}`" if table.partitioned else "- **Partitioned:** no",
         _built_from(table),
+        *_projection_lines(table),
         "",
         "## Read it",
         "",

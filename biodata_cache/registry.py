@@ -105,6 +105,11 @@ class CacheTable:
     manifest
         A partitioned table's manifest, relative to the version folder: every partition file with its
         size, rows and build id (see :mod:`biodata_cache.release`); empty when not recorded.
+    projections
+        An unpartitioned table's projections, relative to the version folder: first column -> file
+        (``{"project_name": "_projections/asset_basics-by-project_name-<build>.pqt"}``), written by the
+        same build as :attr:`path` and removed with it; never in the catalog. Empty (and left out of
+        ``cache_registry.json``) for tables without projections and releases written before them.
     """
 
     name: str
@@ -122,6 +127,7 @@ class CacheTable:
     build: str = ""
     size: int = 0
     manifest: str = ""
+    projections: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.columns = [c if isinstance(c, Column) else Column(c) for c in self.columns]
@@ -137,6 +143,10 @@ class CacheTable:
         """The entry as written to ``cache_registry.json`` (``kind`` under the key ``type``)."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # asdict deep-copies
         data["columns"] = [dict(c) for c in self.columns]
+        if not data["projections"]:
+            del data["projections"]
+        else:
+            data["projections"] = dict(data["projections"])
         return {("type" if key == "kind" else key): value for key, value in data.items()}
 
     def model_dump(self) -> dict[str, Any]:
@@ -329,8 +339,9 @@ _ENTRY_TYPES: dict[str, tuple[type, ...]] = {
     "build": (str,),
     "size": (int,),
     "manifest": (str,),
+    "projections": (dict,),
 }
-_OPTIONAL = {"partitions": 1, "build": "", "size": 0, "manifest": ""}
+_OPTIONAL: dict[str, Any] = {"partitions": 1, "build": "", "size": 0, "manifest": "", "projections": {}}
 
 
 def _entry_problem(data: Any) -> str | None:
@@ -348,6 +359,9 @@ def _entry_problem(data: Any) -> str | None:
     for column in data["columns"]:
         if not isinstance(column, dict) or not all(isinstance(column.get(k), str) for k in ("name", "dtype")):
             return f"{data['name']!r}: columns must be objects with a name and a dtype, found {column!r:.60}"
+    projections = data.get("projections", {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in projections.items()):
+        return f"{data['name']!r}: projections must map column names to paths, found {projections!r:.60}"
     return None
 
 

@@ -6,12 +6,15 @@ release readers use; nothing a committed registry names is ever overwritten::
     <table>-<build>.pqt                                  an unpartitioned table
     <table>/<key>=<escaped value>/data-<build>.pqt       one partition (only changed partitions are new)
     _manifests/<table>-<build>.json                      the files of a partitioned table
+    _projections/<table>-by-<column>-<build>.pqt         a second copy of a table's file in another
+                                                         order (``Table.projections``)
 
 ``cache_registry.json`` is the one commit point (one PUT): each entry names its file (unpartitioned) or
-its manifest (partitioned), with the build id; a manifest lists every partition file with its size, row
-count and build id. Every data file also records its build id in its parquet key-value metadata
-(:data:`BUILD_METADATA`), so a reader can tell a file of another build from the one it was told to read.
-Readers list nothing: they open exactly the files the committed release names.
+its manifest (partitioned), with the build id, and its projections (``projections``: column -> file);
+a manifest lists every partition file with its size, row count and build id. Every data file also
+records its build id in its parquet key-value metadata (:data:`BUILD_METADATA`), so a reader can tell
+a file of another build from the one it was told to read. Readers list nothing: they open exactly the
+files the committed release names.
 
 After the commit, files no committed entry names (the superseded files, and whatever a killed build
 left) are removed by :func:`remove_unreferenced`, so one file per table or partition stays at rest.
@@ -38,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 BUILD_METADATA = b"biodata_cache.build"
 MANIFESTS = "_manifests"
+#: Folder of the projections: outside every table's documented glob (``<table>-*.pqt``, ``qc/*/*.pqt``).
+PROJECTIONS = "_projections"
 #: Top-level entries of a version folder that are never data of a published table.
 NOT_DATA = ("_build", "custom", "catalog.yaml", "cache_registry.json")
 
@@ -57,6 +62,12 @@ def partition_file(table: Table, value: str | None, build: str) -> str:
     """Path of one partition's file of a build, relative to the version folder."""
     assert table.partition_key is not None
     return f"{table.name}/{folder_name(table.partition_key, value)}/data-{build}.pqt"
+
+
+def projection_file(name: str, column: str, build: str) -> str:
+    """Path of the projection of an unpartitioned table ordered by ``column`` first (see
+    ``Table.projections``) of a build, relative to the version folder."""
+    return f"{PROJECTIONS}/{name}-by-{column}-{build}.pqt"
 
 
 def manifest_file(name: str, build: str) -> str:
@@ -118,6 +129,7 @@ def referenced_files(store: Store, version: str, registry: Registry) -> tuple[se
             referenced.update(f["path"] for f in files.values())
         else:
             referenced.add(table.path)
+            referenced.update(getattr(table, "projections", {}).values())
     return referenced, managed
 
 
@@ -128,6 +140,9 @@ def _is_data_of(path: str, managed: set[str]) -> bool:
         return False
     if top == MANIFESTS:
         return True
+    if top == PROJECTIONS:
+        match = re.match(r"^(.+?)-by-", rest)
+        return bool(match) and match.group(1) in managed
     if rest:
         return top in managed  # a partition file (or a temporary file) under a partitioned table
     match = re.match(r"^(.+?)(-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})?\.pqt(\.tmp-.*)?$", top)

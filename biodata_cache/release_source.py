@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 RELEASE_ATTEMPTS = 4
 _MANIFESTS: dict[str, dict[str, dict[str, Any]]] = {}  # url -> files; manifests never change
 _MANIFESTS_LOCK = threading.Lock()
+#: Projections found missing (releases written before projections); their names carry the build id.
+_ABSENT_PROJECTIONS: dict[str, None] = {}
+_ABSENT_LOCK = threading.Lock()
 
 
 class _ReleaseMovedError(Exception):
@@ -453,18 +456,72 @@ class ReleaseSource:
         return files
 
     def _read_file(self, fs: Any, path: str, url: str) -> pa.Table:
-        """The table's (unpartitioned) file, fetched whole and parsed with the columns and filters; on S3,
-        a file of a release read with filters fetches only the row groups that can match
-        (:mod:`biodata_cache.parquet_ranges`)."""
+        """The table's (unpartitioned) file, fetched whole and parsed with the columns and filters; on S3
+        and in a local folder, a file of a release read with filters reads only the row groups that can
+        match (:mod:`biodata_cache.parquet_ranges`), from the release's projection when one suits the
+        filters."""
         columns, filters = self._kwargs.get("columns"), self._kwargs.get("filters") or None
         if filters and self._build is not None and _flat_filters(filters):
-            from biodata_cache.parquet_ranges import read_filtered, reads_ranges
+            from biodata_cache.parquet_ranges import read_filtered, reads_row_groups
 
-            if reads_ranges(fs):
+            if reads_row_groups(fs):
+                projected = self._read_projection(columns, filters)
+                if projected is not None:
+                    return projected
                 return read_filtered(
                     fs, path, url, columns=columns, filters=filters, cache_footer=f"-{self._build}." in url
                 )
         return fetch(fs, path, url=url, parse=_parquet_parser(url, columns, filters))
+
+    def _read_projection(
+        self, columns: list[str] | None, filters: list[tuple[str, str, Any]]
+    ) -> pa.Table | None:
+        """The answer from the release's projection that suits ``filters`` (``Table.projections``, read by
+        ranges), or None: the table declares none that suits them, or the release has none (written
+        before projections: its name is then remembered, so a process asks once per release).
+
+        The projection of the release is found by its name (build id and column), not by the catalog:
+        an entry of a release without one reads the table's file, as before. A projection that is gone
+        (the release moved on) also falls back to the file, whose own 404 then follows the registry.
+        Rows come in the order of the table's file (for several values of the projection's column, the
+        answer is sorted back to it).
+        """
+        from biodata_cache import clustered
+        from biodata_cache.parquet_ranges import read_filtered
+        from biodata_cache.release import projection_file
+        from biodata_cache.tables import TABLES_BY_NAME
+
+        assert self._build is not None
+        table = TABLES_BY_NAME.get(self._table_name)
+        column = clustered.projection_for(table, filters)
+        if table is None or column is None:
+            return None
+        url = self._release_url(projection_file(self._table_name, column, self._build))
+        with _ABSENT_LOCK:
+            if url in _ABSENT_PROJECTIONS:
+                return None
+        values = {repr(v) for c, op, v_ in filters if c == column for v in (v_ if op == "in" else [v_])}
+        order = next(o for o in table.projections if o[0] == column)
+        # One value's rows are in the file's order already when the projection then follows that order.
+        reorder = len(values) > 1 or tuple(order[1:]) != tuple(table.clustered_by)
+        wanted = columns
+        if reorder and columns is not None:
+            wanted = list(dict.fromkeys([*columns, *table.clustered_by]))
+        fs, path = self._filesystem(url)
+        try:
+            data = read_filtered(fs, path, url, columns=wanted, filters=filters, cache_footer=True)
+        except FileNotFoundError:
+            logger.debug("%s: no projection %s; reading the table's file", self._table_name, url)
+            with _ABSENT_LOCK:
+                if len(_ABSENT_PROJECTIONS) >= 64:
+                    _ABSENT_PROJECTIONS.pop(next(iter(_ABSENT_PROJECTIONS)))
+                _ABSENT_PROJECTIONS[url] = None
+            return None
+        if reorder:
+            data = clustered.arrange(table, data)
+            if columns is not None:
+                data = data.select(columns)
+        return data
 
     def _read_partition(
         self, fs: Any, path: str, url: str, folder: str, data: Any = None, build: str | None = None
@@ -559,7 +616,9 @@ class ReleaseSource:
         Each parquet object is fetched whole in one GET (concurrently for a partitioned table) and
         parsed in memory: one request per file on S3, and HTTP mirrors need no range support. On S3, a
         release's unpartitioned file read with filters is read by ranges instead: its footer (kept per
-        process), then only the row groups that can match (:mod:`biodata_cache.parquet_ranges`). Objects
+        process), then only the row groups that can match (:mod:`biodata_cache.parquet_ranges`; from the
+        release's projection when one suits the filters); in a local folder, its footer, then only those
+        row groups. Objects
         that arrive damaged are fetched again; errors are translated as the store translates them.
         Exactly the files of one release are read (see ``build`` and ``manifest`` above). A source of a
         release written before build ids whose file is gone follows the registry the same way once it

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from biodata_cache import asset_listing, clustered, config
+from biodata_cache import asset_listing, config
 from biodata_cache.errors import (
     BiodataCacheError,
     InvalidInputError,
@@ -1332,9 +1332,15 @@ def _update(
     """The build itself, under the publish lease (see :func:`update_all_tables`)."""
     import pyarrow as pa
 
-    from biodata_cache.publish import publish_registry, table_entry, utc_now, write_manifest
+    from biodata_cache.publish import (
+        publish_registry,
+        table_entry,
+        utc_now,
+        write_manifest,
+        write_table_files,
+    )
     from biodata_cache.registry import read_registry
-    from biodata_cache.release import new_build_id, remove_unreferenced, table_file, with_build
+    from biodata_cache.release import new_build_id, remove_unreferenced, with_build
     from biodata_cache.store import StoreError
 
     folder = settings.version
@@ -1591,17 +1597,12 @@ def _update(
         if old_index is None or not qc_index.equals(old_index.cast(index_table.arrow_schema())):
             to_write.add(index_table.name)
         results[index_table.name] = qc_index
-        sizes: dict[str, tuple[str, int]] = {}
+        sizes: dict[str, tuple[str, int, dict[str, str]]] = {}
         for table in TABLES:
             if table.name in to_write:
-                relpath = table_file(table.name, build)
                 data = with_build(results[table.name].cast(table.arrow_schema()), build)
-                if table.clustered_by:  # sorted, small row groups and a lookup index in the footer
-                    payload = clustered.parquet_bytes(table, data)
-                    store.write_bytes(f"{folder}/{relpath}", payload)
-                    sizes[table.name] = (relpath, len(payload))
-                else:
-                    sizes[table.name] = (relpath, store.write_parquet(f"{folder}/{relpath}", data))
+                # Clustered tables: sorted, small row groups, a lookup index, and their projections.
+                sizes[table.name] = write_table_files(store, folder, table, data, build)
                 report.tables_written.append(table.name)
         manifests: dict[str, str] = {}
         for name, files in part_files.items():
@@ -1621,7 +1622,7 @@ def _update(
         if not written and registry is not None and table.name in registry:
             entries.append(registry[table.name])
         else:
-            relpath, size = sizes.get(table.name, (None, 0))
+            relpath, size, projections = sizes.get(table.name, (None, 0, {}))
             entries.append(
                 table_entry(
                     store,
@@ -1635,6 +1636,7 @@ def _update(
                     path=relpath,
                     size=size,
                     manifest=manifests.get(table.name, ""),
+                    projections=projections,
                 )
             )
     lease.check()  # commit only while this build still holds the version's lease

@@ -215,8 +215,8 @@ def test_readers_during_a_publish_get_exactly_one_release(monkeypatch, tmp_path,
 
 
 def _stray_files(root: str) -> list[str]:
-    """Files of the version folder that are not one per table / partition / manifest of the release,
-    temporary files and locks."""
+    """Files of the version folder that are not one per table / partition / manifest / projection of the
+    release, temporary files and locks."""
     registry = bdc.get_cache_registry()
     store = Store(root)
     expected = {"catalog.yaml", "cache_registry.json"}
@@ -227,6 +227,7 @@ def _stray_files(root: str) -> list[str]:
             expected.update(f["path"] for f in manifest["files"].values())
         else:
             expected.add(table.path)
+            expected.update(table.projections.values())  # asset_basics ordered by project
     store.fs.invalidate_cache()
     folder = store.url("bdc-v0.1").split("://", 1)[-1]
     found = {path.split("://", 1)[-1][len(folder) + 1 :] for path in store.fs.find(folder)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,6 +37,7 @@ def _assets() -> tuple[list[dict], list[dict]]:
                         "name": name,
                         "subject_id": subject,
                         "project_name": project,
+                        "data_level": "raw" if name == raw else "derived",
                         "modalities": ["ecephys"],
                     }
                 )
@@ -68,10 +70,12 @@ class RequestCounter:
         import s3fs
 
         self.calls: list[str] = []
+        self.keys: list[str] = []  # the object of each request (sent, answered or not)
         self.bytes = 0
         original = s3fs.S3FileSystem._call_s3
 
         async def counting(fs, method, *args, **kwargs):
+            self.keys.append(str(kwargs.get("Key", "")).rsplit("/", 1)[-1])
             response = await original(fs, method, *args, **kwargs)
             self.calls.append(method)
             if method == "get_object":
@@ -82,6 +86,7 @@ class RequestCounter:
 
     def reset(self) -> None:
         self.calls.clear()
+        self.keys.clear()
         self.bytes = 0
 
 
@@ -350,3 +355,269 @@ def test_a_fault_on_a_row_group_get_is_retried_and_the_answer_is_right(
         frame = bdc.asset_basics(subject_id="600123", storage_options=options)
         assert proxy.injected == {kind: 1}
     assert sorted(frame["name"]) == expected
+
+
+# -- the projection of asset_basics by project_name -----------------------------------------------------
+
+
+def _projection(s3_root: str) -> tuple[str, bytes]:
+    """Name and bytes of the release's projection of asset_basics by project_name."""
+    store = Store(s3_root)
+    (path,) = [p for p in store.find("bdc-v0.1") if p.startswith("_projections/")]
+    return path.rsplit("/", 1)[-1], store.read_bytes(f"bdc-v0.1/{path}")
+
+
+def _project_bytes(data: bytes, project: str) -> int:
+    """Bytes of the row groups of a projection whose statistics can hold ``project`` (every column),
+    with the gaps between them: what a read of that project must fetch."""
+    metadata = pq.read_metadata(pa.BufferReader(data))
+    groups = clustered.row_groups_to_read(metadata, [("project_name", "==", project)])
+    spans = [parquet_ranges._chunk_span(metadata, g, list(range(metadata.num_columns))) for g in groups]
+    merged = parquet_ranges._merged(spans, parquet_ranges.MAX_RANGE_GETS)
+    return sum(end - start for start, end in merged)
+
+
+def test_asset_basics_of_one_project_reads_only_its_row_groups_of_the_projection_on_s3(
+    many_assets, monkeypatch, s3_root
+):
+    assets, _ = many_assets
+    name, data = _projection(s3_root)
+    size = len(_file(s3_root, "asset_basics"))
+    metadata = pq.read_metadata(pa.BufferReader(data))
+    groups = clustered.row_groups_to_read(metadata, [("project_name", "==", "project 7")])
+    assert 1 <= len(groups) <= 2 < metadata.num_row_groups  # 50 rows of ~2,000, in groups of 128
+    parquet_ranges._FOOTERS.clear()
+    counter = RequestCounter(monkeypatch)
+    cold = bdc.asset_basics(project_name="project 7")
+    assert sorted(cold["name"]) == _expected(assets, "project_name", ["project 7"])
+    # the catalog, the projection's footer (two suffix GETs at 4 kB here), its row groups; not the file
+    assert counter.keys[1:3] == [name, name] and set(counter.keys[3:]) == {name}
+    assert counter.calls == ["get_object"] * len(counter.calls) and len(counter.calls) <= 5
+    counter.reset()
+    warm = bdc.asset_basics(project_name="project 7")
+    assert warm.equals(cold)
+    assert counter.keys == ["catalog.yaml", name]  # the catalog, the project's row group(s) in one GET
+    assert counter.bytes - _catalog_bytes(s3_root) == _project_bytes(data, "project 7") < 0.15 * size
+
+
+def test_asset_basics_by_project_answers_as_the_file_does(many_assets, monkeypatch):
+    """The projection's answer has the rows, columns and order of the table's file, for one project,
+    several, and with other filters (read from the projection too)."""
+    calls = [
+        {"project_name": "project 7"},
+        {"project_name": ["project 39", "project 0", "project 1"]},
+        {"project_name": ["project 0", "project 30"], "columns": ["name", "_id"]},
+        {"project_name": "project 3", "data_level": "raw", "columns": ["_id", "subject_id"]},
+        {"project_name": "project 3", "subject_id": "600031"},  # the file's subject order: the file
+        {"project_name": "project 30", "name": ODD_NAMES[1]},  # names: the file
+    ]
+    projected = [bdc.asset_basics(**arguments) for arguments in calls]
+    monkeypatch.setattr(clustered, "projection_for", lambda table, filters: None)
+    for arguments, answer in zip(calls, projected, strict=True):
+        expected = bdc.asset_basics(**arguments)
+        assert len(expected) > 0 and answer.equals(expected), arguments
+
+
+def test_a_read_with_a_project_and_a_subject_or_name_reads_the_file(many_assets, monkeypatch, s3_root):
+    """Filters the file finds in one or two row groups keep reading the file, not the projection."""
+    bdc.asset_basics(project_name="project 3", subject_id="600031")
+    bdc.asset_basics(project_name="project 30", name=ODD_NAMES[1])
+    counter = RequestCounter(monkeypatch)
+    assert len(bdc.asset_basics(project_name="project 3", subject_id="600031")) == 8
+    assert len(bdc.asset_basics(project_name="project 30", name=ODD_NAMES[1])) == 1
+    assert not any(key.startswith("asset_basics-by-") for key in counter.keys)
+    assert sum(key.startswith("asset_basics-") for key in counter.keys) == 2
+
+
+def test_a_release_without_a_projection_reads_the_file_and_asks_once(many_assets, monkeypatch, s3_root):
+    """A release written before projections (here: its projection deleted) answers from the file; the
+    missing projection costs one request per process and release."""
+    assets, _ = many_assets
+    name, _ = _projection(s3_root)
+    Store(s3_root).delete_many([f"bdc-v0.1/_projections/{name}"])
+    parquet_ranges._FOOTERS.clear()
+    counter = RequestCounter(monkeypatch)
+    frame = bdc.asset_basics(project_name="project 7")
+    assert sorted(frame["name"]) == _expected(assets, "project_name", ["project 7"])
+    assert counter.keys.count(name) == 1  # the suffix GET of its footer: a 404
+    counter.reset()
+    assert bdc.asset_basics(project_name="project 8")["name"].tolist()
+    assert name not in counter.keys and counter.keys[0] == "catalog.yaml"
+    assert all(key.startswith("asset_basics-2") for key in counter.keys[1:])
+
+
+def test_a_projection_removed_by_a_publish_follows_the_registry(many_assets, s3_root):
+    from biodata_cache import config, readers
+
+    assets, lineage = many_assets
+    bdc.asset_basics(project_name="project 12")  # the footer of the first release's projection is kept
+    settings = config.resolve()
+    source = readers.open_source_entry(
+        "asset_basics", settings, filters=[("project_name", "==", "project 12")]
+    )
+    moved = [dict(a, name=f"{a['name']} v2") if a["project_name"] == "project 12" else a for a in assets]
+    publish_fixture(s3_root, rows={"asset_basics": moved, "source_data": lineage})  # removes the old files
+    table = readers._read_source(source, "asset_basics", settings)  # its range GETs are 404s
+    assert source.followed_release
+    expected = sorted(a["name"] for a in moved if a["project_name"] == "project 12")
+    assert sorted(table.column("name").to_pylist()) == expected and all(n.endswith(" v2") for n in expected)
+
+
+def test_the_projection_is_in_the_registry_not_the_catalog_nor_the_documented_globs(tmp_path):
+    """A build names its projection in the registry entry (so the commit and the clean-up handle it like
+    the table's file), and DuckDB's documented globs and pandas read every row once."""
+    import json
+
+    import duckdb
+    import pandas as pd
+
+    from biodata_cache.sync import update_all_tables
+
+    update_all_tables(source="sample", root=str(tmp_path), progress=False)
+    folder = tmp_path / "bdc-v0.1"
+    registry = json.loads((folder / "cache_registry.json").read_text())
+    entry = next(t for t in registry["tables"] if t["name"] == "asset_basics")
+    (projection,) = (folder / "_projections").iterdir()
+    assert entry["projections"] == {"project_name": f"_projections/{projection.name}"}
+    assert projection.name == f"asset_basics-by-project_name-{entry['build']}.pqt"
+    assert all("projections" not in t for t in registry["tables"] if t["name"] != "asset_basics")
+    assert "_projections" not in (folder / "catalog.yaml").read_text()
+    rows = entry["rows"]
+    assert rows > 0 and pq.read_metadata(projection).num_rows == rows
+    glob = f"{folder}/asset_basics-*.pqt"
+    assert duckdb.sql(f"select count(*), count(distinct _id) from read_parquet('{glob}')").fetchall() == [
+        (rows, rows)
+    ]
+    qc = duckdb.sql(
+        f"select count(*) from read_parquet('{folder}/qc/*/*.pqt', hive_partitioning = true, "
+        "hive_types = {'subject_id': VARCHAR})"
+    ).fetchall()
+    assert qc == [(next(t["rows"] for t in registry["tables"] if t["name"] == "qc"),)]
+    (path,) = folder.glob("asset_basics-*.pqt")
+    frame = pd.read_parquet(path)
+    assert len(frame) == rows and frame["_id"].is_unique
+    assert len(pd.read_parquet(folder / "qc")) == qc[0][0]
+    # The projection holds the same rows, ordered by project.
+    copy = pq.read_table(projection)
+    assert sorted(copy.column("_id").to_pylist()) == sorted(frame["_id"])
+    projects = copy.column("project_name").to_pylist()
+    present = [p for p in projects if p is not None]
+    assert present == sorted(present) and projects[len(present) :] == [None] * (len(projects) - len(present))
+
+
+def test_a_second_build_replaces_the_projection_and_cleanup_removes_a_stray_one(tmp_path):
+    import json
+
+    from biodata_cache.registry import read_registry
+    from biodata_cache.release import remove_unreferenced
+    from biodata_cache.sync import update_all_tables
+
+    update_all_tables(source="sample", root=str(tmp_path), progress=False)
+    update_all_tables(source="sample", root=str(tmp_path), progress=False, full=True)
+    folder = tmp_path / "bdc-v0.1"
+    registry = json.loads((folder / "cache_registry.json").read_text())
+    entry = next(t for t in registry["tables"] if t["name"] == "asset_basics")
+    assert sorted(p.name for p in (folder / "_projections").iterdir()) == [
+        entry["projections"]["project_name"].rsplit("/", 1)[-1]
+    ]
+    stray = folder / "_projections" / "asset_basics-by-project_name-20200101T000000Z-0badc0de.pqt"
+    stray.write_bytes(b"left by a killed build")
+    store = Store(str(tmp_path))
+    assert remove_unreferenced(store, "bdc-v0.1", read_registry(store, "bdc-v0.1")) == 1
+    assert not stray.exists() and len(list((folder / "_projections").iterdir())) == 1
+
+
+def test_a_registry_entry_keeps_its_projections_and_entries_without_have_no_key():
+    from biodata_cache.registry import CacheTable
+
+    entry = {
+        "name": "asset_basics",
+        "description": "",
+        "location": "memory://x",
+        "path": "asset_basics-b.pqt",
+        "partitioned": False,
+        "partition_key": None,
+        "type": "frame",
+        "columns": [],
+        "rows": 1,
+        "built_at": "",
+        "source": "",
+        "build": "b",
+        "projections": {"project_name": "_projections/asset_basics-by-project_name-b.pqt"},
+    }
+    table = CacheTable.from_dict(entry)
+    assert (
+        table.projections == entry["projections"] and table.to_json()["projections"] == entry["projections"]
+    )
+    bare = CacheTable.from_dict({k: v for k, v in entry.items() if k != "projections"})
+    assert bare.projections == {} and "projections" not in bare.to_json()
+    with pytest.raises(bdc.InvalidInputError, match="projections"):
+        CacheTable.from_dict({**entry, "projections": {"project_name": 1}})
+
+
+# -- local stores -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def local_assets(tmp_path, monkeypatch):
+    """A local store with the assets published in row groups of 128 rows; returns (asset rows, root)."""
+    monkeypatch.setattr(clustered, "ROW_GROUP_ROWS", ROW_GROUP_ROWS)
+    root = str(tmp_path / "store")
+    monkeypatch.setenv("BIODATA_CACHE_ROOT", root)
+    monkeypatch.delenv("BIODATA_CACHE_BACKEND", raising=False)
+    assets, lineage = _assets()
+    publish_fixture(root, rows={"asset_basics": assets, "source_data": lineage})
+    return assets, root
+
+
+class RowGroupSpy:
+    """Records which file and row groups each ``ParquetFile.read_row_groups`` decodes, and refuses
+    whole-file reads of asset_basics (``LocalReader.get``)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from biodata_cache.store import LocalReader
+
+        self.reads: list[tuple[int, list[int]]] = []  # (row groups of the file, row groups read)
+        original = pq.ParquetFile.read_row_groups
+        whole = LocalReader.get
+
+        def read_row_groups(file, row_groups, *args, **kwargs):
+            self.reads.append((file.metadata.num_row_groups, list(row_groups)))
+            return original(file, row_groups, *args, **kwargs)
+
+        def get(reader, path):
+            assert "asset_basics" not in path, f"{path} was read whole"
+            return whole(reader, path)
+
+        monkeypatch.setattr(pq.ParquetFile, "read_row_groups", read_row_groups)
+        monkeypatch.setattr(LocalReader, "get", get)
+
+
+def test_a_local_filtered_read_decodes_only_the_chosen_row_groups(local_assets, monkeypatch):
+    assets, _ = local_assets
+    spy = RowGroupSpy(monkeypatch)
+    frame = bdc.asset_basics(subject_id="600123")
+    assert sorted(frame["name"]) == _expected(assets, "subject_id", ["600123"])
+    ((groups, read),) = spy.reads
+    assert len(read) == 1 and groups == -(-len(assets) // ROW_GROUP_ROWS)
+    spy.reads.clear()
+    frame = bdc.asset_basics(name=ODD_NAMES)
+    assert sorted(frame["name"]) == sorted(ODD_NAMES)
+    assert len(spy.reads) == 1 and len(spy.reads[0][1]) <= 4
+
+
+def test_a_local_project_read_decodes_the_projection_s_row_groups_of_that_project(local_assets, monkeypatch):
+    assets, root = local_assets
+    (projection,) = (Path(root) / "bdc-v0.1" / "_projections").iterdir()
+    metadata = pq.read_metadata(projection)
+    holding = clustered.row_groups_to_read(metadata, [("project_name", "==", "project 7")])
+    spy = RowGroupSpy(monkeypatch)
+    frame = bdc.asset_basics(project_name="project 7")
+    assert sorted(frame["name"]) == _expected(assets, "project_name", ["project 7"])
+    assert spy.reads == [(metadata.num_row_groups, holding)] and len(holding) <= 2
+    projection.unlink()  # a release written before projections: the file's row groups the index names
+    (file,) = (Path(root) / "bdc-v0.1").glob("asset_basics-*.pqt")
+    indexed = clustered.row_groups_to_read(pq.read_metadata(file), [("project_name", "==", "project 7")])
+    spy.reads.clear()
+    assert bdc.asset_basics(project_name="project 7").equals(frame)
+    assert spy.reads == [(metadata.num_row_groups, indexed)]

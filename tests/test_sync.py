@@ -183,8 +183,18 @@ def test_incremental_update_rewrites_only_what_changed_and_equals_a_full_build(
     }
     assert any(n.startswith("bdc-v0.1/asset_basics-") for n in new)
     assert not any(n.startswith(("bdc-v0.1/unique_project_names-", "bdc-v0.1/source_data-")) for n in new)
-    tables = {name.split("/")[1].split("-")[0] for name in new if "/_build/" not in name}
+    tables = {
+        name.split("/")[1].split("-")[0]
+        for name in new
+        if not name.startswith(("bdc-v0.1/_build/", "bdc-v0.1/_projections/"))
+    }
     assert set(report.tables_written) == tables
+    # asset_basics changed: its projection is written again with it, under the same build id
+    (file,) = (n for n in new if n.startswith("bdc-v0.1/asset_basics-"))
+    build = file.removeprefix("bdc-v0.1/asset_basics-")
+    assert {n for n in new if "/_projections/" in n} == {
+        f"bdc-v0.1/_projections/asset_basics-by-project_name-{build}"
+    }
     assert {name.rpartition("/")[0] for name in gone if "/qc/" in name} == {"bdc-v0.1/qc/subject_id=828418"}
     assert len(list(root.rglob("*.pqt"))) == len(before)  # one file per table and partition at rest
 

@@ -150,6 +150,7 @@ TABLES: tuple[Table, ...] = (
         clustered_by=("subject_id", "name"),
         indexed_by=("project_name",),
         names_embed=("name", "subject_id"),
+        projections=(("project_name", "subject_id", "name"),),
     ),
     Table(
         name="source_data",

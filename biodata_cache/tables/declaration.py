@@ -164,8 +164,8 @@ class Table:
     clustered_by
         Columns the rows of an unpartitioned table's file are ordered by (nulls last), written in row
         groups of :data:`biodata_cache.clustered.ROW_GROUP_ROWS` rows, so the row-group statistics of the
-        first column tell which few row groups hold a value: a filtered read on S3 fetches only those
-        (:mod:`biodata_cache.parquet_ranges`).
+        first column tell which few row groups hold a value: a filtered read on S3 (or in a local
+        folder) reads only those (:mod:`biodata_cache.parquet_ranges`).
     indexed_by
         Columns with a lookup index ``value -> row groups`` in the file's footer (for values scattered
         over the clustered order, e.g. ``project_name``); an index over its size cap is left out (the read
@@ -175,6 +175,13 @@ class Table:
         ``clustered_by`` column (AIND: ``<platform>_<subject>_<date>_<time>``): a name is looked up in
         that value's row groups, and the rows whose name does not give their value are listed in the
         footer (an exact lookup, never a guess).
+    projections
+        Column orders of second copies of an unpartitioned clustered table's file, e.g.
+        ``(("project_name", "subject_id", "name"),)``: the same rows ordered by those columns, written by
+        the same build next to the file (:func:`biodata_cache.release.projection_file`, listed in the
+        registry entry, never in the catalog). A filtered read with an equality filter on a projection's
+        first column reads that copy (on S3 and in a local folder), where the column's values are
+        contiguous, so its bytes grow with the answer (:mod:`biodata_cache.clustered`).
     """
 
     name: str
@@ -206,6 +213,7 @@ class Table:
     clustered_by: tuple[str, ...] = ()
     indexed_by: tuple[str, ...] = ()
     names_embed: tuple[str, str] | None = None
+    projections: tuple[tuple[str, ...], ...] = ()
 
     @property
     def column_names(self) -> list[str]:

@@ -9,8 +9,10 @@ not embed their subject stay exceptions). ``--projects kept`` keeps the project 
 spread over the whole file: the worst case for the project index); ``per-copy`` gives each copy its own
 projects. Both tables are published with this checkout's writer to a fresh moto server, then each
 filtered read is called cold once and warm ``--repeat`` times; the warm requests, the bytes of the GET
-responses (without the catalog's) and the median time are printed. Run it with another checkout on
-``PYTHONPATH`` to measure that checkout's reads of its own files (before / after).
+responses (without the catalog's), the floor (the compressed bytes of the rows returned: rows x the
+file's bytes per row, and the answer written alone as one zstd parquet file) and the median time are
+printed. Run it with another checkout on ``PYTHONPATH`` to measure that checkout's reads of its own
+files (before / after).
 """
 
 from __future__ import annotations
@@ -73,6 +75,20 @@ def replicate(assets, lineage, rows: int, projects: str):
     return pa.concat_tables(asset_parts).slice(0, rows), pa.concat_tables(lineage_parts)
 
 
+def _zstd_bytes(answer) -> int:
+    """Size of ``answer`` (a DataFrame or a list) written alone as a zstd parquet file."""
+    import io
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = answer if isinstance(answer, pd.DataFrame) else pd.DataFrame({"value": answer})
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
+    return len(buffer.getvalue())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -130,6 +146,10 @@ def main() -> None:
         f"footer {footer.serialized_size} bytes"
     )
     print(f"source_data: {sizes['source_data']} bytes")
+    for column, relpath in getattr(entries[0], "projections", {}).items():  # checkouts with projections
+        size = store.fs.size(store._path(f"bdc-v0.1/{relpath}"))
+        print(f"asset_basics projection by {column}: {size} bytes")
+    per_row = sizes["asset_basics"] / assets.num_rows
     catalog = len(store.read_bytes("bdc-v0.1/catalog.yaml"))
 
     rows = assets.select(["subject_id", "project_name", "name"]).to_pylist()
@@ -167,10 +187,13 @@ def main() -> None:
             answer = call()
             times.append(time.perf_counter() - started)
         data = counted["bytes"] - catalog
+        floor = len(answer) * per_row  # the compressed bytes of the rows returned, at the file's rate
+        compressed = _zstd_bytes(answer)  # ... and as one zstd parquet file of just the answer
         print(
             f"{label}: {len(answer)} rows, {counted['calls']} requests, {data} bytes besides the catalog "
-            f"({100 * data / sizes['asset_basics']:.2f}% of asset_basics), "
-            f"median {1000 * statistics.median(times):.0f} ms"
+            f"({100 * data / sizes['asset_basics']:.2f}% of asset_basics; floor {floor:.0f} bytes, "
+            f"x{data / max(floor, 1):.2f}; the answer alone {compressed} bytes zstd, "
+            f"x{data / max(compressed, 1):.2f}), median {1000 * statistics.median(times):.0f} ms"
         )
     s3fs.S3FileSystem._call_s3 = original
     server.stop()

@@ -67,11 +67,20 @@ def _rewritten(table: pa.Table, copy: int) -> pa.Table:
 def write_like_the_builder(store: Store, relpath: str, name: str, table: pa.Table) -> None:
     """Write table ``name``'s file as the builder writes it: in its declared layout
     (:func:`biodata_cache.clustered.parquet_bytes`: ``asset_basics`` and ``source_data`` sorted, in
-    small row groups, with the lookup index in the footer), so the replicated store reads like a built one."""
-    from biodata_cache.clustered import parquet_bytes
+    small row groups, with the lookup index in the footer), and its projections next to it under the
+    same build id (the copied ones of the original store would answer with its rows), so the
+    replicated store reads like a built one."""
+    from biodata_cache.clustered import parquet_bytes, projection_bytes
+    from biodata_cache.release import projection_file
     from biodata_cache.tables import TABLES_BY_NAME
 
-    store.write_bytes(relpath, parquet_bytes(TABLES_BY_NAME[name], table))
+    declared = TABLES_BY_NAME[name]
+    store.write_bytes(relpath, parquet_bytes(declared, table))
+    folder, _, file = relpath.rpartition("/")
+    build = file.removeprefix(f"{name}-").removesuffix(".pqt")
+    for columns in declared.projections:
+        target = f"{folder}/{projection_file(name, columns[0], build)}"
+        store.write_bytes(target, projection_bytes(declared, table, columns))
 
 
 def replicated_store(source: Path, target: Path, assets: int) -> Path:

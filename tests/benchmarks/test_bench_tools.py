@@ -95,3 +95,7 @@ def test_a_replicated_store_reads_as_twice_the_assets_with_lineage_kept(
     replicated_lineage = bdc.source_data()["source_data"].dropna()
     assert set(replicated_lineage) >= {new_name(n, 1) for n in joined}
     assert set(bdc.unique_subject_ids()) == set(basics["subject_id"].dropna())
+    # Read from the projection by project, which is replicated too (not the original's copied).
+    project = basics["project_name"].dropna().iloc[0]
+    by_project = bdc.asset_basics(project_name=project)
+    assert len(by_project) == 2 * (original["project_name"] == project).sum()
