@@ -84,18 +84,23 @@ class Lineage:
                 parents[name].append(source)
             if when is not None and (name not in processed or when > processed[name]):
                 processed[name] = when
-        basics = asset_basics.select(
-            ["name", "subject_id", "modalities", "created", "process_date", "acquisition_start_time"]
-        ).to_pydict()
+        import pyarrow.compute as pc
+
+        # The first of the three times that is not null, taken in arrow: one timestamp column to convert
+        # to Python instead of three.
+        first_time = pc.coalesce(
+            *(asset_basics.column(c) for c in ("created", "process_date", "acquisition_start_time"))
+        )
+        basics = asset_basics.select(["name", "subject_id", "modalities"]).to_pydict()
         times: dict[str, dt.datetime | None] = {}
         modalities: dict[str, tuple[str, ...]] = {}
         subjects: dict[str, str | None] = {}
-        for name, subject, kinds, created, process_date, started in zip(*basics.values(), strict=True):
+        for name, subject, kinds, when in zip(*basics.values(), first_time.to_pylist(), strict=True):
             if not name:
                 continue
             subjects[name] = subject
             modalities[name] = tuple(sorted(set(kinds or ()), key=str.casefold))
-            times[name] = processed.get(name) or created or process_date or started
+            times[name] = processed.get(name) or when
         for name, when in processed.items():
             times.setdefault(name, when)
         return cls(parents, times, modalities, subjects)

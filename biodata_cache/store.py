@@ -1035,10 +1035,14 @@ class Store:
         if self.protocol not in ("file", "local"):
             return
         top = self._path(relpath)
-        for folder, _, _ in os.walk(top, topdown=False):
-            if folder != top and not os.listdir(folder):
+        removed: set[str] = set()
+        # Bottom-up, a folder is empty when it holds no file and every folder in it was removed: the walk's
+        # own listing says so, without listing each folder again (rmdir still refuses a non-empty one).
+        for folder, subfolders, names in os.walk(top, topdown=False):
+            if folder != top and not names and all(os.path.join(folder, s) in removed for s in subfolders):
                 with contextlib.suppress(OSError):
                     os.rmdir(folder)
+                    removed.add(folder)
 
     def remove_abandoned_temporary_files(self, relpath: str) -> int:
         """Delete the temporary files that killed writers left under a local folder; return how many.

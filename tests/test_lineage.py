@@ -86,3 +86,43 @@ def test_a_list_of_names_gives_a_dict_of_each_name_to_its_derived_names(root):
 def test_a_name_in_neither_table_is_still_an_error(root):
     with pytest.raises(TableNotFoundError, match=r"not-an-asset.*neither in asset_basics nor a source"):
         bdc.raw_to_derived([ORPHAN, "not-an-asset"])
+
+
+def test_an_assets_time_is_its_processing_time_else_created_else_process_date_else_acquisition_start():
+    import pyarrow as pa
+
+    from biodata_cache.lineage import Lineage
+    from biodata_cache.tables import TABLES_BY_NAME
+
+    def at(day: int) -> dt.datetime:
+        return dt.datetime(2025, 1, day, tzinfo=dt.timezone.utc)
+
+    # name: (created, process_date, acquisition_start_time)
+    given = {
+        "processed": (at(1), at(2), at(3)),
+        "created": (at(4), at(5), at(6)),
+        "process_date": (None, at(7), at(8)),
+        "started": (None, None, at(9)),
+        "no_time": (None, None, None),
+    }
+    basics_schema = TABLES_BY_NAME["asset_basics"].arrow_schema()
+    columns = {c: [None] * len(given) for c in basics_schema.names}
+    columns["name"] = list(given)
+    columns["subject_id"] = ["1"] * len(given)
+    columns["modalities"] = [["ecephys", "Behavior", "ecephys"]] * len(given)
+    for index, column in enumerate(("created", "process_date", "acquisition_start_time")):
+        columns[column] = [times[index] for times in given.values()]
+    basics = pa.table(columns, schema=basics_schema)
+    source_schema = TABLES_BY_NAME["source_data"].arrow_schema()
+    sources = {c: [None, None] for c in source_schema.names}
+    sources.update(name=["processed"] * 2, source_data=["raw"] * 2, processing_time=[at(20), at(21)])
+    lineage = Lineage.from_tables(basics, pa.table(sources, schema=source_schema))
+    assert lineage.times == {
+        "processed": at(21),  # the newest processing time of its source_data rows
+        "created": at(4),
+        "process_date": at(7),
+        "started": at(9),
+        "no_time": None,
+    }
+    assert lineage.parents == {"processed": ["raw"]} and lineage.subjects["started"] == "1"
+    assert lineage.modalities["created"] == ("Behavior", "ecephys")

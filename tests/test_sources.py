@@ -238,6 +238,18 @@ def test_truncated_gzip_is_a_source_error_naming_the_file(tmp_path):
         list(open_source(str(path)).records(skip=lambda where, reason: None))
 
 
+@pytest.mark.parametrize("where", ["the first deflate block", "the middle of the stream"])
+def test_gzip_with_damaged_compressed_data_is_a_source_error_naming_the_file(tmp_path, where):
+    # An invalid block header (the decoder's own error) and damaged data (the CRC check at the end).
+    data = bytearray(gzip.compress(b"\n".join(json.dumps(r).encode() for r in real_records())))
+    start = 10 if where == "the first deflate block" else len(data) // 2  # 10: after the gzip header
+    data[start : start + 64] = b"\xff" * 64
+    path = tmp_path / "records.jsonl.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(SourceError, match=r"records\.jsonl\.gz is damaged or cut short"):
+        list(open_source(str(path)).records(skip=lambda where, reason: None))
+
+
 @pytest.mark.parametrize(("spec", "message"), [("nosuch://x", "nosuch"), ("docdb://", "names no DocDB host")])
 def test_unknown_protocol_and_docdb_without_host_are_source_errors(spec, message):
     with pytest.raises(SourceError, match=message):

@@ -127,3 +127,20 @@ def test_find_lists_every_file_at_any_depth_relative_and_sorted(backend, tmp_pat
     ]
     assert store.find("v/qc") == ["subject_id=10/data.pqt", "subject_id=2/data.pqt"]
     assert store.find("missing") == []
+
+
+def test_remove_empty_folders_removes_nested_empty_folders_and_keeps_those_with_files(tmp_path):
+    top = tmp_path / "qc"
+    for folder in ("subject_id=1/a/b", "subject_id=2/c", "subject_id=3", "subject_id=4/d"):
+        (top / folder).mkdir(parents=True)
+    (top / "subject_id=2" / "data.pqt").write_bytes(b"x")
+    (top / "subject_id=4" / "d" / "data.pqt").write_bytes(b"x")
+    Store(str(tmp_path)).remove_empty_folders("qc")
+    left = sorted(p.relative_to(top).as_posix() for p in top.rglob("*"))
+    assert left == [
+        "subject_id=2",
+        "subject_id=2/data.pqt",
+        "subject_id=4",
+        "subject_id=4/d",
+        "subject_id=4/d/data.pqt",
+    ]

@@ -626,3 +626,52 @@ def test_a_build_allocates_arrow_memory_with_malloc_and_restores_the_pool_after(
     with pytest.raises(ZeroDivisionError):
         update_all_tables(source=str(RECORDS), root=str(tmp_path / "store"), progress=False, full=True)
     assert pa.default_memory_pool().backend_name == before.backend_name
+
+
+def test_a_build_state_whose_line_hashes_are_of_another_kind_parses_every_line_once(tmp_path):
+    records = [json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))]
+    source = _jsonl(tmp_path / "records.jsonl", records)
+    root = tmp_path / "store"
+    update_all_tables(source=source, root=str(root), progress=False)
+    state_file = root / "bdc-v0.1" / "_build" / "state.json"
+    state = json.loads(state_file.read_text())
+    assert state["line_digest"] == "xxh3_128"
+    del state["line_digest"]  # as written when the line hash was BLAKE2b: its hashes are not compared
+    state_file.write_text(json.dumps(state))
+
+    report = update_all_tables(source=source, root=str(root), progress=False)
+    assert not report.full and report.lines_parsed == len(records) and report.tables_written == []
+    assert update_all_tables(source=source, root=str(root), progress=False).lines_parsed == 0
+
+
+def test_an_incremental_build_changing_records_of_many_subjects_writes_what_a_full_build_writes(
+    monkeypatch, tmp_path
+):
+    import gzip
+
+    from biodata_cache.synthetic import generate
+
+    records = list(generate(240, seed=5, max_metrics=4))
+    source = tmp_path / "records.jsonl.gz"
+
+    def write(given: list[dict]) -> str:
+        with gzip.open(source, "wt") as handle:
+            handle.writelines(json.dumps(r) + "\n" for r in given)
+        return str(source)
+
+    root = str(tmp_path / "store")
+    update_all_tables(source=write(records), root=root, progress=False, list_storage=False)
+    # Every 8th record changes (as the benchmark's 1%: a newer change time, a new location), one goes.
+    changed = copy.deepcopy(records[1:])
+    for record in changed[::8]:
+        record["_last_modified" if "_last_modified" in record else "last_modified"] = "2030-01-01T00:00:00Z"
+        record["location"] = record["location"] + "-moved"
+    report = update_all_tables(source=write(changed), root=root, progress=False, list_storage=False)
+    assert not report.full and report.lines_parsed == len(changed[::8]) and report.records_deleted == 1
+    assert report.partitions_written > 16  # more qc partitions than the build reads ahead at once
+
+    full = str(tmp_path / "full")
+    update_all_tables(source=str(source), root=full, progress=False, list_storage=False, full=True)
+    assert read_all(monkeypatch, root) == read_all(monkeypatch, full)
+    report = update_all_tables(source=str(source), root=root, progress=False, list_storage=False)
+    assert report.lines_parsed == 0 and report.tables_written == []
