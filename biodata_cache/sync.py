@@ -521,10 +521,18 @@ class _Staging:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        keys = data.column(table.partition_key).to_pylist()
-        buckets = pa.array([_bucket(k) for k in keys], pa.int32())
-        for bucket in sorted(set(buckets.to_pylist())):
-            part = data.filter(pc.equal(buckets, bucket))
+        # The bucket of each distinct key, then of each row.
+        keys = data.column(table.partition_key).combine_chunks().dictionary_encode()
+        of_key = pa.array([_bucket(k) for k in keys.dictionary.to_pylist()], pa.int32())
+        buckets = of_key.take(keys.indices).fill_null(_bucket(None))
+        # One stable sort by bucket, then a slice per bucket (a filter per bucket scanned the batch once
+        # per bucket); the rows of a bucket keep their order.
+        order = pc.sort_indices(buckets)
+        data, buckets = data.take(order), buckets.take(order)
+        runs = pc.run_end_encode(buckets)
+        start = 0
+        for end, bucket in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
+            part, start = data.slice(start, end - start), end
             writer = self.writers.get((table.name, bucket))
             if writer is None:
                 path = os.path.join(self.folder, f"{table.name}-{bucket:03d}.arrow")
@@ -1712,7 +1720,7 @@ def _write_qc(
     """
     import pyarrow as pa
 
-    from biodata_cache.partitions import file_metadata, folder_name
+    from biodata_cache.partitions import PARTITION_WRITE_OPTIONS, file_metadata, folder_name
     from biodata_cache.publish import split_partitions
     from biodata_cache.release import partition_file, with_build
 
@@ -1720,7 +1728,7 @@ def _write_qc(
 
     def write_part(value: str | None, part: pa.Table) -> None:
         relpath = partition_file(table, value, build)
-        size = store.write_parquet(f"{folder}/{relpath}", with_build(part, build))
+        size = store.write_parquet(f"{folder}/{relpath}", with_build(part, build), **PARTITION_WRITE_OPTIONS)
         files[folder_name(key, value)] = {
             "path": relpath,
             "size": size,
@@ -1755,7 +1763,9 @@ def _write_qc(
                     written.add(folder_name(key, value))
                     rows += part.num_rows
                 for value, part in split_partitions(table, dropped):
-                    writes.append(pool.submit(store.write_parquet, dropped_path(value), part))
+                    writes.append(
+                        pool.submit(store.write_parquet, dropped_path(value), part, **PARTITION_WRITE_OPTIONS)
+                    )
                 for write in writes:
                     write.result()
         report.partitions_written = len(written)
@@ -1814,7 +1824,7 @@ def _write_qc(
                 store.delete(dropped_path(value))
         elif not dropped.equals(old_dropped):
             dropped = dropped.replace_schema_metadata(file_metadata(key, value))
-            store.write_parquet(dropped_path(value), dropped)
+            store.write_parquet(dropped_path(value), dropped, **PARTITION_WRITE_OPTIONS)
     if report.partitions_written or report.partitions_deleted:
         report.tables_written.append(table.name)
     return previous_rows + rows_delta, files, _index_table(counts)
@@ -1878,7 +1888,7 @@ def _write_partitioned(
 
     import pyarrow as pa
 
-    from biodata_cache.partitions import file_metadata, folder_name
+    from biodata_cache.partitions import PARTITION_WRITE_OPTIONS, file_metadata, folder_name
     from biodata_cache.publish import split_partitions
     from biodata_cache.release import partition_file, with_build
 
@@ -1893,7 +1903,7 @@ def _write_partitioned(
     def write_part(value: str | None, part: pa.Table) -> None:
         relpath = partition_file(table, value, build)
         data = with_build(part.replace_schema_metadata(file_metadata(key, value)), build)
-        size = store.write_parquet(f"{folder}/{relpath}", data)
+        size = store.write_parquet(f"{folder}/{relpath}", data, **PARTITION_WRITE_OPTIONS)
         entry = {"path": relpath, "size": size, "rows": part.num_rows, "build": build}
         files[folder_name(key, value)] = entry
 
