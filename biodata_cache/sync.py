@@ -558,7 +558,7 @@ class _Staging:
     def table(self, table: Table) -> pa.Table:
         import pyarrow as pa
 
-        batches = self.batches[table.name]
+        batches = self.batches.pop(table.name)  # taken once: the caller keeps what it needs
         return pa.concat_tables(batches) if batches else table.arrow_schema().empty_table()
 
     def buckets(self, table: Table) -> Iterator[pa.Table]:
@@ -1548,7 +1548,31 @@ def _update(
             old_lineage = Lineage.from_tables(previous_tables["asset_basics"], previous_tables["source_data"])
 
         report.phases["compute"] = time.perf_counter() - started - sum(report.phases.values())
-        # 2. Write data: qc partitions, then the unpartitioned tables.
+        # 2. Write data: the unpartitioned tables computed so far (their data is then let go, so that it
+        # is not held while the partitions are written), the qc partitions, the other partitioned
+        # tables, then the qc index.
+        sizes: dict[str, tuple[str, int]] = {}
+        rows_of: dict[str, int] = {}
+
+        def write_unpartitioned(table: Table) -> None:
+            rows_of[table.name] = results[table.name].num_rows
+            if table.name in to_write:
+                relpath = table_file(table.name, build)
+                data = with_build(results[table.name].cast(table.arrow_schema()), build)
+                if table.clustered_by:  # sorted, small row groups and a lookup index in the footer
+                    payload = clustered.parquet_bytes(table, data)
+                    store.write_bytes(f"{folder}/{relpath}", payload)
+                    sizes[table.name] = (relpath, len(payload))
+                else:
+                    sizes[table.name] = (relpath, store.write_parquet(f"{folder}/{relpath}", data))
+                report.tables_written.append(table.name)
+            del results[table.name]
+
+        index_table = TABLES_BY_NAME["qc_raw_assets"]
+        for table in TABLES:
+            if table.name in results and table.name != index_table.name:
+                write_unpartitioned(table)
+        previous_tables.clear()
         qc_table = TABLES_BY_NAME["qc"]
         qc_rows, qc_files, qc_index = _write_qc(
             store,
@@ -1590,25 +1614,13 @@ def _update(
             )
             if not incremental and committed and table.name in committed:
                 report.partitions_deleted += len(set(committed[table.name]) - set(part_files[table.name]))
-        index_table = TABLES_BY_NAME["qc_raw_assets"]
         old_index = (
             _read_published(store, _in(folder, published.get(index_table.name))) if incremental else None
         )
         if old_index is None or not qc_index.equals(old_index.cast(index_table.arrow_schema())):
             to_write.add(index_table.name)
         results[index_table.name] = qc_index
-        sizes: dict[str, tuple[str, int]] = {}
-        for table in TABLES:
-            if table.name in to_write:
-                relpath = table_file(table.name, build)
-                data = with_build(results[table.name].cast(table.arrow_schema()), build)
-                if table.clustered_by:  # sorted, small row groups and a lookup index in the footer
-                    payload = clustered.parquet_bytes(table, data)
-                    store.write_bytes(f"{folder}/{relpath}", payload)
-                    sizes[table.name] = (relpath, len(payload))
-                else:
-                    sizes[table.name] = (relpath, store.write_parquet(f"{folder}/{relpath}", data))
-                report.tables_written.append(table.name)
+        write_unpartitioned(index_table)
         manifests: dict[str, str] = {}
         for name, files in part_files.items():
             if name in report.tables_written or not incremental:
@@ -1621,7 +1633,7 @@ def _update(
     for table in TABLES:
         if table.name in absent:
             continue
-        rows = part_rows[table.name] if table.partitioned else results[table.name].num_rows
+        rows = part_rows[table.name] if table.partitioned else rows_of[table.name]
         report.rows[table.name] = rows
         written = table.name in report.tables_written or table.name in manifests
         if not written and registry is not None and table.name in registry:
@@ -1752,10 +1764,13 @@ def _write_qc(
         rows = 0
         counts: collections.Counter[tuple[str, str | None]] = collections.Counter()
         # Partition files are written concurrently (parquet encoding and I/O release the GIL; on S3
-        # each PUT is a round trip), one bucket at a time so memory stays bounded.
+        # each PUT is a round trip). The rows of the next bucket are chosen while the files of the last
+        # one are written, and no more than those two buckets are held, so memory stays bounded.
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+            in_flight: list[Any] = []
             for bucket in staging.buckets(table):
                 kept, dropped = lineage.select_qc(bucket.cast(schema))
+                del bucket
                 counts.update(_index_rows(kept))
                 writes = []
                 for value, part in split_partitions(table, kept):
@@ -1766,8 +1781,12 @@ def _write_qc(
                     writes.append(
                         pool.submit(store.write_parquet, dropped_path(value), part, **PARTITION_WRITE_OPTIONS)
                     )
-                for write in writes:
+                del kept, dropped
+                for write in in_flight:
                     write.result()
+                in_flight = writes
+            for write in in_flight:
+                write.result()
         report.partitions_written = len(written)
         if written:
             report.tables_written.append(table.name)
@@ -1907,22 +1926,34 @@ def _write_partitioned(
         entry = {"path": relpath, "size": size, "rows": part.num_rows, "build": build}
         files[folder_name(key, value)] = entry
 
-    new_parts: dict[str | None, pa.Table] = {}
-    for bucket in staging.buckets(table):
-        for value, part in split_partitions(table, bucket.cast(schema)):
-            new_parts[value] = _sorted_part(table, part.cast(file_schema))
     pairs: set[tuple[str, str | None]] = set()
-    for value, part in new_parts.items():
-        pairs |= _record_partitions(table, value, part)
-
     if not incremental:
+        # A full build writes each bucket's partitions as they are split (a partition's rows are all in
+        # one bucket), while the next bucket is split: at most two buckets are held at once.
+        rows = 0
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-            for write in [pool.submit(write_part, value, part) for value, part in new_parts.items()]:
+            in_flight: list[Any] = []
+            for bucket in staging.buckets(table):
+                writes = []
+                for value, part in split_partitions(table, bucket.cast(schema)):
+                    part = _sorted_part(table, part.cast(file_schema))
+                    pairs |= _record_partitions(table, value, part)
+                    writes.append(pool.submit(write_part, value, part))
+                    rows += part.num_rows
+                    written += 1
+                for write in in_flight:
+                    write.result()
+                in_flight = writes
+            for write in in_flight:
                 write.result()
-        rows = sum(part.num_rows for part in new_parts.values())
-        written = len(new_parts)
         old_pairs = None
     else:
+        new_parts: dict[str | None, pa.Table] = {}
+        for bucket in staging.buckets(table):
+            for value, part in split_partitions(table, bucket.cast(schema)):
+                new_parts[value] = _sorted_part(table, part.cast(file_schema))
+        for value, part in new_parts.items():
+            pairs |= _record_partitions(table, value, part)
         old_index = _read_published(store, index_path, required=False)
         if old_index is None:
             from biodata_cache.store import DamagedObjectError

@@ -616,3 +616,55 @@ def test_a_build_allocates_arrow_memory_with_malloc_and_restores_the_pool_after(
     with pytest.raises(ZeroDivisionError):
         update_all_tables(source=str(RECORDS), root=str(tmp_path / "store"), progress=False, full=True)
     assert pa.default_memory_pool().backend_name == before.backend_name
+
+
+def test_partition_files_have_no_statistics_or_dictionary_pages_and_clustered_tables_keep_statistics(
+    tmp_path,
+):
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "store"
+    update_all_tables(source="sample", root=str(root), progress=False)
+    version = root / "bdc-v0.1"
+    partition_files = sorted(version.glob("qc/*/data-*.pqt")) + sorted(
+        version.glob("qc_tag_status/*/data-*.pqt")
+    )
+    partition_files += sorted(version.glob("_build/qc_dropped/*.pqt"))
+    assert len(partition_files) > 10
+    for path in partition_files:
+        metadata = pq.ParquetFile(path).metadata
+        for group in range(metadata.num_row_groups):
+            for leaf in range(metadata.num_columns):
+                chunk = metadata.row_group(group).column(leaf)
+                assert chunk.statistics is None, (path, chunk.path_in_schema)
+                assert not chunk.has_dictionary_page, (path, chunk.path_in_schema)
+                assert chunk.compression == "ZSTD"
+    (basics,) = version.glob("asset_basics-*.pqt")  # read by ranges: its row groups' statistics are kept
+    assert pq.ParquetFile(basics).metadata.row_group(0).column(0).statistics.has_min_max
+
+
+def test_spilled_qc_rows_keep_their_order_within_each_bucket(tmp_path):
+    import pyarrow as pa
+
+    from biodata_cache import sync
+    from biodata_cache.tables import TABLES_BY_NAME
+
+    qc = TABLES_BY_NAME["qc"]
+    subjects = ["s1", "s2", None, "s3", "s1", None, "s2", "s1", "s4", "s3"] * 20
+    columns = {name: [None] * len(subjects) for name in qc.column_names}
+    columns["subject_id"] = subjects
+    columns["metric_index"] = list(range(len(subjects)))
+    data = pa.table(columns, schema=qc.arrow_schema())
+    staging = sync._Staging(str(tmp_path), workers=1)
+    staging._spill(qc, data.slice(0, 100))
+    staging._spill(qc, data.slice(100))
+    for writer in staging.writers.values():
+        writer.close()
+    spilled = list(staging.buckets(qc))
+    assert sum(b.num_rows for b in spilled) == len(subjects)
+    expected_buckets = {sync._bucket(s) for s in subjects}
+    assert len(spilled) == len(expected_buckets)
+    for bucket in spilled:
+        indices = bucket.column("metric_index").to_pylist()
+        assert indices == sorted(indices)  # rows of a bucket in the order they were staged
+        assert len({sync._bucket(s) for s in bucket.column("subject_id").to_pylist()}) == 1
