@@ -399,6 +399,15 @@ def _system_memory_pool() -> Iterator[None]:
         pa.set_memory_pool(previous)
 
 
+def use_system_memory_pool() -> None:
+    """Allocate arrow memory from the system allocator in this process (a build's worker processes, when
+    they start): their per-batch tables are freed as soon as they are sent, and mimalloc kept them (see
+    :func:`_system_memory_pool`)."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
 def rows_of_batch(records: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, pa.Table], list[Skipped]]:
     """Every per-record table's rows for a batch of ``(where, record)`` (runs in worker processes).
 
@@ -492,7 +501,9 @@ class _Staging:
             from concurrent.futures import ProcessPoolExecutor
 
             context = multiprocessing.get_context("spawn")
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context, initializer=use_system_memory_pool
+            )
         self.inflight.append(self.pool.submit(function, batch))
         while len(self.inflight) > 2 * self.workers:
             self._receive(self.inflight.popleft().result())

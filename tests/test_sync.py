@@ -668,3 +668,22 @@ def test_spilled_qc_rows_keep_their_order_within_each_bucket(tmp_path):
         indices = bucket.column("metric_index").to_pylist()
         assert indices == sorted(indices)  # rows of a bucket in the order they were staged
         assert len({sync._bucket(s) for s in bucket.column("subject_id").to_pylist()}) == 1
+
+
+def _arrow_memory_pool_backend() -> str:
+    import pyarrow as pa
+
+    return pa.default_memory_pool().backend_name
+
+
+def test_a_build_s_worker_processes_allocate_arrow_memory_with_malloc(tmp_path):
+    from biodata_cache import sync
+
+    staging = sync._Staging(str(tmp_path), workers=2)
+    try:
+        staging.add_line("records.jsonl:1", b'{"_id": "a", "name": "a"}')
+        staging._submit(final=False)  # starts the worker processes
+        backends = {staging.pool.submit(_arrow_memory_pool_backend).result() for _ in range(4)}
+    finally:
+        staging.close()
+    assert backends == {"system"}
