@@ -687,3 +687,18 @@ def test_a_build_s_worker_processes_allocate_arrow_memory_with_malloc(tmp_path):
     finally:
         staging.close()
     assert backends == {"system"}
+
+
+def test_listing_tables_get_asset_rows_whose_columns_are_converted_only_when_read():
+    import pyarrow as pa
+
+    from biodata_cache import sync
+
+    data = pa.table({"name": ["a", "b", None], "location": ["s3://x/a", None, "s3://x/c"], "size": [1, 2, 3]})
+    rows = sync._rows_of(data)
+    assert [row["name"] for row in rows] == ["a", "b", None]
+    assert rows[1].get("location") is None and rows[1].get("missing", "default") == "default"
+    assert sorted(rows[0]._columns.lists) == ["location", "name"]  # "size" was never read
+    assert [dict(row) for row in rows] == data.to_pylist() and {**rows[2]} == data.to_pylist()[2]
+    with pytest.raises(KeyError, match="missing"):
+        rows[0]["missing"]
