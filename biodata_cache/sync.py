@@ -1169,7 +1169,8 @@ def update_all_tables(
         Processes that run the row functions (default 1: in this process). More use a pool of spawned
         processes, which re-import the calling script: call it under ``if __name__ == "__main__":``
         (the ``biodata-cache build`` command and ``builders/nightly.py`` use :func:`default_workers`:
-        one per CPU, at most 8).
+        one per CPU, at most 8). The default stays 1, though 2 builds faster on 2 cores (see
+        :func:`default_workers`), because a script without that guard fails with ``BrokenProcessPool``.
         Reading the source and writing stay in this process.
     wait
         Seconds to wait for another, running publisher of the same version to finish (default: fail
@@ -2057,9 +2058,10 @@ def default_workers() -> int:
 
     Chosen by measurement (docs/performance.md, Notes): on the quiet 2-core VM two workers built 10,000
     records in 18.8-19.3 s against 24.5-29.4 s for one (rows in the main process), for about the same CPU
-    time, with twice the peak memory of the process tree (900 MB against 490 MB). On a machine busy with
-    other work one worker was as fast or faster: pass ``workers=1`` (``--workers 1``) there, or to halve
-    the memory.
+    time, with twice the peak memory of the process tree (900 MB against 490 MB). Measured again after
+    the write phase was cut (issue 12, loaded VM): 10,000 records 38.6 s with two workers against 50.0-62.9
+    s with one (tree 831 against 397-418 MB); 100,000 records 280 s against 452 s (tree 1,065 against
+    941 MB). Pass ``workers=1`` (``--workers 1``) to keep the memory of one process.
     """
     return max(1, min(os.cpu_count() or 1, 8))
 
