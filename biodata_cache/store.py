@@ -996,12 +996,16 @@ class Store:
         """Write a JSON document (indented, keys in insertion order)."""
         self.write_bytes(relpath, (json.dumps(value, indent=2, default=str) + "\n").encode())
 
-    def write_parquet(self, relpath: str, table: pa.Table) -> int:
-        """Write an arrow table as one zstd-compressed parquet object; return its size in bytes."""
+    def write_parquet(self, relpath: str, table: pa.Table, **options: Any) -> int:
+        """Write an arrow table as one zstd-compressed parquet object; return its size in bytes.
+
+        ``options`` are passed to :func:`pyarrow.parquet.write_table` (e.g. :data:`biodata_cache.partitions.
+        PARTITION_WRITE_OPTIONS`).
+        """
         import pyarrow.parquet as pq
 
         buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd")
+        pq.write_table(table, buffer, compression="zstd", **options)
         data = buffer.getvalue()
         self.write_bytes(relpath, data)
         return len(data)

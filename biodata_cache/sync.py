@@ -23,6 +23,7 @@ previous registry and catalog in place, pointing at files that exist.
 from __future__ import annotations
 
 import collections
+import collections.abc
 import contextlib
 import dataclasses
 import gc
@@ -425,6 +426,15 @@ def _system_memory_pool() -> Iterator[None]:
         pa.set_memory_pool(previous)
 
 
+def use_system_memory_pool() -> None:
+    """Allocate arrow memory from the system allocator in this process (a build's worker processes, when
+    they start): their per-batch tables are freed as soon as they are sent, and mimalloc kept them (see
+    :func:`_system_memory_pool`)."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
 def rows_of_batch(records: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, pa.Table], list[Skipped]]:
     """Every per-record table's rows for a batch of ``(where, record)`` (runs in worker processes).
 
@@ -518,7 +528,9 @@ class _Staging:
             from concurrent.futures import ProcessPoolExecutor
 
             context = multiprocessing.get_context("spawn")
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context, initializer=use_system_memory_pool
+            )
         self.inflight.append(self.pool.submit(function, batch))
         while len(self.inflight) > 2 * self.workers:
             self._receive(self.inflight.popleft().result())
@@ -547,10 +559,18 @@ class _Staging:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        keys = data.column(table.partition_key).to_pylist()
-        buckets = pa.array([_bucket(k) for k in keys], pa.int32())
-        for bucket in sorted(set(buckets.to_pylist())):
-            part = data.filter(pc.equal(buckets, bucket))
+        # The bucket of each distinct key, then of each row.
+        keys = data.column(table.partition_key).combine_chunks().dictionary_encode()
+        of_key = pa.array([_bucket(k) for k in keys.dictionary.to_pylist()], pa.int32())
+        buckets = of_key.take(keys.indices).fill_null(_bucket(None))
+        # One stable sort by bucket, then a slice per bucket (a filter per bucket scanned the batch once
+        # per bucket); the rows of a bucket keep their order.
+        order = pc.sort_indices(buckets)
+        data, buckets = data.take(order), buckets.take(order)
+        runs = pc.run_end_encode(buckets)
+        start = 0
+        for end, bucket in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
+            part, start = data.slice(start, end - start), end
             writer = self.writers.get((table.name, bucket))
             if writer is None:
                 path = os.path.join(self.folder, f"{table.name}-{bucket:03d}.arrow")
@@ -576,7 +596,7 @@ class _Staging:
     def table(self, table: Table) -> pa.Table:
         import pyarrow as pa
 
-        batches = self.batches[table.name]
+        batches = self.batches.pop(table.name)  # taken once: the caller keeps what it needs
         return pa.concat_tables(batches) if batches else table.arrow_schema().empty_table()
 
     def buckets(self, table: Table) -> Iterator[pa.Table]:
@@ -596,6 +616,54 @@ class ListingOptions:
     storage_options: dict[str, Any] | None = None
     workers: int = asset_listing.DEFAULT_WORKERS
     enabled: bool | None = True
+
+
+class _Columns:
+    """The columns of an arrow table as Python lists, each converted when first used."""
+
+    def __init__(self, data: pa.Table) -> None:
+        self.data = data
+        self.names = data.column_names
+        self.known = frozenset(self.names)
+        self.lists: dict[str, list[Any]] = {}
+
+    def column(self, name: str) -> list[Any]:
+        values = self.lists.get(name)
+        if values is None:
+            values = self.lists[name] = self.data.column(name).to_pylist()
+        return values
+
+
+class _Row(collections.abc.Mapping):  # type: ignore[type-arg]
+    """One row of a :class:`_Columns`, read-only, as a mapping of column name to value.
+
+    The listing tables' functions take every ``asset_basics`` and ``source_data`` row but read a few
+    columns: rows as dicts (``to_pylist``) cost about 29 MB of Python objects per 10,000 assets, most of
+    the compute phase's memory peak.
+    """
+
+    __slots__ = ("_columns", "_index")
+
+    def __init__(self, columns: _Columns, index: int) -> None:
+        self._columns = columns
+        self._index = index
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._columns.known:
+            raise KeyError(name)
+        return self._columns.column(name)[self._index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns.names)
+
+    def __len__(self) -> int:
+        return len(self._columns.names)
+
+
+def _rows_of(data: pa.Table) -> list[dict[str, Any]]:
+    """The rows of ``data`` as read-only mappings whose columns are converted when first read."""
+    columns = _Columns(data)
+    return [_Row(columns, index) for index in range(data.num_rows)]  # type: ignore[misc]
 
 
 def _listed_tables(
@@ -619,7 +687,7 @@ def _listed_tables(
         read = ("_id", "name", "location", "_last_modified")
         wanted = {c for table in tables for c in (*(table.listing_columns or ()), *read)}
         basics = basics.select([name for name in basics.column_names if name in wanted])
-    assets = basics.to_pylist()
+    assets = _rows_of(basics)
     requests = []
     for row in assets:
         prefixes = tuple(
@@ -644,7 +712,7 @@ def _listed_tables(
             logger.info("not listing the storage of %d assets (list_storage=False)", len(requests))
     report.assets_listed = found.listed
     report.listing_failures = dict(found.failures)
-    sources = results["source_data"].to_pylist()
+    sources = _rows_of(results["source_data"])
     for table in tables:
         assert table.listed_rows is not None
         results[table.name] = _sorted(table, rows_to_arrow(table, table.listed_rows(assets, sources, found)))
@@ -1135,7 +1203,8 @@ def update_all_tables(
         Processes that run the row functions (default 1: in this process). More use a pool of spawned
         processes, which re-import the calling script: call it under ``if __name__ == "__main__":``
         (the ``biodata-cache build`` command and ``builders/nightly.py`` use :func:`default_workers`:
-        one per CPU, at most 8).
+        one per CPU, at most 8). The default stays 1, though 2 builds faster on 2 cores (see
+        :func:`default_workers`), because a script without that guard fails with ``BrokenProcessPool``.
         Reading the source and writing stay in this process.
     wait
         Seconds to wait for another, running publisher of the same version to finish (default: fail
@@ -1580,7 +1649,26 @@ def _update(
             old_lineage = Lineage.from_tables(previous_tables["asset_basics"], previous_tables["source_data"])
 
         report.phases["compute"] = time.perf_counter() - started - sum(report.phases.values())
-        # 2. Write data: qc partitions, then the unpartitioned tables.
+        # 2. Write data: the unpartitioned tables computed so far (their data is then let go, so that it
+        # is not held while the partitions are written), the qc partitions, the other partitioned
+        # tables, then the qc index.
+        sizes: dict[str, tuple[str, int, dict[str, str]]] = {}
+        rows_of: dict[str, int] = {}
+
+        def write_unpartitioned(table: Table) -> None:
+            rows_of[table.name] = results[table.name].num_rows
+            if table.name in to_write:
+                data = with_build(results[table.name].cast(table.arrow_schema()), build)
+                # Clustered tables: sorted, small row groups, a lookup index, and their projections.
+                sizes[table.name] = write_table_files(store, folder, table, data, build)
+                report.tables_written.append(table.name)
+            del results[table.name]
+
+        index_table = TABLES_BY_NAME["qc_raw_assets"]
+        for table in TABLES:
+            if table.name in results and table.name != index_table.name:
+                write_unpartitioned(table)
+        previous_tables.clear()
         qc_table = TABLES_BY_NAME["qc"]
         qc_rows, qc_files, qc_index = _write_qc(
             store,
@@ -1622,20 +1710,13 @@ def _update(
             )
             if not incremental and committed and table.name in committed:
                 report.partitions_deleted += len(set(committed[table.name]) - set(part_files[table.name]))
-        index_table = TABLES_BY_NAME["qc_raw_assets"]
         old_index = (
             _read_published(store, _in(folder, published.get(index_table.name))) if incremental else None
         )
         if old_index is None or not qc_index.equals(old_index.cast(index_table.arrow_schema())):
             to_write.add(index_table.name)
         results[index_table.name] = qc_index
-        sizes: dict[str, tuple[str, int, dict[str, str]]] = {}
-        for table in TABLES:
-            if table.name in to_write:
-                data = with_build(results[table.name].cast(table.arrow_schema()), build)
-                # Clustered tables: sorted, small row groups, a lookup index, and their projections.
-                sizes[table.name] = write_table_files(store, folder, table, data, build)
-                report.tables_written.append(table.name)
+        write_unpartitioned(index_table)
         manifests: dict[str, str] = {}
         for name, files in part_files.items():
             if name in report.tables_written or not incremental:
@@ -1648,7 +1729,7 @@ def _update(
     for table in TABLES:
         if table.name in absent:
             continue
-        rows = part_rows[table.name] if table.partitioned else results[table.name].num_rows
+        rows = part_rows[table.name] if table.partitioned else rows_of[table.name]
         report.rows[table.name] = rows
         written = table.name in report.tables_written or table.name in manifests
         if not written and registry is not None and table.name in registry:
@@ -1750,7 +1831,7 @@ def _write_qc(
 
     import pyarrow as pa
 
-    from biodata_cache.partitions import file_metadata, folder_name
+    from biodata_cache.partitions import PARTITION_WRITE_OPTIONS, file_metadata, folder_name
     from biodata_cache.publish import split_partitions
     from biodata_cache.release import partition_file, with_build
 
@@ -1758,7 +1839,7 @@ def _write_qc(
 
     def write_part(value: str | None, part: pa.Table) -> None:
         relpath = partition_file(table, value, build)
-        size = store.write_parquet(f"{folder}/{relpath}", with_build(part, build))
+        size = store.write_parquet(f"{folder}/{relpath}", with_build(part, build), **PARTITION_WRITE_OPTIONS)
         files[folder_name(key, value)] = {
             "path": relpath,
             "size": size,
@@ -1780,10 +1861,13 @@ def _write_qc(
         rows = 0
         counts: collections.Counter[tuple[str, str | None]] = collections.Counter()
         # Partition files are written concurrently (parquet encoding and I/O release the GIL; on S3
-        # each PUT is a round trip), one bucket at a time so memory stays bounded.
+        # each PUT is a round trip). The rows of the next bucket are chosen while the files of the last
+        # one are written, and no more than those two buckets are held, so memory stays bounded.
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+            in_flight: list[Any] = []
             for bucket in staging.buckets(table):
                 kept, dropped = lineage.select_qc(bucket.cast(schema))
+                del bucket
                 counts.update(_index_rows(kept))
                 writes = []
                 for value, part in split_partitions(table, kept):
@@ -1791,9 +1875,15 @@ def _write_qc(
                     written.add(folder_name(key, value))
                     rows += part.num_rows
                 for value, part in split_partitions(table, dropped):
-                    writes.append(pool.submit(store.write_parquet, dropped_path(value), part))
-                for write in writes:
+                    writes.append(
+                        pool.submit(store.write_parquet, dropped_path(value), part, **PARTITION_WRITE_OPTIONS)
+                    )
+                del kept, dropped
+                for write in in_flight:
                     write.result()
+                in_flight = writes
+            for write in in_flight:
+                write.result()
         report.partitions_written = len(written)
         if written:
             report.tables_written.append(table.name)
@@ -1839,7 +1929,8 @@ def _write_qc(
         )
 
     def write_dropped(value: str | None, dropped: pa.Table) -> None:
-        store.write_parquet(dropped_path(value), dropped.replace_schema_metadata(file_metadata(key, value)))
+        dropped = dropped.replace_schema_metadata(file_metadata(key, value))
+        store.write_parquet(dropped_path(value), dropped, **PARTITION_WRITE_OPTIONS)
 
     # The partitions are read ahead and written by a thread pool (parquet decoding, encoding and I/O
     # release the GIL; on S3 each is a round trip); the rows are chosen here, one partition at a time.
@@ -1952,7 +2043,7 @@ def _write_partitioned(
 
     import pyarrow as pa
 
-    from biodata_cache.partitions import file_metadata, folder_name
+    from biodata_cache.partitions import PARTITION_WRITE_OPTIONS, file_metadata, folder_name
     from biodata_cache.publish import split_partitions
     from biodata_cache.release import partition_file, with_build
 
@@ -1967,26 +2058,38 @@ def _write_partitioned(
     def write_part(value: str | None, part: pa.Table) -> None:
         relpath = partition_file(table, value, build)
         data = with_build(part.replace_schema_metadata(file_metadata(key, value)), build)
-        size = store.write_parquet(f"{folder}/{relpath}", data)
+        size = store.write_parquet(f"{folder}/{relpath}", data, **PARTITION_WRITE_OPTIONS)
         entry = {"path": relpath, "size": size, "rows": part.num_rows, "build": build}
         files[folder_name(key, value)] = entry
 
-    new_parts: dict[str | None, pa.Table] = {}
-    for bucket in staging.buckets(table):
-        for value, part in split_partitions(table, bucket.cast(schema)):
-            new_parts[value] = _sorted_part(table, part.cast(file_schema))
     pairs: set[tuple[str, str | None]] = set()
-    for value, part in new_parts.items():
-        pairs |= _record_partitions(table, value, part)
-
     if not incremental:
+        # A full build writes each bucket's partitions as they are split (a partition's rows are all in
+        # one bucket), while the next bucket is split: at most two buckets are held at once.
+        rows = 0
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-            for write in [pool.submit(write_part, value, part) for value, part in new_parts.items()]:
+            in_flight: list[Any] = []
+            for bucket in staging.buckets(table):
+                writes = []
+                for value, part in split_partitions(table, bucket.cast(schema)):
+                    part = _sorted_part(table, part.cast(file_schema))
+                    pairs |= _record_partitions(table, value, part)
+                    writes.append(pool.submit(write_part, value, part))
+                    rows += part.num_rows
+                    written += 1
+                for write in in_flight:
+                    write.result()
+                in_flight = writes
+            for write in in_flight:
                 write.result()
-        rows = sum(part.num_rows for part in new_parts.values())
-        written = len(new_parts)
         old_pairs = None
     else:
+        new_parts: dict[str | None, pa.Table] = {}
+        for bucket in staging.buckets(table):
+            for value, part in split_partitions(table, bucket.cast(schema)):
+                new_parts[value] = _sorted_part(table, part.cast(file_schema))
+        for value, part in new_parts.items():
+            pairs |= _record_partitions(table, value, part)
         old_index = _read_published(store, index_path, required=False)
         if old_index is None:
             from biodata_cache.store import DamagedObjectError
@@ -2030,9 +2133,10 @@ def default_workers() -> int:
 
     Chosen by measurement (docs/performance.md, Notes): on the quiet 2-core VM two workers built 10,000
     records in 18.8-19.3 s against 24.5-29.4 s for one (rows in the main process), for about the same CPU
-    time, with twice the peak memory of the process tree (900 MB against 490 MB). On a machine busy with
-    other work one worker was as fast or faster: pass ``workers=1`` (``--workers 1``) there, or to halve
-    the memory.
+    time, with twice the peak memory of the process tree (900 MB against 490 MB). Measured again after
+    the write phase was cut (issue 12, loaded VM): 10,000 records 38.6 s with two workers against 50.0-62.9
+    s with one (tree 831 against 397-418 MB); 100,000 records 280 s against 452 s (tree 1,065 against
+    941 MB). Pass ``workers=1`` (``--workers 1``) to keep the memory of one process.
     """
     return max(1, min(os.cpu_count() or 1, 8))
 

@@ -108,3 +108,24 @@ def test_keys_s3_refuses_to_delete_are_an_error_naming_them(s3_root, monkeypatch
     monkeypatch.setattr(store.fs, "call_s3", refuse_b)
     with pytest.raises(StoreError, match=r"could not delete 1 of 3 objects.*qc/b\.pqt \(AccessDenied"):
         store.delete_many([f"bdc-v0.1/qc/{name}.pqt" for name in ("a", "b", "c")])
+
+
+def test_a_qc_partition_write_failing_while_other_buckets_are_written_fails_the_build(published, monkeypatch):
+    root, records, _ = published
+    before = bdc.qc()
+    real = Store.write_parquet
+    qc_writes = []
+
+    def fail_the_third_qc_partition(self, relpath, table, **options):
+        if "/qc/subject_id=" in relpath:
+            qc_writes.append(relpath)
+            if len(qc_writes) == 3:
+                raise StoreError(f"SlowDown: Please reduce your request rate ({relpath}).")
+        return real(self, relpath, table, **options)
+
+    monkeypatch.setattr(Store, "write_parquet", fail_the_third_qc_partition)
+    with pytest.raises(StoreError, match="SlowDown"):
+        update_all_tables(source=str(records), root=root, progress=False, full=True)
+    assert len(qc_writes) >= 3  # the partitions are spread over several buckets: later ones were written too
+    assert not _stray_files(root)
+    assert bdc.qc().equals(before) and _glob_rows(root) == len(before)

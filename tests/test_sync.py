@@ -675,3 +675,89 @@ def test_an_incremental_build_changing_records_of_many_subjects_writes_what_a_fu
     assert read_all(monkeypatch, root) == read_all(monkeypatch, full)
     report = update_all_tables(source=str(source), root=root, progress=False, list_storage=False)
     assert report.lines_parsed == 0 and report.tables_written == []
+
+
+def test_partition_files_have_no_statistics_or_dictionary_pages_and_clustered_tables_keep_statistics(
+    tmp_path,
+):
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "store"
+    update_all_tables(source="sample", root=str(root), progress=False)
+    version = root / "bdc-v0.1"
+    partition_files = sorted(version.glob("qc/*/data-*.pqt")) + sorted(
+        version.glob("qc_tag_status/*/data-*.pqt")
+    )
+    partition_files += sorted(version.glob("_build/qc_dropped/*.pqt"))
+    assert len(partition_files) > 10
+    for path in partition_files:
+        metadata = pq.ParquetFile(path).metadata
+        for group in range(metadata.num_row_groups):
+            for leaf in range(metadata.num_columns):
+                chunk = metadata.row_group(group).column(leaf)
+                assert chunk.statistics is None, (path, chunk.path_in_schema)
+                assert not chunk.has_dictionary_page, (path, chunk.path_in_schema)
+                assert chunk.compression == "ZSTD"
+    (basics,) = version.glob("asset_basics-*.pqt")  # read by ranges: its row groups' statistics are kept
+    assert pq.ParquetFile(basics).metadata.row_group(0).column(0).statistics.has_min_max
+
+
+def test_spilled_qc_rows_keep_their_order_within_each_bucket(tmp_path):
+    import pyarrow as pa
+
+    from biodata_cache import sync
+    from biodata_cache.tables import TABLES_BY_NAME
+
+    qc = TABLES_BY_NAME["qc"]
+    subjects = ["s1", "s2", None, "s3", "s1", None, "s2", "s1", "s4", "s3"] * 20
+    columns = {name: [None] * len(subjects) for name in qc.column_names}
+    columns["subject_id"] = subjects
+    columns["metric_index"] = list(range(len(subjects)))
+    data = pa.table(columns, schema=qc.arrow_schema())
+    staging = sync._Staging(str(tmp_path), workers=1)
+    staging._spill(qc, data.slice(0, 100))
+    staging._spill(qc, data.slice(100))
+    for writer in staging.writers.values():
+        writer.close()
+    spilled = list(staging.buckets(qc))
+    assert sum(b.num_rows for b in spilled) == len(subjects)
+    expected_buckets = {sync._bucket(s) for s in subjects}
+    assert len(spilled) == len(expected_buckets)
+    for bucket in spilled:
+        indices = bucket.column("metric_index").to_pylist()
+        assert indices == sorted(indices)  # rows of a bucket in the order they were staged
+        assert len({sync._bucket(s) for s in bucket.column("subject_id").to_pylist()}) == 1
+
+
+def _arrow_memory_pool_backend() -> str:
+    import pyarrow as pa
+
+    return pa.default_memory_pool().backend_name
+
+
+def test_a_build_s_worker_processes_allocate_arrow_memory_with_malloc(tmp_path):
+    from biodata_cache import sync
+
+    staging = sync._Staging(str(tmp_path), workers=2)
+    try:
+        staging.add_line("records.jsonl:1", b'{"_id": "a", "name": "a"}')
+        staging._submit(final=False)  # starts the worker processes
+        backends = {staging.pool.submit(_arrow_memory_pool_backend).result() for _ in range(4)}
+    finally:
+        staging.close()
+    assert backends == {"system"}
+
+
+def test_listing_tables_get_asset_rows_whose_columns_are_converted_only_when_read():
+    import pyarrow as pa
+
+    from biodata_cache import sync
+
+    data = pa.table({"name": ["a", "b", None], "location": ["s3://x/a", None, "s3://x/c"], "size": [1, 2, 3]})
+    rows = sync._rows_of(data)
+    assert [row["name"] for row in rows] == ["a", "b", None]
+    assert rows[1].get("location") is None and rows[1].get("missing", "default") == "default"
+    assert sorted(rows[0]._columns.lists) == ["location", "name"]  # "size" was never read
+    assert [dict(row) for row in rows] == data.to_pylist() and {**rows[2]} == data.to_pylist()[2]
+    with pytest.raises(KeyError, match="missing"):
+        rows[0]["missing"]

@@ -231,11 +231,13 @@ def corpus(size: int) -> Path:
     return path
 
 
+#: A build with the workers a user gets from `biodata-cache build` and the nightly job (default_workers()).
 BUILD = """
 import json, sys
-from biodata_cache.sync import update_all_tables
-report = update_all_tables(source={source!r}, root={root!r}, full={full}, progress=False)
-print(json.dumps({{"seconds": report.seconds, "records": report.records_read,
+from biodata_cache.sync import default_workers, update_all_tables
+workers = default_workers()
+report = update_all_tables(source={source!r}, root={root!r}, full={full}, progress=False, workers=workers)
+print(json.dumps({{"seconds": report.seconds, "records": report.records_read, "workers": workers,
                   "tables": report.tables_written, "partitions": report.partitions_written,
                   "rows": report.rows, "phases": report.phases}}))
 """
@@ -1023,7 +1025,13 @@ def report(results: dict[str, Any], path: Path) -> None:
         "",
         "## 5. Builds",
         "",
-        "Default workers. Peak RSS is the whole process tree (the build and its worker processes), sampled",
+        "Workers: `default_workers()`, what `biodata-cache build` and the nightly job use"
+        + (
+            f" ({results['builds'][0]['workers']} here)"
+            if results["builds"] and "workers" in results["builds"][0]
+            else ""
+        )
+        + ". Peak RSS is the whole process tree (the build and its worker processes), sampled",
         "every 50 ms. An incremental build runs on a copy of the full build's store after 1% of the corpus",
         "records changed. Goals: 100k records in <= 60 s with the tree <= 1 GB; a JSONL incremental with 1%",
         "changed <= 10% of a full build.",
@@ -1166,6 +1174,7 @@ def build_benchmarks(
                 "seconds": full["seconds"],
                 "rss_mb": full["rss_mb"],
                 "phases": full["phases"],
+                "workers": full["workers"],
                 "written": f"{len(full['tables'])} tables, {full['partitions']:,} partitions",
             }
         )
