@@ -87,17 +87,23 @@ def replicated_store(source: Path, target: Path, assets: int) -> Path:
     """A local store at ``target``: ``source`` with its per-asset tables repeated up to ``assets`` rows.
 
     The qc table keeps 200 partitions (reading one partition does not depend on the table's size);
-    ``unique_subject_ids`` is recomputed from the replicated ``asset_basics``. Kept between runs (delete
-    ``target`` to remake it).
+    ``unique_subject_ids`` is recomputed from the replicated ``asset_basics``. Kept between runs while
+    ``source``'s registry is the one it was made from (a file beside it names that registry's hash); remade
+    when ``source`` was rebuilt.
     """
+    import hashlib
+
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from biodata_cache.store import Store
 
-    if (target / "catalog.yaml").exists():
+    made_from = hashlib.sha256((source / "bdc-v0.1" / "cache_registry.json").read_bytes()).hexdigest()
+    marker = target.with_name(target.name + ".source")
+    if (target / "catalog.yaml").exists() and marker.exists() and marker.read_text() == made_from:
         return target
+    marker.unlink(missing_ok=True)
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("qc", "_build"))
     folder = target / "bdc-v0.1"
@@ -126,4 +132,5 @@ def replicated_store(source: Path, target: Path, assets: int) -> Path:
             original.schema.metadata
         )
         write_like_the_builder(store, f"bdc-v0.1/{path.name}", "unique_subject_ids", table)
+    marker.write_text(made_from)
     return target
