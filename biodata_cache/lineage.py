@@ -99,7 +99,9 @@ class Lineage:
             if not name:
                 continue
             subjects[name] = subject
-            modalities[name] = tuple(sorted(set(kinds or ()), key=str.casefold))
+            # Ignoring case first, then exactly: "Behavior" and "behavior" are in the same order in every
+            # process (a set's order of equal-when-folded values depends on the string hash seed).
+            modalities[name] = tuple(sorted(set(kinds or ()), key=lambda kind: (kind.casefold(), kind)))
             times[name] = processed.get(name) or when
         for name, when in processed.items():
             times.setdefault(name, when)

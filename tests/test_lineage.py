@@ -126,3 +126,29 @@ def test_an_assets_time_is_its_processing_time_else_created_else_process_date_el
     }
     assert lineage.parents == {"processed": ["raw"]} and lineage.subjects["started"] == "1"
     assert lineage.modalities["created"] == ("Behavior", "ecephys")
+
+
+def test_an_assets_modalities_that_differ_only_in_case_are_in_one_order_whatever_the_hash_seed():
+    """The modality set that groups an asset's chains is sorted ignoring case, then exactly: the same
+    tuple in every process (a set's iteration order of strings follows PYTHONHASHSEED)."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import pyarrow as pa
+from biodata_cache.lineage import Lineage
+from biodata_cache.tables import TABLES_BY_NAME
+schema = TABLES_BY_NAME["asset_basics"].arrow_schema()
+columns = {c: [None] for c in schema.names}
+columns.update(name=["a"], subject_id=["1"], modalities=[["behavior", "ecephys", "Behavior", "BEHAVIOR"]])
+sources = TABLES_BY_NAME["source_data"].arrow_schema().empty_table()
+print(Lineage.from_tables(pa.table(columns, schema=schema), sources).modalities["a"])
+"""
+    seen = set()
+    for seed in range(6):
+        environment = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        seen.add(result.stdout.strip())
+    assert seen == {"('BEHAVIOR', 'Behavior', 'behavior', 'ecephys')"}
