@@ -380,6 +380,8 @@ def publish_custom_table(store: Store, version: str, entry: CacheTable, data: by
     next publish regenerates from the registry, as one stopped between two sequential PUTs would.
     Other stores take the steps one after the other, under their lock.
     """
+    from biodata_cache.store import s3_etag
+
     registry_file = registry_path(version)
     catalog_file = f"{version}/{CATALOG_FILE}"
     known = store.write_while_reading({f"{version}/{entry.path}": data}, [registry_file, VERSIONS_FILE])
@@ -397,7 +399,7 @@ def publish_custom_table(store: Store, version: str, entry: CacheTable, data: by
     if new != current and (etag or current is None):
         before, after = parsed["before"], parsed["after"]
         assert after is not None
-        catalog_etag = _md5_etag(render_registry_catalog(before).encode()) if before is not None else None
+        catalog_etag = s3_etag(render_registry_catalog(before).encode()) if before is not None else None
         catalog = render_registry_catalog(after).encode()
         commit = {registry_file: (new, etag), catalog_file: (catalog, catalog_etag)}
         written = store.write_if_unchanged(commit)
@@ -418,10 +420,3 @@ def publish_custom_table(store: Store, version: str, entry: CacheTable, data: by
     registry = parsed["after"]
     assert registry is not None
     return registry
-
-
-def _md5_etag(data: bytes) -> str:
-    """The ETag S3 gives an object of these bytes uploaded in one PUT without KMS or customer keys."""
-    import hashlib
-
-    return f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'

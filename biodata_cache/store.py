@@ -823,7 +823,8 @@ class Store:
         Returns
         -------
         dict or None
-            Per object, whether it was written (``False``: it changed since, the condition failed). ``None``
+            Per object, whether it was written (``False``: it changed since or is not there, the condition
+            failed). ``None``
             on stores without conditional writes (local, memory): nothing was written, the caller uses
             :meth:`update_bytes`.
 
@@ -845,8 +846,10 @@ class Store:
             try:
                 await fs._call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
             except (FileExistsError, OSError) as error:
-                if not _is_precondition_failure(error):
+                # If-Match on an object that is not there answers 404: that condition failed too.
+                if not isinstance(error, FileNotFoundError) and not _is_precondition_failure(error):
                     raise
+                logger.debug("%s is not what this process expected", self.url(relpath))
                 return False
             finally:
                 fs.invalidate_cache(self._path(relpath))
@@ -872,33 +875,14 @@ class Store:
         """Write ``data`` if the object holds exactly ``expected`` (``None``: does not exist), in one
         conditional request; ``False`` if it does not, or if that cannot be checked in one request.
 
-        On S3 this is a PUT with ``If-Match`` on the ETag S3 gives an object uploaded in one request
-        without KMS or customer-key encryption (the MD5 of its bytes), or ``If-None-Match: *``. Objects
-        with other ETags, and other stores, answer ``False``: the caller then falls back to
-        :meth:`update_bytes` (which reads the object first).
+        On S3 this is a PUT with ``If-Match`` on :func:`s3_etag` of ``expected`` (the ETag S3 gives an object
+        uploaded in one request without KMS or customer-key encryption), or ``If-None-Match: *``
+        (:meth:`write_if_unchanged`). Objects with other ETags, and other stores, answer ``False``: the
+        caller then falls back to :meth:`update_bytes` (which reads the object first).
         """
-        self._check_writable(relpath)
-        if self.protocol not in S3_PROTOCOLS:
-            return False
-        import hashlib
-
-        url, path = self.url(relpath), self._path(relpath)
-        bucket, key = path.split("/", 1)
-        if expected is None:
-            condition = {"IfNoneMatch": "*"}
-        else:
-            condition = {"IfMatch": f'"{hashlib.md5(expected, usedforsecurity=False).hexdigest()}"'}
-        with translate_errors(url):
-            try:
-                self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
-            except (FileExistsError, OSError) as error:
-                if not isinstance(error, FileNotFoundError) and not _is_precondition_failure(error):
-                    raise
-                logger.debug("%s is not what this process expected; it is read before the update", url)
-                return False
-            finally:
-                self.fs.invalidate_cache(path)
-        return True
+        etag = None if expected is None else s3_etag(expected)
+        written = self.write_if_unchanged({relpath: (data, etag)})
+        return bool(written and written[relpath])
 
     def exists(self, relpath: str) -> bool:
         """Whether an object exists (asked of the store, never answered from a cached listing)."""
@@ -1194,6 +1178,14 @@ class Store:
             f"{url} kept changing while this process tried to update it ({attempts} attempts); another "
             f"publisher is writing it. Run the publish again."
         )
+
+
+def s3_etag(data: bytes) -> str:
+    """The ETag S3 gives an object of these bytes uploaded in one PUT without KMS or customer keys: the
+    quoted MD5 of the bytes (what a conditional write on content this process made matches)."""
+    import hashlib
+
+    return f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
 
 
 def _is_precondition_failure(error: BaseException) -> bool:

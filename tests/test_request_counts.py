@@ -288,3 +288,16 @@ def test_custom_on_s3_sends_its_registry_and_catalog_together(s3_published, monk
         },
         {("PutObject", "cache_registry.json"), ("PutObject", "catalog.yaml")},
     ]
+
+
+def test_custom_on_s3_writes_the_catalog_when_the_version_has_a_registry_but_no_catalog(s3_published):
+    """A registry without its catalog (a publish stopped between the two, a catalog deleted by hand): the
+    catalog's conditional PUT finds no object to match, which is a failed condition, not an error; the
+    catalog is regenerated from the registry."""
+    from biodata_cache.catalog import CATALOG_FILE as VERSION_CATALOG
+
+    store = _store(s3_published)
+    store.delete(f"{VERSION}/{VERSION_CATALOG}")
+    bdc.custom("mine", pd.DataFrame({"a": [1]}))
+    assert {"custom_mine", "qc"} <= set(bdc.open_catalog())
+    assert bdc.custom("mine")["a"].tolist() == [1]
