@@ -319,22 +319,3 @@ def test_listing_storage_options_anonymous_by_argument_or_variable(monkeypatch):
     monkeypatch.setenv(listing.ANON_ENV, "1")
     assert listing.resolve_options(location, None)["anon"] is True
     assert listing.resolve_options(location, {"key": "k", "secret": "s"}).get("anon") is None
-
-
-def test_listing_tables_read_only_the_asset_columns_they_declare(bucket, s3_root, tmp_path):
-    from biodata_cache.tables import TABLES
-
-    update_all_tables(source=str(_records(tmp_path)), root=s3_root, progress=False)
-    assets, sources = _table(s3_root, "asset_basics"), _table(s3_root, "source_data")
-    kept = listing.read_state(Store(s3_root), "bdc-v0.1")
-    names = {row["_id"]: row["name"] for row in assets}
-    found = listing.Listings(by_name={names[i]: entry for i, entry in kept.items() if i in names}, kept=kept)
-    assert len(found.by_name) == 4  # every asset of the records was listed
-    tables = [table for table in TABLES if table.asset_listing is not None]
-    assert len(tables) == 3 and all(table.listing_columns for table in tables)
-    for table in tables:
-        declared = {*table.listing_columns, "_id", "name", "location", "_last_modified"}
-        narrow = [{k: v for k, v in row.items() if k in declared} for row in assets]
-        assert [table.asset_listing(row) for row in narrow] == [table.asset_listing(row) for row in assets]
-        rows = table.listed_rows(narrow, sources, found)
-        assert rows and rows == table.listed_rows(assets, sources, found)

@@ -145,10 +145,6 @@ class Table:
         For an ``asset_listing`` table: pure function ``(asset_basics rows, source_data rows, listings)``
         to the table's rows, where ``listings`` is a :class:`~biodata_cache.asset_listing.Listings`
         (listing by asset name, and the assets whose listing failed).
-    listing_columns
-        The ``asset_basics`` columns that ``asset_listing`` and ``listed_rows`` read (default: all of
-        them); the rows they get have only these (and what the builder reads to list: ``_id``, ``name``,
-        ``location``, ``_last_modified``).
     data_file
         A table that is not built from records: a JSON file of the package (path under
         ``biodata_cache/data/``) holding ``columns`` (the declared column names, in order), ``rows`` (lists
@@ -206,7 +202,6 @@ class Table:
     listed_rows: Callable[[list[dict[str, Any]], list[dict[str, Any]], Any], list[dict[str, Any]]] | None = (
         None
     )
-    listing_columns: tuple[str, ...] | None = None
     data_file: str | None = None
     custom_input: str | None = None
     custom_columns: tuple[str, ...] = ()

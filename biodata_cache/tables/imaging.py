@@ -34,21 +34,6 @@ SPIM_DERIVATIVES = "SPIM/derivatives"
 EXASPIM_RAW_CONFIGS = ("neuroglancer.json", "process_output.json")
 
 
-#: The asset_basics columns the listing functions of this module read (``Table.listing_columns``).
-LISTING_COLUMNS = (
-    "_id",
-    "name",
-    "location",
-    "data_level",
-    "instrument_id",
-    "modalities",
-    "recorded_modalities",
-    "process_date",
-    "project_name",
-    "subject_id",
-)
-
-
 def _is_spim(row: dict[str, Any]) -> bool:
     names = list(row.get("modalities") or []) + list(row.get("recorded_modalities") or [])
     return any("SPIM" in str(name) for name in names)
@@ -371,7 +356,6 @@ TABLES: tuple[Table, ...] = (
             ),
             _LISTING_ERROR,
         ),
-        listing_columns=LISTING_COLUMNS,
         asset_listing=smartspim_listing,
         listed_rows=smartspim_rows,
     ),
@@ -393,7 +377,6 @@ TABLES: tuple[Table, ...] = (
             Column("fused_link", "string", "Neuroglancer link to the fused asset's location."),
             _LISTING_ERROR,
         ),
-        listing_columns=LISTING_COLUMNS,
         asset_listing=exaspim_listing,
         listed_rows=exaspim_rows,
     ),
@@ -450,7 +433,6 @@ TABLES: tuple[Table, ...] = (
             ),
         ),
         record_key="name",
-        listing_columns=LISTING_COLUMNS,
         asset_listing=exaspim_intermediates_listing,
         listed_rows=exaspim_intermediates_rows,
     ),
