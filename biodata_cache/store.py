@@ -1194,14 +1194,23 @@ def _is_precondition_failure(error: BaseException) -> bool:
     return status == 412 or code in _PRECONDITION_CODES
 
 
+#: Seconds after which an empty lock file counts as left by a process killed between creating it and
+#: writing its holder into it (the next system call, microseconds later).
+EMPTY_LOCK_GRACE = 10.0
+
+
 def _lock_holder_gone(path: str, stale_after: float) -> bool:
-    """Whether a lock file was left by a process that is gone (same host) or is older than ``stale_after``."""
+    """Whether a lock file was left by a process that is gone (same host), is empty for longer than
+    :data:`EMPTY_LOCK_GRACE` (its creator was killed before naming itself), or is older than
+    ``stale_after``."""
     try:
         with open(path, encoding="utf-8") as handle:
             holder = handle.read().strip()
         age = time.time() - os.path.getmtime(path)
     except (FileNotFoundError, UnicodeDecodeError):
         return False
+    if not holder:
+        return age > EMPTY_LOCK_GRACE
     pid, _, host = holder.partition("@")
     if host == socket.gethostname() and pid.isdigit():
         return not _process_exists(int(pid))

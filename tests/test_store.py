@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -144,3 +146,24 @@ def test_remove_empty_folders_removes_nested_empty_folders_and_keeps_those_with_
         "subject_id=4/d",
         "subject_id=4/d/data.pqt",
     ]
+
+
+def test_an_empty_lock_file_left_by_a_killed_writer_is_taken_over_once_its_grace_has_passed(tmp_path):
+    """A process killed between creating a lock file and writing its name into it leaves an empty file:
+    older than the grace it is removed and the lock taken (it used to block writers for 5 minutes); a
+    fresh empty one is still respected."""
+    from biodata_cache.store import EMPTY_LOCK_GRACE, _lock_holder_gone
+
+    lock = tmp_path / "lease.json.lock"
+    lock.write_text("")
+    assert not _lock_holder_gone(str(lock), stale_after=300)
+    old = time.time() - EMPTY_LOCK_GRACE - 1
+    os.utime(lock, (old, old))
+    assert _lock_holder_gone(str(lock), stale_after=300)
+    store = Store(str(tmp_path / "store"))
+    held = tmp_path / "store" / "state.json.lock"
+    held.parent.mkdir()
+    held.write_text("")
+    os.utime(held, (old, old))
+    assert store.update_bytes("state.json", lambda current: b"new") == b"new"
+    assert not held.exists()
