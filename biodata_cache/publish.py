@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from biodata_cache import clustered
@@ -360,6 +361,27 @@ def publish_top_catalog(store: Store) -> None:
     store.update_bytes(CATALOG_FILE, top)
 
 
+@dataclass(frozen=True)
+class _Committed:
+    """A version's registry and catalog as this process's last :func:`publish_custom_table` committed
+    them, with the ETags S3 gave them."""
+
+    registry: Registry
+    registry_etag: str
+    catalog_etag: str
+
+
+#: Per registry URL, what this process's last custom() committed there (S3 only). The next custom() of the
+#: process sends its conditional PUTs against these ETags without reading first; if another publisher wrote
+#: since, a condition fails and it reads. Only :func:`publish_custom_table` uses it.
+_COMMITTED: dict[str, _Committed] = {}
+
+
+def forget_committed() -> None:
+    """Forget what this process's custom() calls committed: the next one reads the registry first."""
+    _COMMITTED.clear()
+
+
 def publish_custom_table(store: Store, version: str, entry: CacheTable, data: bytes) -> Registry:
     """Publish one custom table's file (``data``, at ``entry.path``) in as few round trips as the store
     allows; return the committed registry.
@@ -375,16 +397,31 @@ def publish_custom_table(store: Store, version: str, entry: CacheTable, data: by
        top-level catalog (a build also repairs them).
 
     Five requests in two round trips on S3 for a version that is listed, whatever the size of the
-    registry. Sending the catalog with the registry never lets a reader see a table whose file is not
-    there (the file is written in step 1); a process stopped between the two leaves a catalog that the
-    next publish regenerates from the registry, as one stopped between two sequential PUTs would.
-    Other stores take the steps one after the other, under their lock.
+    registry. When this process's last custom() on the version committed both objects, nothing is read:
+    the file PUT alone (the new registry and catalog are generated while it is in flight), then the two
+    PUTs on the ETags of that commit (three requests in two round trips); a failed condition there goes on
+    at step 1 without writing the file again.
+
+    Sending the catalog with the registry never lets a reader see a table whose file is not there (the
+    file is written first); a process stopped between the two leaves a catalog that the next publish
+    regenerates from the registry, as one stopped between two sequential PUTs would. Other stores take
+    the steps one after the other, under their lock.
     """
     from biodata_cache.store import s3_etag
 
     registry_file = registry_path(version)
-    catalog_file = f"{version}/{CATALOG_FILE}"
-    known = store.write_while_reading({f"{version}/{entry.path}": data}, [registry_file, VERSIONS_FILE])
+    writes = {f"{version}/{entry.path}": data}
+    remembered = _COMMITTED.pop(store.url(registry_file), None)
+    if remembered is not None:
+        registry = remembered.registry.with_table(entry)
+        documents = store.write_during(writes, lambda: _documents(registry))
+        written = _commit(
+            store, version, registry, documents, remembered.registry_etag, remembered.catalog_etag
+        )
+        if written is not None and written[registry_file]:
+            return registry
+        writes = {}  # the file is written; a catalog PUT that landed is replaced by the commit below
+    known = store.write_while_reading(writes, [registry_file, VERSIONS_FILE])
     parsed: dict[str, Registry | None] = {}
 
     def change(current: bytes | None) -> bytes:
@@ -400,13 +437,8 @@ def publish_custom_table(store: Store, version: str, entry: CacheTable, data: by
         before, after = parsed["before"], parsed["after"]
         assert after is not None
         catalog_etag = s3_etag(render_registry_catalog(before).encode()) if before is not None else None
-        catalog = render_registry_catalog(after).encode()
-        commit = {registry_file: (new, etag), catalog_file: (catalog, catalog_etag)}
-        written = store.write_if_unchanged(commit)
-    if written is not None and written[registry_file]:
-        if not written[catalog_file]:
-            _update_version_catalog(store, version)
-    else:
+        written = _commit(store, version, after, _documents(after), etag, catalog_etag)
+    if written is None or not written[registry_file]:
         store.update_bytes(registry_file, change, known=None if written is not None else known[registry_file])
         registry = parsed["after"]
         assert registry is not None
@@ -415,8 +447,46 @@ def publish_custom_table(store: Store, version: str, entry: CacheTable, data: by
         else:
             write_version_catalog(store, version, registry, parsed["before"])
     if not lists_version(known[VERSIONS_FILE][0], version):
+        _COMMITTED.pop(store.url(registry_file), None)  # the next custom() checks the listing again
         add_version(store, version, known=known[VERSIONS_FILE])
         publish_top_catalog(store)
     registry = parsed["after"]
     assert registry is not None
     return registry
+
+
+def _documents(registry: Registry) -> tuple[bytes, bytes]:
+    """The bytes of a registry and of the version catalog generated from it."""
+    return registry_bytes(registry), render_registry_catalog(registry).encode()
+
+
+def _commit(
+    store: Store,
+    version: str,
+    registry: Registry,
+    documents: tuple[bytes, bytes],
+    registry_etag: str | None,
+    catalog_etag: str | None,
+) -> dict[str, str | None] | None:
+    """Send a version's registry and the catalog generated from it (``documents``: their bytes) together,
+    each on its condition (:meth:`Store.write_if_unchanged`): what was written, ``None`` on a store
+    without conditional writes.
+
+    When the registry was written and the catalog was not (another publisher's catalog, or none), the
+    catalog is regenerated from the registry as it is now. When both were, the next custom() of this
+    process starts from them (:data:`_COMMITTED`).
+    """
+    registry_file = registry_path(version)
+    catalog_file = f"{version}/{CATALOG_FILE}"
+    registry_document, catalog = documents
+    written = store.write_if_unchanged(
+        {registry_file: (registry_document, registry_etag), catalog_file: (catalog, catalog_etag)}
+    )
+    if written is None or not written[registry_file]:
+        return written
+    new_registry_etag, new_catalog_etag = written[registry_file], written[catalog_file]
+    if new_registry_etag and new_catalog_etag:
+        _COMMITTED[store.url(registry_file)] = _Committed(registry, new_registry_etag, new_catalog_etag)
+    else:
+        _update_version_catalog(store, version)
+    return written

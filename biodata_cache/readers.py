@@ -1831,7 +1831,7 @@ def _write_custom(
     )
     publish_custom_table(store, settings.version, entry, data)
     logger.info("stored custom table %r in %s", name, store.url(settings.version, path))
-    return pq.read_table(pa.BufferReader(data)).to_pandas()
+    return pq.ParquetFile(pa.BufferReader(data)).read().to_pandas()  # without read_table's dataset setup
 
 
 # -- registry and versions ----------------------------------------------------------------------------

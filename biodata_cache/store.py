@@ -21,7 +21,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from biodata_cache.errors import (
     BiodataCacheError,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 logger = logging.getLogger(__name__)
+_Result = TypeVar("_Result")
 
 READ_ONLY_PROTOCOLS = ("http", "https")
 S3_PROTOCOLS = ("s3", "s3a")
@@ -816,17 +817,49 @@ class Store:
             for relpath, result in zip(reads, results[len(writes) :], strict=True)
         }
 
-    def write_if_unchanged(self, writes: dict[str, tuple[bytes, str | None]]) -> dict[str, bool] | None:
+    def write_during(self, writes: dict[str, bytes], work: Callable[[], _Result]) -> _Result:
+        """Write objects while ``work`` runs in this thread, and return its result once both are done:
+        on S3 the PUTs are in flight while the work computes (it must not need them); other stores
+        write first.
+
+        A PUT that failed is made again alone, with the store's retries and messages, after the work.
+        """
+        for relpath in writes:
+            self._check_writable(relpath)
+        if self.protocol not in S3_PROTOCOLS or not writes:
+            for relpath, data in writes.items():
+                self.write_bytes(relpath, data)
+            return work()
+        import asyncio
+
+        fs = self.fs
+
+        async def together() -> list[Any]:
+            puts = [fs._pipe_file(self._path(relpath), data) for relpath, data in writes.items()]
+            return await asyncio.gather(*puts, return_exceptions=True)
+
+        in_flight = asyncio.run_coroutine_threadsafe(together(), fs.loop)
+        try:
+            result = work()
+        finally:
+            results = in_flight.result()
+            for relpath in writes:
+                fs.invalidate_cache(self._path(relpath))
+        for relpath, answer in zip(writes, results, strict=True):
+            if isinstance(answer, BaseException):
+                self.write_bytes(relpath, writes[relpath])
+        return result
+
+    def write_if_unchanged(self, writes: dict[str, tuple[bytes, str | None]]) -> dict[str, str | None] | None:
         """Write several objects, each only if it still has the ETag given with it (``None``: only if it
         does not exist), in one round trip: on S3 the conditional PUTs are sent together.
 
         Returns
         -------
         dict or None
-            Per object, whether it was written (``False``: it changed since or is not there, the condition
-            failed). ``None``
-            on stores without conditional writes (local, memory): nothing was written, the caller uses
-            :meth:`update_bytes`.
+            Per object, its new ETag if it was written, ``None`` if not (it changed since or is not there:
+            the condition failed). ``None`` for the whole answer on stores without conditional writes
+            (local, memory): nothing was written, the caller uses :meth:`update_bytes`.
 
         Raises
         ------
@@ -840,20 +873,20 @@ class Store:
             return None
         fs = self.fs
 
-        async def one(relpath: str, data: bytes, etag: str | None) -> bool:
+        async def one(relpath: str, data: bytes, etag: str | None) -> str | None:
             bucket, key = self._path(relpath).split("/", 1)
             condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
             try:
-                await fs._call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
+                answer = await fs._call_s3("put_object", Bucket=bucket, Key=key, Body=data, **condition)
             except (FileExistsError, OSError) as error:
                 # If-Match on an object that is not there answers 404: that condition failed too.
                 if not isinstance(error, FileNotFoundError) and not _is_precondition_failure(error):
                     raise
                 logger.debug("%s is not what this process expected", self.url(relpath))
-                return False
+                return None
             finally:
                 fs.invalidate_cache(self._path(relpath))
-            return True
+            return str(answer.get("ETag") or s3_etag(data))
 
         async def together() -> list[Any]:
             import asyncio

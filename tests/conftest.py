@@ -74,7 +74,10 @@ def s3_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     urllib.request.urlopen(request).close()
     import s3fs
 
+    from biodata_cache.publish import forget_committed
+
     s3fs.S3FileSystem.clear_instance_cache()
+    forget_committed()  # what custom() committed on the server before its reset
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     fs = s3fs.S3FileSystem()
     fs.mkdir(BUCKET)

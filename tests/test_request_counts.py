@@ -3,7 +3,7 @@ sync or async, goes through ``AioBaseClient._make_api_call``.
 
 A warm read sends the catalog GET plus one GET per file it reads (no HEAD, no listing);
 ``get_cache_versions()`` and ``get_cache_registry()`` send one GET; ``custom(name, df)`` at most five
-requests.
+requests in two round trips, three after a ``custom()`` of the same process on the version.
 """
 
 from __future__ import annotations
@@ -247,9 +247,10 @@ def test_custom_catalog_keeps_a_table_another_custom_published_before_it(
     assert bdc.custom("mine")["a"].tolist() == [1]
 
 
-def test_custom_on_s3_sends_its_registry_and_catalog_together(s3_published, monkeypatch):
-    """The commit takes two round trips: the file PUT with the registry and version-list GETs, then the
-    registry and catalog PUTs together (both sent before either is answered)."""
+@pytest.fixture
+def round_trips(monkeypatch):
+    """A function giving the round trips of the S3 requests sent since the last call: each a set of
+    ``(operation, key name)`` sent before any of them was answered."""
     from aiobotocore.client import AioBaseClient
 
     events: list[tuple[str, str, str]] = []
@@ -263,11 +264,9 @@ def test_custom_on_s3_sends_its_registry_and_catalog_together(s3_published, monk
         finally:
             events.append(("answered", operation, key))
 
-    bdc.custom("warm", pd.DataFrame({"a": [1]}))
     monkeypatch.setattr(AioBaseClient, "_make_api_call", observed)
-    bdc.custom("mine", pd.DataFrame({"a": [1]}))
 
-    def round_trips() -> list[set[tuple[str, str]]]:
+    def since_last_call() -> list[set[tuple[str, str]]]:
         rounds, open_calls, current = [], 0, set()
         for event, operation, key in events:
             if event == "sent":
@@ -278,8 +277,21 @@ def test_custom_on_s3_sends_its_registry_and_catalog_together(s3_published, monk
                 if open_calls == 0:
                     rounds.append(current)
                     current = set()
+        events.clear()
         return rounds
 
+    return since_last_call
+
+
+def test_custom_on_s3_sends_its_registry_and_catalog_together(s3_published, round_trips):
+    """The commit takes two round trips: the file PUT with the registry and version-list GETs, then the
+    registry and catalog PUTs together (both sent before either is answered)."""
+    from biodata_cache.publish import forget_committed
+
+    bdc.custom("warm", pd.DataFrame({"a": [1]}))
+    forget_committed()  # as in a process that has not published here yet
+    round_trips()
+    bdc.custom("mine", pd.DataFrame({"a": [1]}))
     assert round_trips() == [
         {
             ("PutObject", "mine.pqt"),
@@ -288,6 +300,60 @@ def test_custom_on_s3_sends_its_registry_and_catalog_together(s3_published, monk
         },
         {("PutObject", "cache_registry.json"), ("PutObject", "catalog.yaml")},
     ]
+
+
+def test_custom_after_a_custom_of_the_same_process_reads_nothing_before_its_commit(s3_published, round_trips):
+    """The process committed the registry and catalog itself: the next custom() sends the file PUT alone,
+    then the two PUTs on the ETags of that commit; three requests, and what it wrote reads back."""
+    bdc.custom("first", pd.DataFrame({"a": [1]}))
+    round_trips()
+    bdc.custom("second", pd.DataFrame({"b": [2]}))
+    assert round_trips() == [
+        {("PutObject", "second.pqt")},
+        {("PutObject", "cache_registry.json"), ("PutObject", "catalog.yaml")},
+    ]
+    assert {"custom_first", "custom_second"} <= set(bdc.open_catalog())
+    assert {"custom_first", "custom_second"} <= set(read_registry(_store(s3_published), VERSION).names)
+    assert bdc.custom("second")["b"].tolist() == [2]
+
+
+@pytest.mark.parametrize(
+    "other_wrote_its_catalog", [True, False], ids=["other-finished", "other-committed-only"]
+)
+def test_custom_after_its_own_commit_keeps_what_another_publisher_committed_since(
+    s3_published, other_wrote_its_catalog, round_trips
+):
+    """Another publisher commits a registry (and its catalog, or not yet) after this process's custom():
+    the next custom()'s conditions fail on the registry, so it reads it, applies its entry again, and the
+    catalog is regenerated: both tables, in the registry and the catalog, the other's data unchanged."""
+    from biodata_cache.catalog import CATALOG_FILE as VERSION_CATALOG
+    from biodata_cache.catalog import render_registry_catalog
+    from biodata_cache.publish import publish_registry, write_table
+    from biodata_cache.publish import rows_to_arrow as arrow
+    from biodata_cache.tables import TABLES_BY_NAME
+
+    store = _store(s3_published)
+    bdc.custom("mine", pd.DataFrame({"a": [1]}))
+    catalog_before = store.read_bytes(f"{VERSION}/{VERSION_CATALOG}")
+    table = TABLES_BY_NAME["unique_project_names"]
+    entry = write_table(store, VERSION, table, arrow(table, [{"project_name": "Concurrent"}]), source="other")
+    publish_registry(store, VERSION, [entry], source="other")
+    if not other_wrote_its_catalog:
+        store.write_bytes(f"{VERSION}/{VERSION_CATALOG}", catalog_before)
+    round_trips()
+    bdc.custom("later", pd.DataFrame({"b": [2]}))
+    assert round_trips()[:2] == [
+        {("PutObject", "later.pqt")},
+        {("PutObject", "cache_registry.json"), ("PutObject", "catalog.yaml")},
+    ]
+    registry = read_registry(store, VERSION)
+    assert {"custom_mine", "custom_later"} <= set(registry.names)
+    assert registry["unique_project_names"].source == "other"
+    assert store.read_bytes(f"{VERSION}/{VERSION_CATALOG}") == render_registry_catalog(registry).encode()
+    assert {"custom_mine", "custom_later", "unique_project_names"} <= set(bdc.open_catalog())
+    assert bdc.unique_project_names() == ["Concurrent"]
+    assert bdc.custom("later")["b"].tolist() == [2]
+    assert bdc.custom("mine")["a"].tolist() == [1]
 
 
 def test_custom_on_s3_writes_the_catalog_when_the_version_has_a_registry_but_no_catalog(s3_published):
@@ -301,3 +367,26 @@ def test_custom_on_s3_writes_the_catalog_when_the_version_has_a_registry_but_no_
     bdc.custom("mine", pd.DataFrame({"a": [1]}))
     assert {"custom_mine", "qc"} <= set(bdc.open_catalog())
     assert bdc.custom("mine")["a"].tolist() == [1]
+
+
+@pytest.mark.parametrize("kind", ["500", "reset"])
+def test_custom_whose_file_put_fails_while_the_registry_is_generated_publishes_it_once_retried(
+    s3_published, s3_endpoint, monkeypatch, kind
+):
+    """The file PUT that is in flight while the registry and catalog are generated fails once: it is made
+    again before the commit, so the table reads back and the catalog never names a missing file."""
+    from fault_proxy import Fault, FaultProxy
+
+    bdc.custom("first", pd.DataFrame({"a": [1]}))  # the process now commits without reading first
+    with FaultProxy(s3_endpoint, [Fault(kind, method="PUT", pattern=r"second\.pqt", times=1)]) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        import s3fs
+
+        s3fs.S3FileSystem.clear_instance_cache()
+        written = bdc.custom("second", pd.DataFrame({"b": [2]}))
+        assert proxy.injected[kind] == 1
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    s3fs.S3FileSystem.clear_instance_cache()
+    assert written["b"].tolist() == [2]
+    assert bdc.custom("second")["b"].tolist() == [2]
+    assert {"custom_first", "custom_second"} <= set(bdc.open_catalog())

@@ -772,12 +772,19 @@ def custom_benchmarks(
     def same_table() -> Any:
         return bdc.custom("bench_warm_up", frame)
 
+    def first_in_process() -> Any:
+        from biodata_cache.publish import forget_committed
+
+        forget_committed()  # as a process that has not published on this version yet
+        return bdc.custom(f"bench_{next(counter)}", frame)
+
     def like_the_original() -> Any:
         return original_custom(f"{s3_root}/original/bench_{next(counter)}", frame)
 
     for label, function in (
         ("custom(new name, 100 rows)", new_table),
         ("custom(same name, unchanged)", same_table),
+        (FIRST_CUSTOM, first_in_process),
         (ORIGINAL_CUSTOM, like_the_original),
     ):
         requests, size = counted(function, proxy)
@@ -790,6 +797,7 @@ def custom_benchmarks(
     try:
         for label, function in (
             (f"custom(new name, 100 rows), {S3_LATENCY_LABEL}", new_table),
+            (f"{FIRST_CUSTOM}, {S3_LATENCY_LABEL}", first_in_process),
             (f"{ORIGINAL_CUSTOM}, {S3_LATENCY_LABEL}", like_the_original),
         ):
             results.append(
@@ -807,6 +815,9 @@ def custom_benchmarks(
 S3_LATENCY = 0.02
 S3_LATENCY_LABEL = "20 ms per request"
 
+
+#: custom() in a process that has not published on the version yet: it reads the registry first.
+FIRST_CUSTOM = "custom(new name), first in its process"
 
 #: The floor of custom(): what biodata-cache 0.42.26's custom() sends, measured in the same run.
 ORIGINAL_CUSTOM = "0.42.26's custom(): 2 PUTs"
@@ -1121,14 +1132,21 @@ def targets(results: dict[str, Any]) -> list[str]:
             f"({_ms(first['s3'])} vs {_ms(first['s3_floor'])} ms) | {met(first['s3_ratio'] <= 1.3)} |"
         )
     for r in results.get("custom", [])[:1]:
-        rows.append(f"| 4. custom() <= 5 requests | {r['requests']} | {met(r['requests'] <= 5)} |")
+        most = max(c["requests"] or 0 for c in results["custom"] if not c["call"].startswith(ORIGINAL_CUSTOM))
+        rows.append(f"| 4. custom() <= 5 requests | {most} | {met(most <= 5)} |")
         calls = {f["call"]: f for f in results["custom"]}
         for ours, floor, where in (
             (r["call"], ORIGINAL_CUSTOM, "moto"),
+            (FIRST_CUSTOM, ORIGINAL_CUSTOM, "moto, first in its process"),
             (
                 f"custom(new name, 100 rows), {S3_LATENCY_LABEL}",
                 f"{ORIGINAL_CUSTOM}, {S3_LATENCY_LABEL}",
                 f"moto, {S3_LATENCY_LABEL}",
+            ),
+            (
+                f"{FIRST_CUSTOM}, {S3_LATENCY_LABEL}",
+                f"{ORIGINAL_CUSTOM}, {S3_LATENCY_LABEL}",
+                f"moto, {S3_LATENCY_LABEL}, first in its process",
             ),
         ):
             if ours in calls and floor in calls:
