@@ -7,10 +7,11 @@ small lookup index: for each ``indexed_by`` column, ``value -> [row groups]``, a
 names embed the clustered value (``names_embed``), the names that do not give their row's value.
 
 A table may also declare ``projections``: second copies of its file ordered by other columns
-(:func:`projection_bytes`; ``asset_basics`` by ``project_name, subject_id, name``). A project's assets
-are spread over every subject id in the file, so the index sends a read of one project to most row
-groups; in the projection they are contiguous and the row-group statistics of ``project_name`` choose
-only the row groups that hold them. :func:`projection_for` tells which copy a read's filters should use.
+(:func:`projection_bytes`; ``asset_basics`` by ``project_name, subject_id, name``), in row groups sized
+to the file (:func:`projection_row_group_rows`). A project's assets are spread over every subject id in
+the file, so the index sends a read of one project to most row groups; in the projection they are
+contiguous and the row-group statistics of ``project_name`` choose only the row groups that hold them.
+:func:`projection_for` tells which copy a read's filters should use.
 
 :func:`row_groups_to_read` turns a read's filters into the row groups that can hold a matching row, from
 the index and the statistics; the read then fetches only those and applies the filters exactly. The
@@ -37,6 +38,10 @@ logger = logging.getLogger(__name__)
 
 #: Rows per row group of a clustered file: at 1M assets one row group is 1.6% of the file.
 ROW_GROUP_ROWS = 16384
+#: A projection is written in about this many row groups (of at most :data:`ROW_GROUP_ROWS` rows and at
+#: least a sixteenth of that): a read of one project fetches about its share of the file at 100k assets
+#: too, while the footer (about 3 kB per row group) stays near 1% of the file.
+PROJECTION_ROW_GROUPS = 32
 #: Footer key of the lookup index (JSON).
 INDEX_METADATA = b"biodata_cache.index"
 #: An index of one column larger than this (JSON bytes) is left out: reads of it fetch every row group.
@@ -125,7 +130,13 @@ def projection_bytes(table: Table, data: pa.Table, columns: Sequence[str]) -> by
     import dataclasses
 
     layout = dataclasses.replace(table, clustered_by=tuple(columns), indexed_by=(), names_embed=None)
-    return parquet_bytes(layout, data)
+    return parquet_bytes(layout, data, row_group_rows=projection_row_group_rows(data.num_rows))
+
+
+def projection_row_group_rows(rows: int) -> int:
+    """Rows per row group of a projection of ``rows`` rows (see :data:`PROJECTION_ROW_GROUPS`)."""
+    wanted = -(-rows // PROJECTION_ROW_GROUPS)
+    return max(ROW_GROUP_ROWS // 16, min(ROW_GROUP_ROWS, wanted), 1)
 
 
 def projection_for(table: Table | None, filters: Sequence[tuple[str, str, Any]] | None) -> str | None:

@@ -377,6 +377,18 @@ def _project_bytes(data: bytes, project: str) -> int:
     return sum(end - start for start, end in merged)
 
 
+def test_the_projection_is_cut_in_row_groups_sized_to_the_file_so_a_project_reads_about_its_share(
+    many_assets, s3_root
+):
+    """~2,000 rows in 32 row groups (not 16 of the file's 128 rows): a project of 50 rows (2.5%) spans one
+    or two of them, at most 2/32 of the projection's bytes."""
+    _, data = _projection(s3_root)
+    metadata = pq.read_metadata(pa.BufferReader(data))
+    assert metadata.num_row_groups == clustered.PROJECTION_ROW_GROUPS
+    assert metadata.row_group(0).num_rows == clustered.projection_row_group_rows(metadata.num_rows) == 63
+    assert _project_bytes(data, "project 7") < 2.5 / clustered.PROJECTION_ROW_GROUPS * len(data)
+
+
 def test_asset_basics_of_one_project_reads_only_its_row_groups_of_the_projection_on_s3(
     many_assets, monkeypatch, s3_root
 ):
@@ -385,7 +397,7 @@ def test_asset_basics_of_one_project_reads_only_its_row_groups_of_the_projection
     size = len(_file(s3_root, "asset_basics"))
     metadata = pq.read_metadata(pa.BufferReader(data))
     groups = clustered.row_groups_to_read(metadata, [("project_name", "==", "project 7")])
-    assert 1 <= len(groups) <= 2 < metadata.num_row_groups  # 50 rows of ~2,000, in groups of 128
+    assert 1 <= len(groups) <= 2 < metadata.num_row_groups  # 50 rows of ~2,000, in groups of 63
     parquet_ranges._FOOTERS.clear()
     counter = RequestCounter(monkeypatch)
     cold = bdc.asset_basics(project_name="project 7")
@@ -617,7 +629,8 @@ def test_a_local_project_read_decodes_the_projection_s_row_groups_of_that_projec
     assert spy.reads == [(metadata.num_row_groups, holding)] and len(holding) <= 2
     projection.unlink()  # a release written before projections: the file's row groups the index names
     (file,) = (Path(root) / "bdc-v0.1").glob("asset_basics-*.pqt")
-    indexed = clustered.row_groups_to_read(pq.read_metadata(file), [("project_name", "==", "project 7")])
+    file_metadata = pq.read_metadata(file)
+    indexed = clustered.row_groups_to_read(file_metadata, [("project_name", "==", "project 7")])
     spy.reads.clear()
     assert bdc.asset_basics(project_name="project 7").equals(frame)
-    assert spy.reads == [(metadata.num_row_groups, indexed)]
+    assert spy.reads == [(file_metadata.num_row_groups, indexed)]
