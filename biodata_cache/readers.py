@@ -514,7 +514,7 @@ def _existing_values(
         existing["subject_id"] = unique_subject_ids(version=version, storage_options=storage_options)
     if "project_name" in arguments:
         existing["project_name"] = unique_project_names(version=version, storage_options=storage_options)
-    own_columns = ("modality", "data_level", "name")
+    own_columns = ("modality", "data_level")
     columns = [_COLUMN[a] for a in own_columns if a in arguments]
     if columns:
         table = read_table("asset_basics", columns=columns, version=version, storage_options=storage_options)
@@ -537,6 +537,12 @@ def _warn_values_not_in_table(
     Values of the arguments in ``folded`` are compared ignoring case.
     """
     missing = {argument: values for argument, values in missing.items() if values}
+    if missing.get("name"):
+        held = _names_not_held(missing.pop("name"), version, storage_options)
+        if held is not None and held[0]:
+            unknown, existing_names, scope = held
+            release = _settings(version, storage_options).version
+            _warn_no_match(call, "name", unknown, existing_names, release, scope=scope)
     if not missing:
         return
     try:
@@ -1250,34 +1256,67 @@ def _warn_asset_names_not_in_table(
 ) -> None:
     """Warn about requested asset names that are not in asset_basics at all.
 
-    The closest names offered are the subject's own assets when a subject was given.
+    The closest names offered are the subject's own assets when a subject was given (see
+    :func:`_names_not_held`).
     """
-    import pyarrow as pa
+    held = _names_not_held(missing, version, storage_options, subject_id=subject_id)
+    if held is not None and held[0]:
+        unknown, existing, scope = held
+        release = _settings(version, storage_options).version
+        _warn_no_match("qc", "asset_names", unknown, existing, release, scope=scope)
+
+
+def _names_not_held(
+    names: list[str],
+    version: str | None,
+    storage_options: dict[str, Any] | None,
+    *,
+    subject_id: str | None = None,
+) -> tuple[list[str], list[str], tuple[str, str] | None] | None:
+    """Of asset ``names``, those asset_basics does not hold at all, with the names to suggest instead and
+    what they are (``None``: every name); ``None`` for a release without asset_basics.
+
+    The reads stay small on asset_basics' clustered file: the names asked (the row groups its lookup index
+    gives them), then the names of ``subject_id`` or, without it, of the subjects the unknown names embed
+    (``ecephys_692478_2024-...``: their row groups). Only when an unknown name embeds no subject id are
+    the suggestions taken from every name.
+    """
     import pyarrow.compute as pc
 
-    try:
-        assets = read_table(
-            "asset_basics", columns=["name", "subject_id"], version=version, storage_options=storage_options
+    from biodata_cache.clustered import embedded_value
+
+    def names_where(filters: list[tuple[str, str, Any]] | None) -> list[str]:
+        table = read_table(
+            "asset_basics",
+            columns=["name"],
+            filters=filters,
+            version=version,
+            storage_options=storage_options,
         )
+        return [n for n in pc.unique(table.column("name")).to_pylist() if n is not None]
+
+    try:
+        held = set(names_where([("name", "in", sorted(set(names)))]))
+        unknown = [name for name in names if name not in held]
+        if not unknown:
+            return [], [], None
+        subjects = (
+            [subject_id] if subject_id is not None else sorted({embedded_value(n) for n in unknown}, key=str)
+        )
+        if None in subjects:
+            return unknown, sorted(names_where(None)), None
+        near = names_where([("subject_id", "in", subjects)])
     except TableNotFoundError:  # a release without asset_basics: nothing to compare with
-        return
-    requested = pa.array(missing, pa.string())
-    found = pc.is_in(requested, value_set=assets.column("name").combine_chunks()).to_pylist()
-    unknown = [name for name, known in zip(missing, found, strict=True) if not known]
-    if not unknown:
-        return
-    candidates, scope = assets.column("name"), None
-    if subject_id is not None:
-        own = pc.filter(candidates, pc.equal(assets.column("subject_id"), subject_id))
-        if len(own):
-            candidates = own
-            scope = (
-                f"the assets of subject {subject_id!r}",
-                f"biodata_cache.asset_basics(subject_id={subject_id!r}, columns=['name'])",
-            )
-    existing = sorted(_distinct(candidates))
-    release = _settings(version, storage_options).version
-    _warn_no_match("qc", "asset_names", unknown, existing, release, scope=scope)
+        return None
+    if not near:
+        return unknown, sorted(names_where(None)), None
+    listed = ", ".join(map(repr, subjects))
+    scope = (
+        f"the assets of subject {listed}" if len(subjects) == 1 else f"the assets of subjects {listed}",
+        f"biodata_cache.asset_basics(subject_id={subjects[0] if len(subjects) == 1 else subjects!r}, "
+        "columns=['name'])",
+    )
+    return unknown, sorted(near), scope
 
 
 metadata_core = _frame_reader("metadata_core")

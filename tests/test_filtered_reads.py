@@ -153,6 +153,33 @@ def test_one_subject_reads_one_or_two_row_groups_of_many(many_assets, monkeypatc
     assert counter.bytes - catalog < 0.05 * size
 
 
+def test_a_name_not_in_the_table_is_warned_with_its_subjects_names_read_by_row_groups(
+    many_assets, monkeypatch, s3_root
+):
+    """A name absent from asset_basics: the warning suggests the names of the subject it embeds, and
+    finding them reads that subject's row groups, not the whole name column."""
+    metadata = pq.read_metadata(pa.BufferReader(_file(s3_root, "asset_basics")))
+    name_column = metadata.schema.names.index("name")
+    whole_column = sum(
+        metadata.row_group(g).column(name_column).total_compressed_size
+        for g in range(metadata.num_row_groups)
+    )
+    bdc.asset_basics(subject_id="600124")  # the catalog and the footer are kept
+    counter = RequestCounter(monkeypatch)
+    assert len(bdc.asset_basics(name="ecephys_600123_2024-01-04_10-00-00")) == 1  # the same row groups
+    found = counter.bytes
+    counter.reset()
+    with pytest.warns(bdc.NoMatchWarning) as caught:
+        assert bdc.asset_basics(name="ecephys_600123_2024-01-09_10-00-00").empty
+    (message,) = [str(w.message) for w in caught]
+    assert "did you mean 'ecephys_600123_2024-01-04_10-00-00'" in message
+    assert "the assets of subject '600123'" in message
+    # the two reads of the warning: the name's row groups and the subject's, one column each
+    assert counter.calls == ["get_object"] * 6
+    catalogs = counter.keys.count("catalog.yaml") - 1
+    assert counter.bytes - found - catalogs * _catalog_bytes(s3_root) < whole_column / 2
+
+
 def test_cold_filtered_read_sends_no_head(many_assets, monkeypatch):
     parquet_ranges._FOOTERS.clear()
     counter = RequestCounter(monkeypatch)
