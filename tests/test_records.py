@@ -490,3 +490,73 @@ def test_a_metrics_latest_status_is_the_last_of_its_latest_times_and_keeps_that_
     expected = {} if latest is None else entries[latest]
     assert metric.latest_status() == expected == records.latest_status({"status_history": history})
     assert metric.latest_status_time() == records.local_timestamp(expected.get("timestamp"))
+
+
+def _time_candidates() -> list[str]:
+    """Dates around every month end, leap and century years, with each clock, fraction and offset form."""
+    days = [
+        f"{year}-{month:02d}-{day:02d}"
+        for year in ("0000", "0001", "1900", "2000", "2023", "2024", "2100", "9999")
+        for month in range(0, 14)
+        for day in (0, 1, 28, 29, 30, 31, 32)
+    ]
+    clocks = ["", "T00", "T23:59", "T24:00", "T12:60", "T10:00:00", "T10:00:59", "T10:00:60", " 18:22:06"]
+    fractions = ["", ".1", ".000", ".12345", ".000000", ".1234567"]
+    offsets = ["", "Z", "z", "+00:00", "-07:00", "+23:59", "+24:00", "+0500", "+05"]
+    found = list(days)
+    for day in ("2024-02-29", "2025-06-04", "2023-02-29", "2025-04-31"):
+        found += [f"{day}{c}{f}{o}" for c in clocks[1:] for f in fractions for o in offsets]
+    return [*found, "", " ", "2025", "2025-06", "yesterday", "2025-06-04T", "2025-06-04Z", " 2025-06-04"]
+
+
+def test_every_time_the_c_check_accepts_is_a_time_the_python_check_accepts():
+    import re
+
+    fast = re.compile(records._FAST_TIME)
+    candidates = _time_candidates()
+    accepted = [value for value in candidates if fast.search(value)]
+    assert [value for value in accepted if not records._is_time(value)] == []
+    # and it accepts the forms records hold, so that they are checked in C
+    common = ("2025-06-27T06:38:39.000Z", "2024-02-29", "2025-06-04 18:22:06+00:00", "2025-06-04T18:22:06")
+    assert all(fast.search(value) for value in common)
+    assert len(accepted) > len(candidates) / 10
+
+
+def test_a_record_from_json_passes_the_c_check_only_if_it_passes_the_python_check():
+    pytest.importorskip("msgspec")
+    import random
+
+    rng = random.Random(12)
+    wrong = [7, 1.5, True, "", "yesterday", [], {}, ["x"], [1], [{}], {"a": 1}, [[{}]], [[1]], 2**70, None]
+    wrong += ["2025-02-30", "2024-02-29T10:00:00Z", "1799", 1799, "1800", {"abbreviation": 3}, ["x", 5]]
+    originals = [json.loads(path.read_text()) for path in sorted(REAL.glob("*.json"))]
+    assert originals and all(records.json_record_passes(record) for record in originals)
+    rejected = 0
+    for original in originals * 40:
+        record = json.loads(json.dumps(original))
+        places = list(_places(record))
+        for _ in range(rng.choice((1, 2))):
+            parent, key = rng.choice(places)
+            parent[key] = rng.choice(wrong)
+        try:
+            records.check_record(record)
+        except records.RecordError:
+            rejected += 1
+            assert not records.json_record_passes(record), json.dumps(record)[:300]
+    assert rejected > 40  # the mutations reach fields the check reads
+
+
+def _places(value):
+    """``(container, key)`` of every value inside a parsed JSON value."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        yield value, key
+        yield from _places(item)
+
+
+def test_the_c_check_leaves_values_json_does_not_give_to_the_python_check():
+    pytest.importorskip("msgspec")
+    assert records.json_record_passes({"_id": "a", "data_description": {"modalities": ["ecephys"]}})
+    assert not records.json_record_passes({"_id": "a", "created": dt.datetime(2025, 1, 1)})
+    records.check_record({"_id": "a", "created": dt.datetime(2025, 1, 1)})  # which accepts it
+    assert not records.json_record_passes({"_id": ""})  # no id: the Python check words the reason
