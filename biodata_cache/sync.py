@@ -803,6 +803,19 @@ def _read_published(store: Store, path: str | None, *, required: bool = True) ->
         ) from None
 
 
+def _values_of_records(tables: Iterable[pa.Table], identifiers: Iterable[str], column: str) -> set[str]:
+    """The values (not null) of ``column`` in the rows of ``tables`` whose ``_id`` is in ``identifiers``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    wanted = pa.array([i for i in identifiers if i is not None], pa.string())
+    values: set[str] = set()
+    for data in tables:
+        mask = pc.is_in(data.column("_id"), value_set=wanted)
+        values.update(v for v in pc.unique(data.column(column).filter(mask)).to_pylist() if v is not None)
+    return values
+
+
 def _in(folder: str, relpath: str | None) -> str | None:
     return f"{folder}/{relpath}" if relpath else None
 
@@ -823,6 +836,37 @@ def _derived(table: Table, source: pa.Table, listings: dict[str, Listed | None])
         wanted = {listing.name: listings[listing.name] for listing in table.listings}
         return rows_to_arrow(table, table.derive(source.to_pylist(), listings=wanted))
     return rows_to_arrow(table, table.derive(source.to_pylist()))
+
+
+#: Derived tables whose rows of one key value come from the source table's rows of that value only:
+#: table -> (the source's column, the table's column), e.g. ``qc_status``'s row of an asset name is made
+#: from the ``qc_status_long`` rows of that ``asset_name``. An incremental build derives only the values
+#: of the affected records' rows (:func:`_derived_again`). The table's rows are sorted by that column.
+DERIVED_PER_KEY: dict[str, tuple[str, str]] = {"qc_status": ("asset_name", "name")}
+
+
+def _derived_again(
+    table: Table,
+    per: tuple[str, str],
+    source: pa.Table,
+    old_source: pa.Table,
+    old: pa.Table,
+    identifiers: Iterable[str],
+) -> pa.Table:
+    """A :data:`DERIVED_PER_KEY` table of an incremental build: the previous rows (``old``, derived from
+    ``old_source``) of the key values no affected record's rows hold, and the values they hold derived
+    again from this build's ``source`` rows of those values, in the order :func:`_derived` gives."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    source_column, column = per
+    values = _values_of_records([source, old_source], identifiers, source_column)
+    value_set = pa.array(sorted(values), pa.string())
+    rows = source.filter(pc.is_in(source.column(source_column), value_set=value_set))
+    fresh = _derived(table, rows, {})
+    kept = _without(old, column, values)
+    combined = pa.concat_tables([kept, fresh.cast(kept.schema)])
+    return combined.take(pc.sort_indices(combined, sort_keys=[(column, "ascending")]))
 
 
 def _take_listings(opened: Source) -> dict[str, Listed | None]:
@@ -1605,9 +1649,18 @@ def _update(
         listings = _take_listings(opened)
         for table in derivation_order():
             if table.derived_from:
-                data = _derived(table, results[table.derived_from[0]], listings)
                 old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
-                if old is None or not data.equals(old.cast(table.arrow_schema())):
+                if old is not None:
+                    old = old.cast(table.arrow_schema())
+                source_table = results[table.derived_from[0]]
+                per = DERIVED_PER_KEY.get(table.name)
+                if old is not None and per is not None and table.derived_from[0] in previous_tables:
+                    data = _derived_again(
+                        table, per, source_table, previous_tables[table.derived_from[0]], old, affected["_id"]
+                    )
+                else:
+                    data = _derived(table, source_table, listings)
+                if old is None or not data.equals(old):
                     to_write.add(table.name)
                 results[table.name] = data
         listings = _listed_tables(
@@ -1641,7 +1694,18 @@ def _update(
         lineage = Lineage.from_tables(results["asset_basics"], results["source_data"])
         old_lineage = None
         if "asset_basics" in previous_tables and "source_data" in previous_tables:
-            old_lineage = Lineage.from_tables(previous_tables["asset_basics"], previous_tables["source_data"])
+            # The two builds' lineage tables differ only in the rows of the affected records: the
+            # previous lineage is this one with the assets of those rows' names taken from the old rows.
+            old_lineage = lineage.with_assets_of(
+                previous_tables["asset_basics"],
+                previous_tables["source_data"],
+                _values_of_records(
+                    [results[name] for name in ("asset_basics", "source_data")]
+                    + [previous_tables[name] for name in ("asset_basics", "source_data")],
+                    affected["_id"],
+                    "name",
+                ),
+            )
 
         report.phases["compute"] = time.perf_counter() - started - sum(report.phases.values())
         # 2. Write data: the unpartitioned tables computed so far (their data is then let go, so that it
