@@ -171,8 +171,11 @@ class Lineage:
         self._chains[root] = (distance, selected)
         return distance, selected
 
-    def select_qc(self, metric_rows: pa.Table) -> tuple[pa.Table, pa.Table]:
+    def select_qc(self, metric_rows: pa.Table, only: set[str] | None = None) -> tuple[pa.Table, pa.Table]:
         """Split the metric rows of records (``qc`` columns) into the rows the table keeps and the rest.
+
+        With ``only``, only the rows kept under those raw assets are chosen (the rows other raw assets
+        keep are neither in ``kept`` nor known to be kept, so ``dropped`` is then of no use).
 
         Returns
         -------
@@ -194,7 +197,8 @@ class Lineage:
         groups: dict[tuple[str | None, str], list[str]] = collections.defaultdict(list)
         for subject, asset in rows_of:
             for root in self.roots(asset):
-                groups[(subject, root)].append(asset)
+                if only is None or root in only:
+                    groups[(subject, root)].append(asset)
 
         kept: list[tuple[str, str, int, str, int, list[str]]] = []
         for (subject, root), members in groups.items():

@@ -27,6 +27,7 @@ import collections.abc
 import contextlib
 import dataclasses
 import gc
+import itertools
 import logging
 import os
 import tempfile
@@ -1999,7 +2000,9 @@ def _write_qc(
             unchanged = _without(all_metric_rows(old, [old_dropped]), "_id", affected_ids)
             fresh = new_parts.get(value)
             parts = [unchanged, fresh.cast(file_schema)] if fresh is not None else [unchanged]
-            kept, dropped = lineage.select_qc(_with_key(table, pa.concat_tables(parts), value))
+            kept, dropped = _select_qc_again(
+                table, lineage, _with_key(table, pa.concat_tables(parts), value), old, roots, value
+            )
             counts.update(_index_rows(kept))
             kept = kept.drop_columns([key]).cast(file_schema)
             dropped = dropped.drop_columns([key]).cast(file_schema)
@@ -2021,6 +2024,53 @@ def _write_qc(
     if report.partitions_written or report.partitions_deleted:
         report.tables_written.append(table.name)
     return previous_rows + rows_delta, files, _index_table(counts)
+
+
+def _select_qc_again(
+    table: Table,
+    lineage: Lineage,
+    metric_rows: pa.Table,
+    old: pa.Table,
+    roots: set[str],
+    value: str | None,
+) -> tuple[pa.Table, pa.Table]:
+    """:meth:`Lineage.select_qc` of one qc partition's metric rows in an incremental build, choosing
+    again only under the affected raw assets (``roots``).
+
+    Under a raw asset not in ``roots`` no record of its chains changed, nor did its lineage (see
+    :func:`_write_qc`), so the partition's committed rows under it (``old``, the file's rows) are what a
+    choice would keep again: they are kept as they are, and only the rows of assets descending from a
+    root in ``roots`` are chosen again. The kept rows come in :meth:`Lineage.select_qc`'s order (asset,
+    metric index, raw asset); where that order has ties (two records of one asset name), the whole
+    partition is chosen again, so that the order is the one a full choice gives.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    key = table.partition_key
+    assert key is not None
+    assets = pc.unique(metric_rows.column("asset_name")).to_pylist()
+    chosen = [a for a in assets if a is not None and any(r in roots for r in lineage.roots(a))]
+    if not chosen or None in assets:
+        return lineage.select_qc(metric_rows)
+    kept_before = old.filter(
+        pc.invert(pc.is_in(old.column("raw_asset_name"), value_set=pa.array(sorted(roots), pa.string())))
+    )
+    rows = metric_rows.filter(
+        pc.is_in(metric_rows.column("asset_name"), value_set=pa.array(chosen, pa.string()))
+    )
+    kept_again, _ = lineage.select_qc(rows, only=roots)
+    kept = pa.concat_tables([_with_key(table, kept_before, value).cast(kept_again.schema), kept_again])
+    order = ["asset_name", "metric_index", "raw_asset_name"]
+    kept = kept.take(pc.sort_indices(kept, sort_keys=[(c, "ascending") for c in order]))
+    sorted_keys = kept.select(order).to_pydict()
+    triples = list(zip(*sorted_keys.values(), strict=True))
+    if any(a == b for a, b in itertools.pairwise(triples)):
+        return lineage.select_qc(metric_rows)  # ties: the order of a full choice depends on row order
+    used = set(zip(*kept.select(["_id", "metric_index"]).to_pydict().values(), strict=True))
+    identities = metric_rows.select(["_id", "metric_index"]).to_pydict()
+    mask = [pair not in used for pair in zip(*identities.values(), strict=True)]
+    return kept, metric_rows.filter(pa.array(mask, pa.bool_()))
 
 
 T = TypeVar("T")
