@@ -1525,7 +1525,10 @@ def _update(
     # From here on the store may hold data of this build that no registry describes yet: say so, so
     # that if this build dies the next one rebuilds everything instead of trusting the old state.
     _mark_unfinished(store, folder, document)
-    store.remove_abandoned_temporary_files(folder)
+    if store.remove_abandoned_temporary_files(folder):
+        for table in TABLES:  # a killed writer's partition folder may hold nothing else
+            if table.partitioned:
+                store.remove_empty_folders(f"{folder}/{table.name}")
     if registry is not None:
         # What a killed build left: its catalog is regenerated if it died between the registry and
         # the catalog, and files no committed release names are removed (a failure to remove them
