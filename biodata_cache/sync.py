@@ -1595,7 +1595,26 @@ def _update(
         staging, new_records = _stage(scratch, workers, report, records, False, progress, total, description)
         return staging, new_records, seen, repeats.repeated | set(staging.duplicates)
 
-    with tempfile.TemporaryDirectory(prefix="biodata-cache-build-") as scratch:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with (
+        tempfile.TemporaryDirectory(prefix="biodata-cache-build-") as scratch,
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="previous-tables") as prefetch,
+    ):
+        # An incremental build reads the committed unpartitioned tables while it reads the source
+        # (parquet decoding and file reads release the GIL): each is taken once, when compared.
+        previous_reads = {
+            table.name: prefetch.submit(_read_published, store, _in(folder, published[table.name]))
+            for table in TABLES
+            if incremental
+            and not (table.partitioned or table.data_file or table.custom_input)
+            and published.get(table.name)
+        }
+
+        def previous_table(name: str) -> pa.Table | None:
+            read = previous_reads.pop(name, None)
+            return read.result() if read is not None else None
+
         workers = max(1, workers or 1)
         report = new_report()
         staging, new_records, seen, repeated = stage(report, set(), scratch)
@@ -1639,7 +1658,7 @@ def _update(
             if table.rows is None or table.partitioned:
                 continue
             new = staging.table(table)
-            old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
+            old = previous_table(table.name)
             if old is not None:
                 old = previous_tables[table.name] = old.cast(table.arrow_schema())
                 key = table.record_key or "_id"
@@ -1653,7 +1672,7 @@ def _update(
         listings = _take_listings(opened)
         for table in derivation_order():
             if table.derived_from:
-                old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
+                old = previous_table(table.name)
                 if old is not None:
                     old = old.cast(table.arrow_schema())
                 source_table = results[table.derived_from[0]]
@@ -1672,7 +1691,7 @@ def _update(
         )
         for table in TABLES:
             if table.asset_listing is not None:
-                old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
+                old = previous_table(table.name)
                 if old is None or not results[table.name].equals(old.cast(table.arrow_schema())):
                     to_write.add(table.name)
         # Tables not built from records (package data files, custom inputs): compared with the
@@ -1773,9 +1792,7 @@ def _update(
             )
             if not incremental and committed and table.name in committed:
                 report.partitions_deleted += len(set(committed[table.name]) - set(part_files[table.name]))
-        old_index = (
-            _read_published(store, _in(folder, published.get(index_table.name))) if incremental else None
-        )
+        old_index = previous_table(index_table.name)
         if old_index is None or not qc_index.equals(old_index.cast(index_table.arrow_schema())):
             to_write.add(index_table.name)
         results[index_table.name] = qc_index
