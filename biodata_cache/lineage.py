@@ -286,7 +286,10 @@ def all_metric_rows(kept: pa.Table, dropped: Iterable[pa.Table]) -> pa.Table:
     ``metric_index`` identify it).
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
 
+    if pc.count_distinct(kept.column("raw_asset_name")).as_py() <= 1:
+        return pa.concat_tables([kept, *dropped])  # under one raw asset, each metric row is kept once
     columns = kept.select(["_id", "metric_index"]).to_pydict()
     first: dict[tuple[str, int], int] = {}
     for row, identity in enumerate(zip(columns["_id"], columns["metric_index"], strict=True)):

@@ -743,6 +743,15 @@ def _without(data: pa.Table, column: str, values: Iterable[str]) -> pa.Table:
     return data.filter(pc.invert(pc.is_in(data.column(column), value_set=pa.array(values, pa.string()))))
 
 
+def _without_any(data: pa.Table, column: str, values: set[str]) -> pa.Table:
+    """:func:`_without` for a large set of ``values`` and a small table: only the values the table holds
+    are looked up (arrow builds its lookup of the values on every call)."""
+    import pyarrow.compute as pc
+
+    held = [v for v in pc.unique(data.column(column)).to_pylist() if v in values]
+    return _without(data, column, held)
+
+
 def _published_files(store: Store, folder: str, registry: Registry | None) -> dict[str, Any] | None:
     """The files of the committed release: table name -> file path (relative to the version folder),
     and for a partitioned table its manifest's files. None when a table was written before build ids."""
@@ -2017,7 +2026,7 @@ def _write_qc(
     with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
         writes = []
         for value, (old, old_dropped) in _read_ahead(pool, read_old, ordered, WRITE_THREADS * 2):
-            unchanged = _without(all_metric_rows(old, [old_dropped]), "_id", affected_ids)
+            unchanged = _without_any(all_metric_rows(old, [old_dropped]), "_id", affected_ids)
             fresh = new_parts.get(value)
             parts = [unchanged, fresh.cast(file_schema)] if fresh is not None else [unchanged]
             kept, dropped = _select_qc_again(
@@ -2073,9 +2082,7 @@ def _select_qc_again(
     chosen = [a for a in assets if a is not None and any(r in roots for r in lineage.roots(a))]
     if not chosen or None in assets:
         return lineage.select_qc(metric_rows)
-    kept_before = old.filter(
-        pc.invert(pc.is_in(old.column("raw_asset_name"), value_set=pa.array(sorted(roots), pa.string())))
-    )
+    kept_before = _without_any(old, "raw_asset_name", roots)
     rows = metric_rows.filter(
         pc.is_in(metric_rows.column("asset_name"), value_set=pa.array(chosen, pa.string()))
     )
