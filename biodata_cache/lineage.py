@@ -186,7 +186,6 @@ class Lineage:
             needs them to choose again when a record of the chain changes).
         """
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         columns = metric_rows.select(["subject_id", "asset_name", "metric_index", "metric_key"]).to_pydict()
         subjects, assets = columns["subject_id"], columns["asset_name"]
@@ -229,9 +228,11 @@ class Lineage:
         result = _replace(
             result, "downstream_asset_names", pa.array([item[5] for item in kept], pa.list_(pa.string()))
         )
-        used = pa.array(sorted(set(rows)), pa.int64())
-        mask = pc.invert(pc.is_in(pa.array(range(metric_rows.num_rows), pa.int64()), value_set=used))
-        return result, metric_rows.filter(mask)
+        import numpy as np
+
+        mask = np.ones(metric_rows.num_rows, dtype=bool)  # the rows in no kept row
+        mask[rows] = False
+        return result, metric_rows.filter(pa.array(mask))
 
 
 def _described(

@@ -743,6 +743,11 @@ def _without(data: pa.Table, column: str, values: Iterable[str]) -> pa.Table:
     return data.filter(pc.invert(pc.is_in(data.column(column), value_set=pa.array(values, pa.string()))))
 
 
+def _cast(data: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``data.cast(schema)``, without casting each column when its schema is that one already."""
+    return data if data.schema.equals(schema) else data.cast(schema)
+
+
 def _without_any(data: pa.Table, column: str, values: set[str]) -> pa.Table:
     """:func:`_without` for a large set of ``values`` and a small table: only the values the table holds
     are looked up (arrow builds its lookup of the values on every call)."""
@@ -2013,8 +2018,8 @@ def _write_qc(
         old = _read_published(store, paths[value])
         old_dropped = _read_published(store, dropped_path(value), required=False)
         return (
-            old.cast(file_schema) if old is not None else file_schema.empty_table(),
-            old_dropped.cast(file_schema) if old_dropped is not None else file_schema.empty_table(),
+            _cast(old, file_schema) if old is not None else file_schema.empty_table(),
+            _cast(old_dropped, file_schema) if old_dropped is not None else file_schema.empty_table(),
         )
 
     def write_dropped(value: str | None, dropped: pa.Table) -> None:
@@ -2028,13 +2033,13 @@ def _write_qc(
         for value, (old, old_dropped) in _read_ahead(pool, read_old, ordered, WRITE_THREADS * 2):
             unchanged = _without_any(all_metric_rows(old, [old_dropped]), "_id", affected_ids)
             fresh = new_parts.get(value)
-            parts = [unchanged, fresh.cast(file_schema)] if fresh is not None else [unchanged]
+            parts = [unchanged, _cast(fresh, file_schema)] if fresh is not None else [unchanged]
             kept, dropped = _select_qc_again(
                 table, lineage, _with_key(table, pa.concat_tables(parts), value), old, roots, value
             )
             counts.update(_index_rows(kept))
-            kept = kept.drop_columns([key]).cast(file_schema)
-            dropped = dropped.drop_columns([key]).cast(file_schema)
+            kept = _cast(kept.drop_columns([key]), file_schema)
+            dropped = _cast(dropped.drop_columns([key]), file_schema)
             rows_delta += kept.num_rows - old.num_rows
             if kept.num_rows == 0:
                 if files.pop(folder_name(key, value), None) is not None:
@@ -2087,7 +2092,7 @@ def _select_qc_again(
         pc.is_in(metric_rows.column("asset_name"), value_set=pa.array(chosen, pa.string()))
     )
     kept_again, _ = lineage.select_qc(rows, only=roots)
-    kept = pa.concat_tables([_with_key(table, kept_before, value).cast(kept_again.schema), kept_again])
+    kept = pa.concat_tables([_cast(_with_key(table, kept_before, value), kept_again.schema), kept_again])
     order = ["asset_name", "metric_index", "raw_asset_name"]
     kept = kept.take(pc.sort_indices(kept, sort_keys=[(c, "ascending") for c in order]))
     sorted_keys = kept.select(order).to_pydict()
