@@ -27,7 +27,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -74,38 +74,39 @@ class Lineage:
     @classmethod
     def from_tables(cls, asset_basics: pa.Table, source_data: pa.Table) -> Lineage:
         """The lineage described by the ``asset_basics`` and ``source_data`` tables of one build."""
-        parents: dict[str, list[str]] = {}
-        processed: dict[str, dt.datetime] = {}
-        lineage = source_data.select(["name", "source_data", "processing_time"]).to_pydict()
-        for name, source, when in zip(*lineage.values(), strict=True):
-            if not name:
-                continue
-            if source and source != name and source not in parents.setdefault(name, []):
-                parents[name].append(source)
-            if when is not None and (name not in processed or when > processed[name]):
-                processed[name] = when
+        return cls(*_described(asset_basics, source_data))
+
+    def with_assets_of(self, asset_basics: pa.Table, source_data: pa.Table, names: Iterable[str]) -> Lineage:
+        """This lineage with what it says of the assets ``names`` taken from the rows of those names in
+        ``asset_basics`` and ``source_data`` instead (rows of other names are not read).
+
+        What the lineage says of an asset (its sources, time, modalities, subject) comes from the rows
+        of its name only, so when two builds' tables differ only in rows of ``names``, the lineage of one
+        build's tables is the other's with those assets replaced: the same as :meth:`from_tables` of the
+        whole tables, at the cost of the rows of ``names`` (an incremental build's previous lineage).
+        """
+        import pyarrow as pa
         import pyarrow.compute as pc
 
-        # The first of the three times that is not null, taken in arrow: one timestamp column to convert
-        # to Python instead of three.
-        first_time = pc.coalesce(
-            *(asset_basics.column(c) for c in ("created", "process_date", "acquisition_start_time"))
+        wanted = pa.array(sorted({n for n in names if n}), pa.string())
+
+        def of_names(table: pa.Table) -> pa.Table:
+            return table.filter(pc.is_in(table.column("name"), value_set=wanted))
+
+        parents, times, modalities, subjects = _described(of_names(asset_basics), of_names(source_data))
+        replaced = set(wanted.to_pylist())
+
+        def merged(mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+            kept = {name: value for name, value in mine.items() if name not in replaced}
+            kept.update(theirs)
+            return kept
+
+        return Lineage(
+            merged(self.parents, parents),
+            merged(self.times, times),
+            merged(self.modalities, modalities),
+            merged(self.subjects, subjects),
         )
-        basics = asset_basics.select(["name", "subject_id", "modalities"]).to_pydict()
-        times: dict[str, dt.datetime | None] = {}
-        modalities: dict[str, tuple[str, ...]] = {}
-        subjects: dict[str, str | None] = {}
-        for name, subject, kinds, when in zip(*basics.values(), first_time.to_pylist(), strict=True):
-            if not name:
-                continue
-            subjects[name] = subject
-            # Ignoring case first, then exactly: "Behavior" and "behavior" are in the same order in every
-            # process (a set's order of equal-when-folded values depends on the string hash seed).
-            modalities[name] = tuple(sorted(set(kinds or ()), key=lambda kind: (kind.casefold(), kind)))
-            times[name] = processed.get(name) or when
-        for name, when in processed.items():
-            times.setdefault(name, when)
-        return cls(parents, times, modalities, subjects)
 
     def roots(self, name: str) -> list[str]:
         """The raw assets ``name`` descends from (itself if it names no source), first source first.
@@ -170,8 +171,11 @@ class Lineage:
         self._chains[root] = (distance, selected)
         return distance, selected
 
-    def select_qc(self, metric_rows: pa.Table) -> tuple[pa.Table, pa.Table]:
+    def select_qc(self, metric_rows: pa.Table, only: set[str] | None = None) -> tuple[pa.Table, pa.Table]:
         """Split the metric rows of records (``qc`` columns) into the rows the table keeps and the rest.
+
+        With ``only``, only the rows kept under those raw assets are chosen (the rows other raw assets
+        keep are neither in ``kept`` nor known to be kept, so ``dropped`` is then of no use).
 
         Returns
         -------
@@ -182,7 +186,6 @@ class Lineage:
             needs them to choose again when a record of the chain changes).
         """
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         columns = metric_rows.select(["subject_id", "asset_name", "metric_index", "metric_key"]).to_pydict()
         subjects, assets = columns["subject_id"], columns["asset_name"]
@@ -193,7 +196,8 @@ class Lineage:
         groups: dict[tuple[str | None, str], list[str]] = collections.defaultdict(list)
         for subject, asset in rows_of:
             for root in self.roots(asset):
-                groups[(subject, root)].append(asset)
+                if only is None or root in only:
+                    groups[(subject, root)].append(asset)
 
         kept: list[tuple[str, str, int, str, int, list[str]]] = []
         for (subject, root), members in groups.items():
@@ -224,9 +228,52 @@ class Lineage:
         result = _replace(
             result, "downstream_asset_names", pa.array([item[5] for item in kept], pa.list_(pa.string()))
         )
-        used = pa.array(sorted(set(rows)), pa.int64())
-        mask = pc.invert(pc.is_in(pa.array(range(metric_rows.num_rows), pa.int64()), value_set=used))
-        return result, metric_rows.filter(mask)
+        import numpy as np
+
+        mask = np.ones(metric_rows.num_rows, dtype=bool)  # the rows in no kept row
+        mask[rows] = False
+        return result, metric_rows.filter(pa.array(mask))
+
+
+def _described(
+    asset_basics: pa.Table, source_data: pa.Table
+) -> tuple[
+    dict[str, list[str]], dict[str, dt.datetime | None], dict[str, tuple[str, ...]], dict[str, str | None]
+]:
+    """(parents, times, modalities, subjects) of :class:`Lineage` from the rows of the two tables; what
+    each says of an asset comes from the rows of its name only."""
+    parents: dict[str, list[str]] = {}
+    processed: dict[str, dt.datetime] = {}
+    lineage = source_data.select(["name", "source_data", "processing_time"]).to_pydict()
+    for name, source, when in zip(*lineage.values(), strict=True):
+        if not name:
+            continue
+        if source and source != name and source not in parents.setdefault(name, []):
+            parents[name].append(source)
+        if when is not None and (name not in processed or when > processed[name]):
+            processed[name] = when
+    import pyarrow.compute as pc
+
+    # The first of the three times that is not null, taken in arrow: one timestamp column to convert
+    # to Python instead of three.
+    first_time = pc.coalesce(
+        *(asset_basics.column(c) for c in ("created", "process_date", "acquisition_start_time"))
+    )
+    basics = asset_basics.select(["name", "subject_id", "modalities"]).to_pydict()
+    times: dict[str, dt.datetime | None] = {}
+    modalities: dict[str, tuple[str, ...]] = {}
+    subjects: dict[str, str | None] = {}
+    for name, subject, kinds, when in zip(*basics.values(), first_time.to_pylist(), strict=True):
+        if not name:
+            continue
+        subjects[name] = subject
+        # Ignoring case first, then exactly: "Behavior" and "behavior" are in the same order in every
+        # process (a set's order of equal-when-folded values depends on the string hash seed).
+        modalities[name] = tuple(sorted(set(kinds or ()), key=lambda kind: (kind.casefold(), kind)))
+        times[name] = processed.get(name) or when
+    for name, when in processed.items():
+        times.setdefault(name, when)
+    return parents, times, modalities, subjects
 
 
 def _replace(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
@@ -240,7 +287,10 @@ def all_metric_rows(kept: pa.Table, dropped: Iterable[pa.Table]) -> pa.Table:
     ``metric_index`` identify it).
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
 
+    if pc.count_distinct(kept.column("raw_asset_name")).as_py() <= 1:
+        return pa.concat_tables([kept, *dropped])  # under one raw asset, each metric row is kept once
     columns = kept.select(["_id", "metric_index"]).to_pydict()
     first: dict[tuple[str, int], int] = {}
     for row, identity in enumerate(zip(columns["_id"], columns["metric_index"], strict=True)):

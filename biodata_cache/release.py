@@ -163,9 +163,12 @@ def remove_unreferenced(store: Store, version: str, registry: Registry) -> int:
     referenced, managed = found
     stale = [p for p in store.find(version) if p not in referenced and _is_data_of(p, managed)]
     store.delete_many([f"{version}/{path}" for path in stale])
-    for table in registry:  # partitions the release no longer has (never custom/, written concurrently)
+    # The folders of partitions the release no longer has (never custom/, written concurrently): only
+    # the folders of the files just removed can have become empty.
+    for table in registry:
         if table.name in managed and table.partitioned:
-            store.remove_empty_folders(f"{version}/{table.name}")
+            removed = [f"{version}/{path}" for path in stale if path.startswith(f"{table.name}/")]
+            store.remove_empty_parents(removed, f"{version}/{table.name}")
     if stale:
         logger.info("removed %d files of %s that no committed release names", len(stale), version)
     return len(stale)

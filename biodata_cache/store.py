@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from biodata_cache.errors import (
@@ -1064,6 +1064,26 @@ class Store:
                 with contextlib.suppress(OSError):
                     os.rmdir(folder)
                     removed.add(folder)
+
+    def remove_empty_parents(self, relpaths: Iterable[str], top: str) -> None:
+        """Remove the folders of local files ``relpaths`` (deleted) that are now empty, and their parents
+        that become empty, up to but not including ``top`` (other stores have no folders of their own).
+
+        Only the folders of those files are listed, not the whole tree (:meth:`remove_empty_folders`).
+        """
+        if self.protocol not in ("file", "local"):
+            return
+        stop = self._path(top).rstrip("/")
+        tried: set[str] = set()
+        for relpath in relpaths:
+            folder = os.path.dirname(self._path(relpath))
+            while folder.startswith(stop + "/") and folder not in tried:
+                tried.add(folder)
+                try:
+                    os.rmdir(folder)  # refuses a folder that still holds anything
+                except OSError:
+                    break
+                folder = os.path.dirname(folder)
 
     def remove_abandoned_temporary_files(self, relpath: str) -> int:
         """Delete the temporary files that killed writers left under a local folder; return how many.

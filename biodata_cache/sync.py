@@ -27,6 +27,7 @@ import collections.abc
 import contextlib
 import dataclasses
 import gc
+import itertools
 import logging
 import os
 import tempfile
@@ -747,6 +748,20 @@ def _without(data: pa.Table, column: str, values: Iterable[str]) -> pa.Table:
     return data.filter(pc.invert(pc.is_in(data.column(column), value_set=pa.array(values, pa.string()))))
 
 
+def _cast(data: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``data.cast(schema)``, without casting each column when its schema is that one already."""
+    return data if data.schema.equals(schema) else data.cast(schema)
+
+
+def _without_any(data: pa.Table, column: str, values: set[str]) -> pa.Table:
+    """:func:`_without` for a large set of ``values`` and a small table: only the values the table holds
+    are looked up (arrow builds its lookup of the values on every call)."""
+    import pyarrow.compute as pc
+
+    held = [v for v in pc.unique(data.column(column)).to_pylist() if v in values]
+    return _without(data, column, held)
+
+
 def _published_files(store: Store, folder: str, registry: Registry | None) -> dict[str, Any] | None:
     """The files of the committed release: table name -> file path (relative to the version folder),
     and for a partitioned table its manifest's files. None when a table was written before build ids."""
@@ -808,6 +823,19 @@ def _read_published(store: Store, path: str | None, *, required: bool = True) ->
         ) from None
 
 
+def _values_of_records(tables: Iterable[pa.Table], identifiers: Iterable[str], column: str) -> set[str]:
+    """The values (not null) of ``column`` in the rows of ``tables`` whose ``_id`` is in ``identifiers``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    wanted = pa.array([i for i in identifiers if i is not None], pa.string())
+    values: set[str] = set()
+    for data in tables:
+        mask = pc.is_in(data.column("_id"), value_set=wanted)
+        values.update(v for v in pc.unique(data.column(column).filter(mask)).to_pylist() if v is not None)
+    return values
+
+
 def _in(folder: str, relpath: str | None) -> str | None:
     return f"{folder}/{relpath}" if relpath else None
 
@@ -828,6 +856,37 @@ def _derived(table: Table, source: pa.Table, listings: dict[str, Listed | None])
         wanted = {listing.name: listings[listing.name] for listing in table.listings}
         return rows_to_arrow(table, table.derive(source.to_pylist(), listings=wanted))
     return rows_to_arrow(table, table.derive(source.to_pylist()))
+
+
+#: Derived tables whose rows of one key value come from the source table's rows of that value only:
+#: table -> (the source's column, the table's column), e.g. ``qc_status``'s row of an asset name is made
+#: from the ``qc_status_long`` rows of that ``asset_name``. An incremental build derives only the values
+#: of the affected records' rows (:func:`_derived_again`). The table's rows are sorted by that column.
+DERIVED_PER_KEY: dict[str, tuple[str, str]] = {"qc_status": ("asset_name", "name")}
+
+
+def _derived_again(
+    table: Table,
+    per: tuple[str, str],
+    source: pa.Table,
+    old_source: pa.Table,
+    old: pa.Table,
+    identifiers: Iterable[str],
+) -> pa.Table:
+    """A :data:`DERIVED_PER_KEY` table of an incremental build: the previous rows (``old``, derived from
+    ``old_source``) of the key values no affected record's rows hold, and the values they hold derived
+    again from this build's ``source`` rows of those values, in the order :func:`_derived` gives."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    source_column, column = per
+    values = _values_of_records([source, old_source], identifiers, source_column)
+    value_set = pa.array(sorted(values), pa.string())
+    rows = source.filter(pc.is_in(source.column(source_column), value_set=value_set))
+    fresh = _derived(table, rows, {})
+    kept = _without(old, column, values)
+    combined = pa.concat_tables([kept, fresh.cast(kept.schema)])
+    return combined.take(pc.sort_indices(combined, sort_keys=[(column, "ascending")]))
 
 
 def _take_listings(opened: Source) -> dict[str, Listed | None]:
@@ -1485,7 +1544,10 @@ def _update(
     # From here on the store may hold data of this build that no registry describes yet: say so, so
     # that if this build dies the next one rebuilds everything instead of trusting the old state.
     _mark_unfinished(store, folder, document)
-    store.remove_abandoned_temporary_files(folder)
+    if store.remove_abandoned_temporary_files(folder):
+        for table in TABLES:  # a killed writer's partition folder may hold nothing else
+            if table.partitioned:
+                store.remove_empty_folders(f"{folder}/{table.name}")
     if registry is not None:
         # What a killed build left: its catalog is regenerated if it died between the registry and
         # the catalog, and files no committed release names are removed (a failure to remove them
@@ -1552,7 +1614,26 @@ def _update(
         staging, new_records = _stage(scratch, workers, report, records, False, progress, total, description)
         return staging, new_records, seen, repeats.repeated | set(staging.duplicates)
 
-    with tempfile.TemporaryDirectory(prefix="biodata-cache-build-") as scratch:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with (
+        tempfile.TemporaryDirectory(prefix="biodata-cache-build-") as scratch,
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="previous-tables") as prefetch,
+    ):
+        # An incremental build reads the committed unpartitioned tables while it reads the source
+        # (parquet decoding and file reads release the GIL): each is taken once, when compared.
+        previous_reads = {
+            table.name: prefetch.submit(_read_published, store, _in(folder, published[table.name]))
+            for table in TABLES
+            if incremental
+            and not (table.partitioned or table.data_file or table.custom_input)
+            and published.get(table.name)
+        }
+
+        def previous_table(name: str) -> pa.Table | None:
+            read = previous_reads.pop(name, None)
+            return read.result() if read is not None else None
+
         workers = max(1, workers or 1)
         report = new_report()
         staging, new_records, seen, repeated = stage(report, set(), scratch)
@@ -1596,7 +1677,7 @@ def _update(
             if table.rows is None or table.partitioned:
                 continue
             new = staging.table(table)
-            old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
+            old = previous_table(table.name)
             if old is not None:
                 old = previous_tables[table.name] = old.cast(table.arrow_schema())
                 key = table.record_key or "_id"
@@ -1610,9 +1691,18 @@ def _update(
         listings = _take_listings(opened)
         for table in derivation_order():
             if table.derived_from:
-                data = _derived(table, results[table.derived_from[0]], listings)
-                old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
-                if old is None or not data.equals(old.cast(table.arrow_schema())):
+                old = previous_table(table.name)
+                if old is not None:
+                    old = old.cast(table.arrow_schema())
+                source_table = results[table.derived_from[0]]
+                per = DERIVED_PER_KEY.get(table.name)
+                if old is not None and per is not None and table.derived_from[0] in previous_tables:
+                    data = _derived_again(
+                        table, per, source_table, previous_tables[table.derived_from[0]], old, affected["_id"]
+                    )
+                else:
+                    data = _derived(table, source_table, listings)
+                if old is None or not data.equals(old):
                     to_write.add(table.name)
                 results[table.name] = data
         listings = _listed_tables(
@@ -1620,7 +1710,7 @@ def _update(
         )
         for table in TABLES:
             if table.asset_listing is not None:
-                old = _read_published(store, _in(folder, published.get(table.name))) if incremental else None
+                old = previous_table(table.name)
                 if old is None or not results[table.name].equals(old.cast(table.arrow_schema())):
                     to_write.add(table.name)
         # Tables not built from records (package data files, custom inputs): compared with the
@@ -1646,7 +1736,18 @@ def _update(
         lineage = Lineage.from_tables(results["asset_basics"], results["source_data"])
         old_lineage = None
         if "asset_basics" in previous_tables and "source_data" in previous_tables:
-            old_lineage = Lineage.from_tables(previous_tables["asset_basics"], previous_tables["source_data"])
+            # The two builds' lineage tables differ only in the rows of the affected records: the
+            # previous lineage is this one with the assets of those rows' names taken from the old rows.
+            old_lineage = lineage.with_assets_of(
+                previous_tables["asset_basics"],
+                previous_tables["source_data"],
+                _values_of_records(
+                    [results[name] for name in ("asset_basics", "source_data")]
+                    + [previous_tables[name] for name in ("asset_basics", "source_data")],
+                    affected["_id"],
+                    "name",
+                ),
+            )
 
         report.phases["compute"] = time.perf_counter() - started - sum(report.phases.values())
         # 2. Write data: the unpartitioned tables computed so far (their data is then let go, so that it
@@ -1710,9 +1811,7 @@ def _update(
             )
             if not incremental and committed and table.name in committed:
                 report.partitions_deleted += len(set(committed[table.name]) - set(part_files[table.name]))
-        old_index = (
-            _read_published(store, _in(folder, published.get(index_table.name))) if incremental else None
-        )
+        old_index = previous_table(index_table.name)
         if old_index is None or not qc_index.equals(old_index.cast(index_table.arrow_schema())):
             to_write.add(index_table.name)
         results[index_table.name] = qc_index
@@ -1924,8 +2023,8 @@ def _write_qc(
         old = _read_published(store, paths[value])
         old_dropped = _read_published(store, dropped_path(value), required=False)
         return (
-            old.cast(file_schema) if old is not None else file_schema.empty_table(),
-            old_dropped.cast(file_schema) if old_dropped is not None else file_schema.empty_table(),
+            _cast(old, file_schema) if old is not None else file_schema.empty_table(),
+            _cast(old_dropped, file_schema) if old_dropped is not None else file_schema.empty_table(),
         )
 
     def write_dropped(value: str | None, dropped: pa.Table) -> None:
@@ -1937,13 +2036,15 @@ def _write_qc(
     with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
         writes = []
         for value, (old, old_dropped) in _read_ahead(pool, read_old, ordered, WRITE_THREADS * 2):
-            unchanged = _without(all_metric_rows(old, [old_dropped]), "_id", affected_ids)
+            unchanged = _without_any(all_metric_rows(old, [old_dropped]), "_id", affected_ids)
             fresh = new_parts.get(value)
-            parts = [unchanged, fresh.cast(file_schema)] if fresh is not None else [unchanged]
-            kept, dropped = lineage.select_qc(_with_key(table, pa.concat_tables(parts), value))
+            parts = [unchanged, _cast(fresh, file_schema)] if fresh is not None else [unchanged]
+            kept, dropped = _select_qc_again(
+                table, lineage, _with_key(table, pa.concat_tables(parts), value), old, roots, value
+            )
             counts.update(_index_rows(kept))
-            kept = kept.drop_columns([key]).cast(file_schema)
-            dropped = dropped.drop_columns([key]).cast(file_schema)
+            kept = _cast(kept.drop_columns([key]), file_schema)
+            dropped = _cast(dropped.drop_columns([key]), file_schema)
             rows_delta += kept.num_rows - old.num_rows
             if kept.num_rows == 0:
                 if files.pop(folder_name(key, value), None) is not None:
@@ -1962,6 +2063,51 @@ def _write_qc(
     if report.partitions_written or report.partitions_deleted:
         report.tables_written.append(table.name)
     return previous_rows + rows_delta, files, _index_table(counts)
+
+
+def _select_qc_again(
+    table: Table,
+    lineage: Lineage,
+    metric_rows: pa.Table,
+    old: pa.Table,
+    roots: set[str],
+    value: str | None,
+) -> tuple[pa.Table, pa.Table]:
+    """:meth:`Lineage.select_qc` of one qc partition's metric rows in an incremental build, choosing
+    again only under the affected raw assets (``roots``).
+
+    Under a raw asset not in ``roots`` no record of its chains changed, nor did its lineage (see
+    :func:`_write_qc`), so the partition's committed rows under it (``old``, the file's rows) are what a
+    choice would keep again: they are kept as they are, and only the rows of assets descending from a
+    root in ``roots`` are chosen again. The kept rows come in :meth:`Lineage.select_qc`'s order (asset,
+    metric index, raw asset); where that order has ties (two records of one asset name), the whole
+    partition is chosen again, so that the order is the one a full choice gives.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    key = table.partition_key
+    assert key is not None
+    assets = pc.unique(metric_rows.column("asset_name")).to_pylist()
+    chosen = [a for a in assets if a is not None and any(r in roots for r in lineage.roots(a))]
+    if not chosen or None in assets:
+        return lineage.select_qc(metric_rows)
+    kept_before = _without_any(old, "raw_asset_name", roots)
+    rows = metric_rows.filter(
+        pc.is_in(metric_rows.column("asset_name"), value_set=pa.array(chosen, pa.string()))
+    )
+    kept_again, _ = lineage.select_qc(rows, only=roots)
+    kept = pa.concat_tables([_cast(_with_key(table, kept_before, value), kept_again.schema), kept_again])
+    order = ["asset_name", "metric_index", "raw_asset_name"]
+    kept = kept.take(pc.sort_indices(kept, sort_keys=[(c, "ascending") for c in order]))
+    sorted_keys = kept.select(order).to_pydict()
+    triples = list(zip(*sorted_keys.values(), strict=True))
+    if any(a == b for a, b in itertools.pairwise(triples)):
+        return lineage.select_qc(metric_rows)  # ties: the order of a full choice depends on row order
+    used = set(zip(*kept.select(["_id", "metric_index"]).to_pydict().values(), strict=True))
+    identities = metric_rows.select(["_id", "metric_index"]).to_pydict()
+    mask = [pair not in used for pair in zip(*identities.values(), strict=True)]
+    return kept, metric_rows.filter(pa.array(mask, pa.bool_()))
 
 
 T = TypeVar("T")

@@ -152,3 +152,68 @@ print(Lineage.from_tables(pa.table(columns, schema=schema), sources).modalities[
         assert result.returncode == 0, result.stderr
         seen.add(result.stdout.strip())
     assert seen == {"('BEHAVIOR', 'Behavior', 'behavior', 'ecephys')"}
+
+
+def test_a_lineage_with_some_assets_taken_from_other_tables_is_the_lineage_of_those_tables():
+    """``with_assets_of`` (an incremental build's previous lineage) replaces what the lineage says of the
+    named assets by their rows in the other tables: equal to ``from_tables`` of those whole tables when
+    they differ only in rows of those names (a new source, a new time, a new subject, a gone asset)."""
+    import pyarrow as pa
+
+    from biodata_cache.lineage import Lineage
+    from biodata_cache.tables import TABLES_BY_NAME
+
+    def at(day: int) -> dt.datetime:
+        return dt.datetime(2025, 1, day, tzinfo=dt.timezone.utc)
+
+    def tables(assets: dict[str, tuple], sources: list[tuple]) -> tuple[pa.Table, pa.Table]:
+        """assets: name -> (subject, modalities, created); sources: (name, source, processing time)."""
+        schema = TABLES_BY_NAME["asset_basics"].arrow_schema()
+        columns = {c: [None] * len(assets) for c in schema.names}
+        columns.update(
+            name=list(assets),
+            subject_id=[a[0] for a in assets.values()],
+            modalities=[a[1] for a in assets.values()],
+            created=[a[2] for a in assets.values()],
+        )
+        source_schema = TABLES_BY_NAME["source_data"].arrow_schema()
+        rows = {c: [None] * len(sources) for c in source_schema.names}
+        rows.update(
+            name=[s[0] for s in sources],
+            source_data=[s[1] for s in sources],
+            processing_time=[s[2] for s in sources],
+        )
+        return pa.table(columns, schema=schema), pa.table(rows, schema=source_schema)
+
+    before = tables(
+        {
+            "raw": ("1", ["ecephys"], at(1)),
+            "raw2": ("1", ["ecephys"], at(2)),
+            "gone": ("2", ["behavior"], at(3)),
+            "p1": ("1", ["ecephys"], None),
+            "p2": ("1", ["ecephys"], None),
+            "q": ("2", ["behavior"], None),
+        },
+        [("p1", "raw", at(10)), ("p2", "p1", at(11)), ("q", "gone", at(12))],
+    )
+    after = tables(
+        {
+            "raw": ("1", ["ecephys"], at(1)),
+            "raw2": ("3", ["ecephys"], at(2)),  # another subject
+            "p1": ("1", ["ecephys"], None),
+            "p2": ("1", ["ecephys", "behavior"], None),  # other modalities
+            "q": ("2", ["behavior"], None),
+            "new": ("1", ["ecephys"], None),
+        },
+        [("p1", "raw2", at(10)), ("p2", "p1", at(13)), ("q", "gone", at(12)), ("new", "raw", at(14))],
+    )
+    changed = {"raw2", "gone", "p1", "p2", "new"}
+    patched = Lineage.from_tables(*before).with_assets_of(*after, changed)
+    expected = Lineage.from_tables(*after)
+    assert patched.parents == expected.parents and patched.times == expected.times
+    assert patched.modalities == expected.modalities and patched.subjects == expected.subjects
+    for name in ("raw", "raw2", "gone", "p1", "p2", "q", "new"):
+        assert patched.roots(name) == expected.roots(name)
+        assert patched.selection(name) == expected.selection(name)
+        assert patched.partitions(name) == expected.partitions(name)
+    assert Lineage.from_tables(*before).parents != expected.parents  # the tables do differ

@@ -131,6 +131,26 @@ def test_find_lists_every_file_at_any_depth_relative_and_sorted(backend, tmp_pat
     assert store.find("missing") == []
 
 
+def test_remove_empty_parents_removes_only_the_emptied_folders_of_removed_files_below_the_top(tmp_path):
+    top = tmp_path / "v" / "qc"
+    for folder in ("subject_id=1/a", "subject_id=2", "subject_id=3", "subject_id=5"):
+        (top / folder).mkdir(parents=True)
+    (top / "subject_id=2" / "other.pqt").write_bytes(b"x")  # still holds a file: kept
+    store = Store(str(tmp_path))
+    # subject_id=1/a/data.pqt and subject_id=2/data.pqt were removed; subject_id=3 is empty but was not
+    # the folder of a removed file (not listed), and v/qc itself is the top (kept even when emptied).
+    store.remove_empty_parents(["v/qc/subject_id=1/a/data.pqt", "v/qc/subject_id=2/data.pqt"], "v/qc")
+    left = sorted(p.relative_to(top).as_posix() for p in top.rglob("*"))
+    assert left == ["subject_id=2", "subject_id=2/other.pqt", "subject_id=3", "subject_id=5"]
+    store.remove_empty_parents(["v/qc/subject_id=3/x.pqt", "v/qc/subject_id=5/x.pqt"], "v/qc")
+    store.remove_empty_parents(["v/qc/subject_id=2/other.pqt"], "v/qc")  # its file is still there
+    assert sorted(p.relative_to(top).as_posix() for p in top.rglob("*")) == [
+        "subject_id=2",
+        "subject_id=2/other.pqt",
+    ]
+    assert top.is_dir()
+
+
 def test_remove_empty_folders_removes_nested_empty_folders_and_keeps_those_with_files(tmp_path):
     top = tmp_path / "qc"
     for folder in ("subject_id=1/a/b", "subject_id=2/c", "subject_id=3", "subject_id=4/d"):
