@@ -1965,7 +1965,7 @@ def _write_qc(
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
             in_flight: list[Any] = []
             for bucket in staging.buckets(table):
-                kept, dropped = lineage.select_qc(bucket.cast(schema))
+                kept, dropped = lineage.select_qc(_cast(bucket, schema))
                 del bucket
                 counts.update(_index_rows(kept))
                 writes = []
@@ -2145,6 +2145,14 @@ def _sorted_part(table: Table, part: pa.Table) -> pa.Table:
     return part.take(pc.sort_indices(part, sort_keys=[(key, "ascending") for key in keys]))
 
 
+def _in_partition_order(table: Table, data: pa.Table) -> pa.Table:
+    """Rows of several partitions ordered by partition key, then each partition as :func:`_sorted_part`
+    orders it (a stable sort: each partition's slice is the rows ``_sorted_part`` gives)."""
+    first = table.file_columns[0].name
+    keys = list(dict.fromkeys([table.partition_key, first, table.record_key or first]))
+    return data.sort_by([(key, "ascending") for key in keys])
+
+
 def _record_partitions(table: Table, value: str | None, part: pa.Table) -> set[tuple[str, str | None]]:
     """(record key, partition value) of every row of one partition's rows."""
     return {(k, value) for k in part.column(table.record_key or "_id").to_pylist()}
@@ -2217,8 +2225,9 @@ def _write_partitioned(
             in_flight: list[Any] = []
             for bucket in staging.buckets(table):
                 writes = []
-                for value, part in split_partitions(table, bucket.cast(schema)):
-                    part = _sorted_part(table, part.cast(file_schema))
+                # One sort of the bucket by key, then as _sorted_part orders a partition (stable: the
+                # same rows in the same order as sorting each partition); a part is a slice of it.
+                for value, part in split_partitions(table, _in_partition_order(table, _cast(bucket, schema))):
                     pairs |= _record_partitions(table, value, part)
                     writes.append(pool.submit(write_part, value, part))
                     rows += part.num_rows
@@ -2232,7 +2241,7 @@ def _write_partitioned(
     else:
         new_parts: dict[str | None, pa.Table] = {}
         for bucket in staging.buckets(table):
-            for value, part in split_partitions(table, bucket.cast(schema)):
+            for value, part in split_partitions(table, _cast(bucket, schema)):
                 new_parts[value] = _sorted_part(table, part.cast(file_schema))
         for value, part in new_parts.items():
             pairs |= _record_partitions(table, value, part)
