@@ -542,6 +542,15 @@ def _jsonl(path: Path, records: list[dict], extra_lines: tuple[str, ...] = ()) -
     return str(path)
 
 
+def _jsonl_gz(path: Path, records: list[dict]) -> str:
+    """``records`` written to ``path`` as gzipped JSON lines; the path as a source."""
+    import gzip
+
+    with gzip.open(path, "wt") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in records)
+    return str(path)
+
+
 def test_an_incremental_build_from_jsonl_parses_only_new_and_changed_lines_and_equals_a_full_build(
     monkeypatch, tmp_path
 ):
@@ -648,26 +657,22 @@ def test_a_build_state_whose_line_hashes_are_of_another_kind_parses_every_line_o
 def test_an_incremental_build_changing_records_of_many_subjects_writes_what_a_full_build_writes(
     monkeypatch, tmp_path
 ):
-    import gzip
 
     from biodata_cache.synthetic import generate
 
     records = list(generate(240, seed=5, max_metrics=4))
     source = tmp_path / "records.jsonl.gz"
 
-    def write(given: list[dict]) -> str:
-        with gzip.open(source, "wt") as handle:
-            handle.writelines(json.dumps(r) + "\n" for r in given)
-        return str(source)
-
     root = str(tmp_path / "store")
-    update_all_tables(source=write(records), root=root, progress=False, list_storage=False)
+    update_all_tables(source=_jsonl_gz(source, records), root=root, progress=False, list_storage=False)
     # Every 8th record changes (as the benchmark's 1%: a newer change time, a new location), one goes.
     changed = copy.deepcopy(records[1:])
     for record in changed[::8]:
         record["_last_modified" if "_last_modified" in record else "last_modified"] = "2030-01-01T00:00:00Z"
         record["location"] = record["location"] + "-moved"
-    report = update_all_tables(source=write(changed), root=root, progress=False, list_storage=False)
+    report = update_all_tables(
+        source=_jsonl_gz(source, changed), root=root, progress=False, list_storage=False
+    )
     assert not report.full and report.lines_parsed == len(changed[::8]) and report.records_deleted == 1
     assert report.partitions_written > 16  # more qc partitions than the build reads ahead at once
 
@@ -796,23 +801,17 @@ def test_an_incremental_build_that_moves_assets_between_chains_writes_every_file
     """Records that change their lineage (a derived asset's source, a name, a deleted raw asset) change
     the qc choice and qc_status only under the assets they touch: every file of the incremental build
     equals, row for row and in order, the file a full build of the same records writes."""
-    import gzip
 
     from biodata_cache.synthetic import generate
 
     records = list(generate(240, seed=7, max_metrics=4))
     source = tmp_path / "records.jsonl.gz"
 
-    def write(given: list[dict]) -> str:
-        with gzip.open(source, "wt") as handle:
-            handle.writelines(json.dumps(r) + "\n" for r in given)
-        return str(source)
-
     def touch(record: dict) -> None:
         record["_last_modified" if "_last_modified" in record else "last_modified"] = "2030-01-01T00:00:00Z"
 
     root = str(tmp_path / "store")
-    update_all_tables(source=write(records), root=root, progress=False, list_storage=False)
+    update_all_tables(source=_jsonl_gz(source, records), root=root, progress=False, list_storage=False)
     changed = copy.deepcopy(records)
     derived = [r for r in changed if (r.get("data_description") or {}).get("source_data")]
     raws = [r for r in changed if not (r.get("data_description") or {}).get("source_data")]
@@ -825,7 +824,9 @@ def test_an_incremental_build_that_moves_assets_between_chains_writes_every_file
         record["location"] = record["location"] + "-moved"
     gone = raws[1]["name"]
     changed = [r for r in changed if r["name"] != gone]
-    report = update_all_tables(source=write(changed), root=root, progress=False, list_storage=False)
+    report = update_all_tables(
+        source=_jsonl_gz(source, changed), root=root, progress=False, list_storage=False
+    )
     assert not report.full and report.records_deleted >= 1 and "qc" in report.tables_written
 
     full = str(tmp_path / "full")
