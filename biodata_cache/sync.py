@@ -1544,8 +1544,10 @@ def _update(
     # From here on the store may hold data of this build that no registry describes yet: say so, so
     # that if this build dies the next one rebuilds everything instead of trusting the old state.
     _mark_unfinished(store, folder, document)
-    if store.remove_abandoned_temporary_files(folder):
-        for table in TABLES:  # a killed writer's partition folder may hold nothing else
+    # A killed writer's partition folder may hold nothing but its temporary file, and a build killed in
+    # its clean-up (files deleted, their folders not yet) leaves empty folders: both are walked for.
+    if store.remove_abandoned_temporary_files(folder) or unfinished:
+        for table in TABLES:
             if table.partitioned:
                 store.remove_empty_folders(f"{folder}/{table.name}")
     if registry is not None:

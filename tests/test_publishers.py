@@ -218,6 +218,33 @@ def test_a_build_killed_between_data_and_registry_is_repaired_by_the_next(monkey
     assert not again.full and not again.repaired  # the repair finished the job: back to incremental
 
 
+def test_the_repair_of_a_killed_build_removes_the_empty_partition_folders_it_left(monkeypatch, tmp_path):
+    """A build killed in its clean-up, after deleting a partition's files and before removing their
+    folder, leaves an empty partition folder; the next build repairs it and removes the folder."""
+    records = tmp_path / "records"
+    shutil.copytree(RECORDS, records)
+    root = tmp_path / "store"
+    update_all_tables(source=str(records), root=str(root), progress=False)
+    empty = root / "bdc-v0.1" / "qc" / "subject_id=000000"
+    empty.mkdir()  # what the killed clean-up left
+    derived = records / "v2_derived.json"
+    record = json.loads(derived.read_text())
+    record["_last_modified"] = "2026-03-01T00:00:00.000Z"
+    derived.write_text(json.dumps(record))
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed before its clean-up finished")
+
+    monkeypatch.setattr("biodata_cache.publish.publish_registry", killed)
+    with pytest.raises(KeyboardInterrupt):
+        update_all_tables(source=str(records), root=str(root), progress=False)
+    monkeypatch.undo()
+    assert empty.is_dir()
+    report = update_all_tables(source=str(records), root=str(root), progress=False)
+    assert report.repaired
+    assert not empty.exists()
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_a_build_killed_at_a_random_moment_is_repaired_by_the_next(monkeypatch, tmp_path, seed):
     """SIGKILL a real build process at a seeded random moment; the next build leaves a consistent store."""
