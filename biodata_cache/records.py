@@ -548,23 +548,20 @@ class Metric:
         value that changed downstream is the same metric). biodata-cache 0.42's ``metric_key``."""
         return metric_key(self.modality, text(self.metric.get("name")), self.stage, sorted_json(self.tags))
 
-    def latest_status(self) -> Row:
-        """The latest entry of the metric's ``status_history`` (by time, else the last one)."""
-        if self._status is None:
-            self._status, self._status_time = _latest_status(self.metric)
-        return self._status
-
     def latest_status_and_time(self) -> tuple[Row, dt.datetime | None]:
-        """:meth:`latest_status` and :meth:`latest_status_time` in one call."""
+        """The latest entry of the metric's ``status_history`` (by time, else the last one) and its time in
+        UTC (:func:`local_timestamp` of its ``timestamp``), found once."""
         if self._status is None:
             self._status, self._status_time = _latest_status(self.metric)
         return self._status, self._status_time
 
+    def latest_status(self) -> Row:
+        """The latest entry of the metric's ``status_history`` (see :meth:`latest_status_and_time`)."""
+        return self.latest_status_and_time()[0]
+
     def latest_status_time(self) -> dt.datetime | None:
-        """The time of :meth:`latest_status` in UTC (:func:`local_timestamp` of its ``timestamp``)."""
-        if self._status is None:
-            self._status, self._status_time = _latest_status(self.metric)
-        return self._status_time
+        """The time of :meth:`latest_status` in UTC (see :meth:`latest_status_and_time`)."""
+        return self.latest_status_and_time()[1]
 
 
 def metric_key(modality: str | None, name: str | None, stage: str | None, tags_json: str) -> str:
